@@ -1,0 +1,56 @@
+"""The one clock every recorded event reads its timestamp from.
+
+Real time by default. A scenario that replays a past disaster (the demo, the
+benchmarks, tests of "as known on day X") runs under a simulated clock so that
+recorded times are as plausible as occurred times.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+_lock = threading.Lock()
+_offset: timedelta | None = None
+_frozen: datetime | None = None
+
+
+def now() -> datetime:
+    """Timezone-aware current time (UTC), possibly simulated."""
+    with _lock:
+        if _frozen is not None:
+            return _frozen
+        current = datetime.now(timezone.utc)
+        return current + _offset if _offset is not None else current
+
+
+@contextmanager
+def frozen_at(moment: datetime) -> Iterator[None]:
+    """Stop the clock at `moment` (timezone-aware) for the block."""
+    global _frozen
+    if moment.tzinfo is None:
+        raise ValueError("a simulated clock needs a timezone-aware moment")
+    with _lock:
+        previous, _frozen = _frozen, moment.astimezone(timezone.utc)
+    try:
+        yield
+    finally:
+        with _lock:
+            _frozen = previous
+
+
+def advance_to(moment: datetime) -> None:
+    """Move a frozen clock forward (used inside `frozen_at`)."""
+    global _frozen
+    with _lock:
+        if _frozen is None:
+            raise RuntimeError("advance_to needs a frozen clock")
+        moment = moment.astimezone(timezone.utc)
+        if moment < _frozen:
+            raise ValueError("the clock never runs backwards")
+        _frozen = moment

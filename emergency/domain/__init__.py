@@ -1,0 +1,8 @@
+"""Aggregates and their events. Every state change is an event; nothing is edited."""
+
+from emergency.domain.base import AidAggregate
+from emergency.domain.household import HouseholdCase
+from emergency.domain.idempotency import IdempotencyRecord
+from emergency.domain.incident import Incident
+
+__all__ = ["AidAggregate", "HouseholdCase", "IdempotencyRecord", "Incident"]

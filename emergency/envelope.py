@@ -1,0 +1,105 @@
+"""The stable public form of a recorded event.
+
+Projections, the Kafka topic, the history API and exports all see events in
+this one shape, so a projection fed from Kafka and one fed in-process run the
+same code on the same input:
+
+    {"notification_id": 42, "aggregate_id": "…", "aggregate_type": "HouseholdCase",
+     "version": 3, "type": "Disbursed", "recorded_at": "2024-09-08T03:00:00+00:00",
+     "data": {...}, "meta": {...}}
+
+Values in `data` are JSON: UUIDs and times as strings, money as integer VND.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, StoredEvent
+
+_HEADER_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+def plain(value: Any) -> Any:
+    """Turn decoded event values into JSON-compatible ones."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class Envelope:
+    notification_id: int | None  # None when read from one aggregate's stream
+    aggregate_id: str
+    aggregate_type: str
+    version: int
+    type: str
+    recorded_at: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """`HouseholdCase.Disbursed`: what projections dispatch on."""
+        return f"{self.aggregate_type}.{self.type}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notification_id": self.notification_id, "aggregate_id": self.aggregate_id,
+            "aggregate_type": self.aggregate_type, "version": self.version, "type": self.type,
+            "recorded_at": self.recorded_at, "data": self.data, "meta": self.meta,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Envelope:
+        return cls(**{name: raw[name] for name in cls.__dataclass_fields__})
+
+
+def _plain_hook(obj: dict[str, Any]) -> Any:
+    """Read the store's tagged values ({"_type_": …, "_data_": …}) straight
+    into their JSON form, without building UUID or datetime objects."""
+    if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
+        kind, data = obj["_type_"], obj["_data_"]
+        if kind == "uuid_hex":
+            return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+        if kind in ("datetime_iso", "date_iso", "decimal_str"):
+            return data
+        raise ValueError(f"unexpected stored value type {kind!r}")
+    return obj
+
+
+_decoder = json.JSONDecoder(object_hook=_plain_hook)
+
+
+def from_notification(notification: Notification) -> Envelope:
+    return from_stored_event(notification, notification.id)
+
+
+def from_stored_event(stored: StoredEvent, notification_id: int | None = None) -> Envelope:
+    """The envelope of a stored event, decoded from the store's JSON state."""
+    data = _decoder.decode(stored.state.decode("utf-8"))
+    recorded_at = data.pop("timestamp")
+    for name in _HEADER_FIELDS:
+        data.pop(name, None)
+    meta = data.pop("meta", None) or {}
+    # topic "emergency.domain.household:HouseholdCase.Disbursed"
+    qualname = stored.topic.partition(":")[2]
+    aggregate_type, _, event_type = qualname.rpartition(".")
+    return Envelope(
+        notification_id=notification_id, aggregate_id=str(stored.originator_id),
+        aggregate_type=aggregate_type.rpartition(".")[2] or aggregate_type, version=stored.originator_version,
+        type=event_type, recorded_at=recorded_at, data=data, meta=meta)

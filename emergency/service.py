@@ -1,0 +1,390 @@
+"""The application service: commands and queries that the API, CLI and tests share.
+
+Commands run in batches: each command of a batch is checked and applied to
+aggregates held in memory, then the events of the whole batch are saved in one
+transaction (group commit). Each command still gets its own result or error.
+A conflicting concurrent write (optimistic concurrency) reloads and retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+from uuid import UUID, uuid4
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from emergency import commands as c
+from emergency.application import AidApplication
+from emergency.areas import AreaRegistry
+from emergency.domain import HouseholdCase, IdempotencyRecord, Incident
+from emergency.envelope import Envelope, from_notification, from_stored_event, plain
+from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
+from emergency.policy import Policy
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a caller may write: None means everywhere."""
+
+    provinces: frozenset[str] | None = None
+    communes: frozenset[str] | None = None
+
+    def allows(self, province: str, commune: str | None = None) -> bool:
+        if self.provinces is not None and province not in self.provinces:
+            return False
+        return self.communes is None or commune in self.communes
+
+
+@dataclass(frozen=True)
+class Submission:
+    command: c.Command
+    meta: c.Meta = c.Meta()
+    idempotency_key: str | None = None
+    scope: Scope = Scope()
+    # Two callers may use the same key: keys are namespaced by caller.
+    key_scope: str = ""
+
+
+@dataclass
+class Outcome:
+    command: str
+    result: dict[str, Any]
+    replayed: bool = False
+    notification_ids: list[int] = field(default_factory=list)
+
+    @property
+    def last_notification_id(self) -> int | None:
+        return self.notification_ids[-1] if self.notification_ids else None
+
+
+class _Tainted(Exception):
+    """A command failed after changing an aggregate: the batch must not be saved."""
+
+
+class _Batch:
+    """Aggregates loaded or created by the commands of one batch."""
+
+    def __init__(self, app: AidApplication):
+        self.app = app
+        self.aggregates: dict[UUID, Aggregate] = {}
+        self.touched: dict[int, list[UUID]] = {}
+
+    def get(self, cls: type[Aggregate], aggregate_id: UUID, field: str) -> Any:
+        found = self.aggregates.get(aggregate_id)
+        if found is None:
+            try:
+                found = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field) from None
+            self.aggregates[aggregate_id] = found
+        if not isinstance(found, cls):
+            raise NotFound(f"{aggregate_id} is not a {cls.__name__}", field=field)
+        return found
+
+    def find(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            return self.get(Aggregate, aggregate_id, "id")
+        except NotFound:
+            return None
+
+    def create(self, aggregate: Aggregate, field: str) -> None:
+        if self.find(aggregate.id) is not None:
+            raise Conflict(f"{aggregate.id} is already recorded", field=field, code="already_exists")
+        self.aggregates[aggregate.id] = aggregate
+
+    def pending(self) -> int:
+        return sum(len(a.pending_events) for a in self.aggregates.values())
+
+
+def as_uuid(value: UUID | str, field: str) -> UUID:
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a UUID", field=field, code="invalid_uuid") from None
+
+
+def request_hash(command: c.Command) -> str:
+    body = json.dumps({"command": command.name, "body": command.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class AidService:
+    def __init__(self, app: AidApplication, policy: Policy, areas: AreaRegistry):
+        self.app = app
+        self.policy = policy
+        self.areas = areas
+        self._handlers: dict[type[c.Command], Callable[[_Batch, Any, c.Meta, Scope], dict[str, Any]]] = {
+            c.OpenIncident: self._open_incident,
+            c.ExtendIncidentAreas: self._extend_incident_areas,
+            c.CloseIncident: self._close_incident,
+            c.RegisterHousehold: self._register_household,
+            c.CorrectHousehold: self._correct_household,
+            c.AssessDamage: self._assess_damage,
+            c.RecordDecision: self._record_decision,
+            c.RecordDisbursement: self._record_disbursement,
+            c.ConfirmReceipt: self._confirm_receipt,
+            c.CorrectDisbursement: self._correct_disbursement,
+        }
+
+    # ----- running commands --------------------------------------------------
+
+    def execute(self, command: c.Command, meta: c.Meta = c.Meta(), *, idempotency_key: str | None = None,
+                scope: Scope = Scope(), key_scope: str = "") -> Outcome:
+        """Run one command; raise its AidError if refused."""
+        outcome = self.execute_batch([Submission(command, meta, idempotency_key, scope, key_scope)])[0]
+        if isinstance(outcome, AidError):
+            raise outcome
+        return outcome
+
+    def execute_batch(self, submissions: Sequence[Submission]) -> list[Outcome | AidError]:
+        """Run commands together and save them in one transaction.
+
+        Refused commands record nothing; the others are saved together. If a
+        command failed halfway (a bug, not a refusal), each command is re-run
+        in a batch of its own so the others are not lost.
+        """
+        try:
+            return self._run_with_retries(submissions)
+        except _Tainted:
+            log.warning("batch_tainted_rerun_singly", size=len(submissions))
+            return [self._run_with_retries([s])[0] for s in submissions]
+
+    def _run_with_retries(self, submissions: Sequence[Submission]) -> list[Outcome | AidError]:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            batch = _Batch(self.app)
+            outcomes = [self._run_one(batch, s) for s in submissions]
+            try:
+                recordings = self.app.save(*batch.aggregates.values())
+            except IntegrityError:
+                log.info("concurrent_write_retry", attempt=attempt, size=len(submissions))
+                # Jittered backoff, so contending writers stop colliding in step.
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 8)))
+                continue
+            self._attach_notification_ids(batch, outcomes, recordings)
+            return outcomes
+        error = Conflict("the records changed concurrently too many times; retry", code="concurrent_update")
+        return [error] * len(submissions)
+
+    @staticmethod
+    def _attach_notification_ids(batch: _Batch, outcomes: list[Outcome | AidError], recordings: list) -> None:
+        by_aggregate: dict[UUID, list[int]] = {}
+        for recording in recordings:
+            by_aggregate.setdefault(recording.domain_event.originator_id, []).append(recording.notification.id)
+        for outcome, touched in zip(outcomes, batch.touched.values()):
+            if isinstance(outcome, Outcome):
+                outcome.notification_ids = sorted(n for a in touched for n in by_aggregate.get(a, []))
+
+    def _run_one(self, batch: _Batch, submission: Submission) -> Outcome | AidError:
+        slot = len(batch.touched)
+        batch.touched[slot] = []
+        before = {a: len(agg.pending_events) for a, agg in batch.aggregates.items()}
+        pending_before = batch.pending()
+        try:
+            outcome = self._apply(batch, submission)
+        except AidError as error:
+            if batch.pending() != pending_before:
+                raise _Tainted from error
+            return error
+        except Exception as error:
+            log.exception("command_failed", command=submission.command.name)
+            if batch.pending() != pending_before:
+                raise _Tainted from error
+            return InvalidInput(f"the command could not be applied: {error}", code="unprocessable")
+        batch.touched[slot] = [a for a, agg in batch.aggregates.items()
+                                    if len(agg.pending_events) != before.get(a, 0)]
+        return outcome
+
+    def _apply(self, batch: _Batch, submission: Submission) -> Outcome:
+        command = submission.command
+        record_id = None
+        if submission.idempotency_key is not None:
+            record_id = IdempotencyRecord.id_for(submission.key_scope, submission.idempotency_key)
+            previous = batch.find(record_id)
+            if previous is not None:
+                return self._replay(previous, command)
+        handler = self._handlers[type(command)]
+        result = plain(handler(batch, command, submission.meta, submission.scope))
+        if record_id is not None:
+            batch.aggregates[record_id] = IdempotencyRecord(
+                id=record_id, scope=submission.key_scope, key=submission.idempotency_key,
+                request_hash=request_hash(command), command=command.name, result=result)
+        return Outcome(command.name, result)
+
+    @staticmethod
+    def _replay(record: Aggregate, command: c.Command) -> Outcome:
+        assert isinstance(record, IdempotencyRecord)
+        if record.request_hash != request_hash(command):
+            raise Conflict("this Idempotency-Key was already used with a different request",
+                           field="Idempotency-Key", code="idempotency_key_reused")
+        return Outcome(record.command, record.result, replayed=True)
+
+    # ----- checks shared by handlers ---------------------------------------
+
+    def _check_areas(self, areas: Iterable[c.Area]) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for i, area in enumerate(areas):
+            path = f"areas[{i}]"
+            self.areas.check_province(area.province_code, f"{path}.province_code")
+            for j, commune in enumerate(area.commune_codes):
+                self.areas.check_commune(commune, area.province_code, f"{path}.commune_codes[{j}]")
+            result.setdefault(area.province_code, [])
+            result[area.province_code] = sorted(set(result[area.province_code]) | set(area.commune_codes))
+        return result
+
+    @staticmethod
+    def _check_scope(scope: Scope, province: str, commune: str | None, field: str) -> None:
+        if not scope.allows(province, commune):
+            where = f"commune {commune}" if commune else f"province {province}"
+            raise Forbidden(f"{where} is outside your scope", field=field, code="out_of_scope")
+
+    def _household(self, batch: _Batch, household_id: UUID, scope: Scope) -> tuple[HouseholdCase, Incident]:
+        household = batch.get(HouseholdCase, household_id, "household_id")
+        self._check_scope(scope, household.province_code, household.commune_code, "household_id")
+        incident = batch.get(Incident, household.incident_id, "incident_id")
+        return household, incident
+
+    # ----- handlers: check everything, then change ---------------------------
+
+    def _open_incident(self, batch: _Batch, cmd: c.OpenIncident, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+        areas = self._check_areas(cmd.areas)
+        for province in areas:
+            self._check_scope(scope, province, None, "areas")
+        incident = Incident(id=cmd.incident_id or uuid4(), incident_type=cmd.incident_type, title=cmd.title,
+                            started_at=cmd.started_at, areas=areas, meta=meta.model_dump())
+        batch.create(incident, "incident_id")
+        return {"incident_id": incident.id}
+
+    def _extend_incident_areas(self, batch: _Batch, cmd: c.ExtendIncidentAreas, meta: c.Meta,
+                               scope: Scope) -> dict[str, Any]:
+        incident = batch.get(Incident, cmd.incident_id, "incident_id")
+        areas = self._check_areas(cmd.areas)
+        for province in areas:
+            self._check_scope(scope, province, None, "areas")
+        incident.extend_areas(areas, meta.model_dump())
+        return {"incident_id": incident.id, "areas": incident.areas}
+
+    def _close_incident(self, batch: _Batch, cmd: c.CloseIncident, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+        incident = batch.get(Incident, cmd.incident_id, "incident_id")
+        for province in incident.areas:
+            self._check_scope(scope, province, None, "incident_id")
+        incident.close(cmd.closed_at, cmd.reason, meta.model_dump())
+        return {"incident_id": incident.id, "closed_at": incident.closed_at}
+
+    def _register_household(self, batch: _Batch, cmd: c.RegisterHousehold, meta: c.Meta,
+                            scope: Scope) -> dict[str, Any]:
+        incident = batch.get(Incident, cmd.incident_id, "incident_id")
+        incident.check_open()
+        province = incident.province_of(cmd.commune_code)
+        if province is None:
+            raise InvalidInput(f"commune {cmd.commune_code} is not among the areas of incident {incident.id}",
+                               field="commune_code", code="commune_not_in_incident")
+        self._check_scope(scope, province, cmd.commune_code, "commune_code")
+        household = HouseholdCase(
+            id=cmd.household_id or uuid4(), incident_id=incident.id, province_code=province,
+            commune_code=cmd.commune_code, head_name=cmd.head_name, members=cmd.members,
+            flags=list(cmd.flags), meta=meta.model_dump())
+        batch.create(household, "household_id")
+        return {"household_id": household.id, "incident_id": incident.id, "province_code": province}
+
+    def _correct_household(self, batch: _Batch, cmd: c.CorrectHousehold, meta: c.Meta,
+                           scope: Scope) -> dict[str, Any]:
+        household, incident = self._household(batch, cmd.household_id, scope)
+        incident.check_open()
+        household.correct_details(cmd.changes(), cmd.reason, meta.model_dump())
+        household.reconcile_entitlements(self.policy, incident.incident_type, meta.model_dump())
+        return {"household_id": household.id, "entitlements": household.entitlements}
+
+    def _assess_damage(self, batch: _Batch, cmd: c.AssessDamage, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+        household, incident = self._household(batch, cmd.household_id, scope)
+        incident.check_open()
+        if cmd.assessed_at < incident.started_at:
+            raise InvalidInput("an assessment cannot predate the incident", field="assessed_at",
+                               code="before_incident")
+        if cmd.persons_short_of_food > household.members:
+            raise InvalidInput(f"the household has {household.members} members", field="persons_short_of_food",
+                               code="exceeds_members")
+        if cmd.dead + cmd.missing > household.members:
+            raise InvalidInput(f"dead and missing exceed the household's {household.members} members",
+                               field="dead", code="exceeds_members")
+        assessment = cmd.model_dump(exclude={"household_id"})
+        assessment["assessment_id"] = cmd.assessment_id or uuid4()
+        household.assess(assessment, meta.model_dump())
+        household.reconcile_entitlements(self.policy, incident.incident_type, meta.model_dump())
+        return {"household_id": household.id, "assessment_id": assessment["assessment_id"],
+                "entitlements": household.entitlements}
+
+    def _record_decision(self, batch: _Batch, cmd: c.RecordDecision, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+        household, incident = self._household(batch, cmd.household_id, scope)
+        incident.check_open()
+        household.decide(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        return {"household_id": household.id, "entitlement": household.entitlements[cmd.support_type]}
+
+    def _record_disbursement(self, batch: _Batch, cmd: c.RecordDisbursement, meta: c.Meta,
+                             scope: Scope) -> dict[str, Any]:
+        household, incident = self._household(batch, cmd.household_id, scope)
+        if cmd.delivered_at < incident.started_at:
+            raise InvalidInput("a disbursement cannot predate the incident", field="delivered_at",
+                               code="before_incident")
+        disbursement = cmd.model_dump(exclude={"household_id"})
+        disbursement["disbursement_id"] = cmd.disbursement_id or uuid4()
+        household.disburse(disbursement, meta.model_dump())
+        return {"household_id": household.id, "disbursement_id": disbursement["disbursement_id"]}
+
+    def _confirm_receipt(self, batch: _Batch, cmd: c.ConfirmReceipt, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+        household, _ = self._household(batch, cmd.household_id, scope)
+        household.confirm_receipt(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
+
+    def _correct_disbursement(self, batch: _Batch, cmd: c.CorrectDisbursement, meta: c.Meta,
+                              scope: Scope) -> dict[str, Any]:
+        household, _ = self._household(batch, cmd.household_id, scope)
+        household.correct_disbursement(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
+
+    # ----- queries -------------------------------------------------------------
+
+    def _load(self, cls: type[Aggregate], aggregate_id: UUID | str, field: str) -> Any:
+        aggregate_id = as_uuid(aggregate_id, field)
+        try:
+            found = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field) from None
+        if not isinstance(found, cls):
+            raise NotFound(f"{aggregate_id} is not a {cls.__name__}", field=field)
+        return found
+
+    def household(self, household_id: UUID | str) -> dict[str, Any]:
+        return plain(self._load(HouseholdCase, household_id, "household_id").summary())
+
+    def incident(self, incident_id: UUID | str) -> dict[str, Any]:
+        return plain(self._load(Incident, incident_id, "incident_id").summary())
+
+    def aggregate_history(self, aggregate_id: UUID | str, after_version: int = 0,
+                          limit: int = 100) -> list[Envelope]:
+        """One aggregate's events in version order (their log positions are not
+        kept on the aggregate's stream, so `notification_id` is None here)."""
+        aggregate_id = as_uuid(aggregate_id, "aggregate_id")
+        stored = self.app.recorder.select_events(aggregate_id, gt=after_version or None, limit=limit)
+        if not stored and after_version == 0:
+            raise NotFound(f"nothing is recorded under id {aggregate_id}", field="aggregate_id")
+        return [from_stored_event(s) for s in stored]
+
+    def log(self, after: int = 0, limit: int = 100) -> list[Envelope]:
+        """Everything, in recorded order, after notification id `after`."""
+        notifications = self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+        return [from_notification(n) for n in notifications]
+
+    def last_notification_id(self) -> int:
+        return self.app.recorder.max_notification_id() or 0

@@ -1,0 +1,71 @@
+"""Settings, read once from the environment (`EMERGENCY_*`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_DATABASE_URL = "sqlite:///var/emergency.sqlite"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Where projections keep their rows; empty: beside the events (see views_url()).
+    views_database_url: str = ""
+    policy_overrides: tuple[Path, ...] = ()
+    commune_list: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    kafka_bootstrap: str = ""
+    kafka_topic: str = "emergency.events"
+    kafka_partitions: int = 6
+    kafka_retention_ms: int = 30 * 24 * 3600 * 1000
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(f"EMERGENCY_{name.upper()}")
+            if raw is not None and raw != "":
+                values[name] = tuple(Path(p) for p in raw.split(",")) if name == "policy_overrides" else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    def views_url(self) -> str:
+        """SQLite allows one writer per file, so views get a file of their own;
+        on PostgreSQL they share the database (in their own schema)."""
+        if self.views_database_url:
+            return self.views_database_url
+        if self.is_postgres:
+            return self.database_url
+        path = sqlite_path(self.database_url)
+        return f"sqlite:///{path.with_name(path.stem + '-views' + path.suffix)}"
+
+
+def sqlite_path(url: str) -> Path:
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a sqlite URL: {url!r} (expected sqlite:///path)")
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def postgres_parts(url: str) -> dict[str, str]:
+    """host, port, user, password, dbname and schema from a postgresql:// URL."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    return {
+        "host": parsed.hostname or "127.0.0.1", "port": str(parsed.port or 5432),
+        "user": parsed.username or "", "password": parsed.password or "",
+        "dbname": parsed.path.lstrip("/"), "schema": query.get("schema", ["public"])[0],
+    }

@@ -1,0 +1,57 @@
+"""Wiring: the event store, the policy and the service, from settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from emergency.application import AidApplication
+from emergency.areas import load_registry
+from emergency.policy import load_policy
+from emergency.service import AidService
+from infra.settings import Settings, postgres_parts, sqlite_path
+
+
+def event_store_env(url: str) -> dict[str, str]:
+    """The eventsourcing environment for a sqlite:/// or postgresql:// URL."""
+    if url.startswith("sqlite:///"):
+        path = sqlite_path(url)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "10", "AGGREGATE_CACHE_MAXSIZE": "20000"}
+    parts = postgres_parts(url)
+    ensure_schema(url, parts["schema"])
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": parts["dbname"],
+        "POSTGRES_HOST": parts["host"], "POSTGRES_PORT": parts["port"], "POSTGRES_USER": parts["user"],
+        "POSTGRES_PASSWORD": parts["password"], "POSTGRES_SCHEMA": parts["schema"],
+        # Every insert takes a table lock: wait for it, but not forever.
+        "POSTGRES_LOCK_TIMEOUT": "10", "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+    }
+
+
+def connect_postgres(url: str) -> psycopg.Connection:
+    parts = postgres_parts(url)
+    return psycopg.connect(host=parts["host"], port=parts["port"], user=parts["user"],
+                           password=parts["password"], dbname=parts["dbname"], autocommit=True)
+
+
+def ensure_schema(url: str, schema: str) -> None:
+    if schema == "public":
+        return
+    with connect_postgres(url) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def open_application(settings: Settings) -> AidApplication:
+    return AidApplication(env=event_store_env(settings.database_url))
+
+
+def build_service(settings: Settings, app: AidApplication | None = None) -> AidService:
+    policy = load_policy(settings.policy_overrides)
+    areas = load_registry(Path(settings.commune_list) if settings.commune_list else None)
+    return AidService(app or open_application(settings), policy, areas)

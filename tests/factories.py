@@ -1,0 +1,44 @@
+"""Small builders for valid commands, so each test states only what matters to it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from emergency import commands as c
+from emergency.service import AidService
+from tests.conftest import STORM_START
+
+PROVINCE = "31"
+COMMUNES = ["31101", "31102"]
+
+
+def open_incident(service: AidService, **changes: Any) -> UUID:
+    fields: dict[str, Any] = dict(incident_type="storm", title="Bão Yagi", started_at=STORM_START,
+                                  areas=[{"province_code": PROVINCE, "commune_codes": COMMUNES},
+                                         {"province_code": "22", "commune_codes": ["22101"]}])
+    fields.update(changes)
+    return UUID(service.execute(c.OpenIncident(**fields)).result["incident_id"])
+
+
+def register(service: AidService, incident_id: UUID, **changes: Any) -> UUID:
+    fields: dict[str, Any] = dict(incident_id=incident_id, commune_code=COMMUNES[0], head_name="Nguyễn Văn An",
+                                  members=4, flags=["poor"])
+    fields.update(changes)
+    return UUID(service.execute(c.RegisterHousehold(**fields)).result["household_id"])
+
+
+def assess(service: AidService, household_id: UUID, **changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(household_id=household_id, assessed_at=STORM_START + timedelta(hours=20),
+                                  dead=1, injured=1, house_damage="total", persons_short_of_food=4, food_months=1)
+    fields.update(changes)
+    return service.execute(c.AssessDamage(**fields)).result
+
+
+def disburse(service: AidService, household_id: UUID, support_type: str, **changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(household_id=household_id, support_type=support_type, form="cash",
+                                  channel="cash_in_hand", funding_source="state_budget",
+                                  delivered_at=STORM_START + timedelta(hours=30), delivered_by="cán bộ xã")
+    fields.update(changes)
+    return service.execute(c.RecordDisbursement(**fields)).result
