@@ -125,6 +125,9 @@ class AidService:
         self.app = app
         self.policy = policy
         self.areas = areas
+        # Called with the last notification id after each save, e.g. to wake
+        # the embedded projection runner without waiting for its next poll.
+        self.on_saved: list[Callable[[int], None]] = []
         self._handlers: dict[type[c.Command], Callable[[_Batch, Any, c.Meta, Scope], dict[str, Any]]] = {
             c.OpenIncident: self._open_incident,
             c.ExtendIncidentAreas: self._extend_incident_areas,
@@ -173,6 +176,9 @@ class AidService:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 8)))
                 continue
             self._attach_notification_ids(batch, outcomes, recordings)
+            if recordings:
+                for callback in self.on_saved:
+                    callback(recordings[-1].notification.id)
             return outcomes
         error = Conflict("the records changed concurrently too many times; retry", code="concurrent_update")
         return [error] * len(submissions)

@@ -1,0 +1,165 @@
+"""Keeping projections current: a set of projections in one view store, and the
+embedded runner that tails the event store's notification log into them.
+
+SQLite's recorder cannot be subscribed to, so the runner polls the log, and
+in-process writers wake it (`notify()`) right after they save: a write's
+response can then wait for the projections (`wait_for`) with little delay.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Protocol, Sequence
+
+import structlog
+from eventsourcing.persistence import Notification
+
+from emergency.envelope import Envelope, from_notification
+from projections.base import Projection
+from projections.store import Cursor, ViewStore
+
+log = structlog.get_logger(__name__)
+
+Listener = Callable[[Sequence[Envelope]], None]
+
+
+class NotificationSource(Protocol):
+    """What the runner needs of an eventsourcing application recorder."""
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *,
+                             inclusive_of_start: bool = True) -> Sequence[Notification]: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+
+class ProjectionSet:
+    """Projections sharing one view store, each with its own stored position."""
+
+    def __init__(self, store: ViewStore, projections: Sequence[Projection]):
+        self.store = store
+        self.projections = list(projections)
+        self.positions: dict[str, int] = {}
+        self.ensure()
+
+    def ensure(self) -> None:
+        """Create missing tables; rebuild from zero any projection whose version changed."""
+        for projection in self.projections:
+            stored = self.store.position(projection.name)
+            with self.store.transaction() as cur:
+                if stored is not None and stored[1] != projection.version:
+                    log.warning("projection_version_changed", projection=projection.name,
+                                stored=stored[1], current=projection.version)
+                    projection.drop(cur)
+                    self.store.forget_position(cur, projection.name)
+                    stored = None
+                projection.create(cur)
+            self.positions[projection.name] = stored[0] if stored else 0
+
+    @property
+    def position(self) -> int:
+        """The notification id every projection of the set has reached."""
+        return min(self.positions.values(), default=0)
+
+    def drop_all(self) -> None:
+        with self.store.transaction() as cur:
+            for projection in self.projections:
+                projection.drop(cur)
+                self.store.forget_position(cur, projection.name)
+        self.positions = {}
+        self.ensure()
+
+    def apply(self, envelopes: Sequence[Envelope], extra: Callable[[Cursor], None] | None = None) -> None:
+        """Fold envelopes (in log order) into every projection that has not seen
+        them, and store each projection's new position, in one transaction."""
+        if not envelopes:
+            return
+        head = envelopes[-1].notification_id
+        assert head is not None, "log envelopes carry notification ids"
+        with self.store.transaction() as cur:
+            for projection in self.projections:
+                seen = self.positions[projection.name]
+                batch = [e for e in envelopes if e.notification_id > seen and projection.wants(e)]  # type: ignore[operator]
+                if batch:
+                    projection.apply(cur, batch)
+                if head > seen:
+                    self.store.save_position(cur, projection.name, head, projection.version)
+            if extra is not None:
+                extra(cur)
+        for name, seen in self.positions.items():
+            self.positions[name] = max(seen, head)
+
+
+class EmbeddedRunner:
+    """Tails the notification log into a projection set, in a background thread."""
+
+    def __init__(self, source: NotificationSource, projections: ProjectionSet, batch_size: int = 5000,
+                 poll_interval: float = 0.5):
+        self.source = source
+        self.projections = projections
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.listeners: list[Listener] = []
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._advanced = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def catch_up(self, until: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Process the log up to `until` (default: its head); return events processed."""
+        done = 0
+        while until is None or self.projections.position < until:
+            notifications = self.source.select_notifications(
+                start=self.projections.position, limit=self.batch_size, stop=until, inclusive_of_start=False)
+            if not notifications:
+                break
+            envelopes = [from_notification(n) for n in notifications]
+            self.projections.apply(envelopes)
+            done += len(envelopes)
+            self._announce(envelopes)
+            if progress is not None:
+                progress(len(envelopes))
+        return done
+
+    def _announce(self, envelopes: Sequence[Envelope]) -> None:
+        with self._advanced:
+            self._advanced.notify_all()
+        for listener in self.listeners:
+            try:
+                listener(envelopes)
+            except Exception:  # a broken listener must not stop the projections
+                log.exception("projection_listener_failed")
+
+    def notify(self) -> None:
+        """Tell the runner new events were saved (called by in-process writers)."""
+        self._wake.set()
+
+    def wait_for(self, notification_id: int | None, timeout: float) -> bool:
+        """Block until projections include `notification_id`; False on timeout."""
+        if notification_id is None:
+            return True
+        with self._advanced:
+            return self._advanced.wait_for(lambda: self.projections.position >= notification_id, timeout)
+
+    def start(self) -> None:
+        self.catch_up()
+        self._thread = threading.Thread(target=self._run, name="projection-runner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.clear()
+            try:
+                processed = self.catch_up()
+            except Exception:
+                log.exception("projection_runner_failed")
+                processed = 0
+                self._stopped.wait(self.poll_interval)
+            if not processed:
+                self._wake.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,182 @@
+"""Where projections keep their rows and their positions: SQLite or PostgreSQL.
+
+A projection writes its rows and the notification id it has reached in one
+transaction (`ViewStore.transaction()`), so after a crash it resumes exactly
+where its rows stand: each event counts once. SQL is written once with `?`
+placeholders and translated for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from psycopg import sql as pgsql
+from psycopg_pool import ConnectionPool
+
+from infra.settings import postgres_parts, sqlite_path
+
+POSITIONS_DDL = """
+CREATE TABLE IF NOT EXISTS projection_position (
+    name TEXT PRIMARY KEY,
+    notification_id BIGINT NOT NULL,
+    version INTEGER NOT NULL
+)"""
+
+
+class Cursor:
+    """A cursor speaking `?` placeholders on either database."""
+
+    def __init__(self, raw: Any, dialect: str):
+        self.raw = raw
+        self.dialect = dialect
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.dialect == "postgres" else statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self._sql(statement), params)
+        return self
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.raw.executemany(self._sql(statement), rows)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self.raw.fetchall())
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.raw.fetchone()
+
+
+class ViewStore:
+    """Base: positions and transactions; subclasses own the connections."""
+
+    dialect = ""
+
+    def __init__(self) -> None:
+        with self.transaction() as cur:
+            cur.execute(POSITIONS_DDL)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        raise NotImplementedError
+
+    def read(self) -> Any:
+        """A cursor context for queries (same as a transaction that commits nothing)."""
+        return self.transaction()
+
+    def position(self, name: str) -> tuple[int, int] | None:
+        """(notification id, projection version) stored for `name`, if any."""
+        with self.read() as cur:
+            row = cur.execute("SELECT notification_id, version FROM projection_position WHERE name = ?",
+                              (name,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    @staticmethod
+    def save_position(cur: Cursor, name: str, notification_id: int, version: int) -> None:
+        cur.execute(
+            "INSERT INTO projection_position (name, notification_id, version) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET notification_id = excluded.notification_id, "
+            "version = excluded.version", (name, notification_id, version))
+
+    @staticmethod
+    def forget_position(cur: Cursor, name: str) -> None:
+        cur.execute("DELETE FROM projection_position WHERE name = ?", (name,))
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class SQLiteViewStore(ViewStore):
+    """One writer connection, one reader connection per thread (WAL mode lets
+    readers see the last committed state while the writer works)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str):
+        self.path = path
+        self.memory = path == ":memory:"
+        if not self.memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._writer = self._connect()
+        self._readers = threading.local()
+        super().__init__()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        if not self.memory:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._write_lock:
+            raw = self._writer.cursor()
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield Cursor(raw, self.dialect)
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            raw.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        if self.memory:  # one connection is the whole database
+            with self.transaction() as cur:
+                yield cur
+            return
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = self._connect()
+        raw = conn.cursor()
+        raw.execute("BEGIN")
+        try:
+            yield Cursor(raw, self.dialect)
+        finally:
+            raw.execute("COMMIT")
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class PostgresViewStore(ViewStore):
+    dialect = "postgres"
+
+    def __init__(self, url: str, max_size: int = 8):
+        parts = postgres_parts(url)
+        self.schema = parts["schema"]
+        conninfo = (f"host={parts['host']} port={parts['port']} user={parts['user']} "
+                    f"password={parts['password']} dbname={parts['dbname']}")
+        self._ensure_schema(conninfo)
+        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True,
+                                   kwargs={"options": f"-c search_path={self.schema}"})
+        super().__init__()
+
+    def _ensure_schema(self, conninfo: str) -> None:
+        import psycopg
+
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
+            yield Cursor(raw, self.dialect)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_view_store(url: str) -> ViewStore:
+    """`sqlite:///path`, `sqlite:///:memory:` or `postgresql://…[?schema=s]`."""
+    if url.startswith("sqlite:///"):
+        return SQLiteViewStore(str(sqlite_path(url)))
+    return PostgresViewStore(url)
