@@ -54,7 +54,7 @@ probe_metadata() {
 import sys
 from kafka import KafkaAdminClient
 admin = KafkaAdminClient(bootstrap_servers=sys.argv[1],
-                         bootstrap_timeout_ms=4000, request_timeout_ms=4000)
+                         bootstrap_timeout_ms=2000, request_timeout_ms=2000)
 admin.list_topics()
 admin.close()
 PY
