@@ -21,6 +21,11 @@ class Settings(BaseModel):
     commune_list: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # API: where bearer tokens are kept (empty: beside the events, see api.tokens)
+    # and the largest request bodies accepted, single writes and batches.
+    tokens_database_url: str = ""
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch_body_bytes: int = 8 * 1024 * 1024
     kafka_bootstrap: str = ""
     kafka_topic: str = "emergency.events"
     kafka_partitions: int = 6
