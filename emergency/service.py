@@ -74,12 +74,21 @@ class _Tainted(Exception):
 
 
 class _Batch:
-    """Aggregates loaded or created by the commands of one batch."""
+    """Aggregates loaded or created by the commands of one batch, and which
+    of them each command changed (to hand each caller its own log positions)."""
 
     def __init__(self, app: AidApplication):
         self.app = app
         self.aggregates: dict[UUID, Aggregate] = {}
-        self.touched: dict[int, list[UUID]] = {}
+        self.touched: list[list[UUID]] = []
+        # pending-event counts when the current command first saw each aggregate
+        self._counts: dict[UUID, int] = {}
+
+    def begin_command(self) -> None:
+        self._counts = {}
+
+    def changed(self) -> list[UUID]:
+        return [a for a, n in self._counts.items() if len(self.aggregates[a].pending_events) != n]
 
     def get(self, cls: type[Aggregate], aggregate_id: UUID, field: str) -> Any:
         found = self.aggregates.get(aggregate_id)
@@ -89,6 +98,7 @@ class _Batch:
             except AggregateNotFoundError:
                 raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field) from None
             self.aggregates[aggregate_id] = found
+        self._counts.setdefault(aggregate_id, len(found.pending_events))
         if not isinstance(found, cls):
             raise NotFound(f"{aggregate_id} is not a {cls.__name__}", field=field)
         return found
@@ -102,10 +112,11 @@ class _Batch:
     def create(self, aggregate: Aggregate, field: str) -> None:
         if self.find(aggregate.id) is not None:
             raise Conflict(f"{aggregate.id} is already recorded", field=field, code="already_exists")
-        self.aggregates[aggregate.id] = aggregate
+        self.add(aggregate)
 
-    def pending(self) -> int:
-        return sum(len(a.pending_events) for a in self.aggregates.values())
+    def add(self, aggregate: Aggregate) -> None:
+        self.aggregates[aggregate.id] = aggregate
+        self._counts[aggregate.id] = 0
 
 
 def as_uuid(value: UUID | str, field: str) -> UUID:
@@ -188,28 +199,26 @@ class AidService:
         by_aggregate: dict[UUID, list[int]] = {}
         for recording in recordings:
             by_aggregate.setdefault(recording.domain_event.originator_id, []).append(recording.notification.id)
-        for outcome, touched in zip(outcomes, batch.touched.values()):
+        for outcome, touched in zip(outcomes, batch.touched):
             if isinstance(outcome, Outcome):
                 outcome.notification_ids = sorted(n for a in touched for n in by_aggregate.get(a, []))
 
     def _run_one(self, batch: _Batch, submission: Submission) -> Outcome | AidError:
-        slot = len(batch.touched)
-        batch.touched[slot] = []
-        before = {a: len(agg.pending_events) for a, agg in batch.aggregates.items()}
-        pending_before = batch.pending()
+        batch.begin_command()
         try:
             outcome = self._apply(batch, submission)
         except AidError as error:
-            if batch.pending() != pending_before:
+            if batch.changed():
                 raise _Tainted from error
+            batch.touched.append([])
             return error
         except Exception as error:
             log.exception("command_failed", command=submission.command.name)
-            if batch.pending() != pending_before:
+            if batch.changed():
                 raise _Tainted from error
+            batch.touched.append([])
             return InvalidInput(f"the command could not be applied: {error}", code="unprocessable")
-        batch.touched[slot] = [a for a, agg in batch.aggregates.items()
-                                    if len(agg.pending_events) != before.get(a, 0)]
+        batch.touched.append(batch.changed())
         return outcome
 
     def _apply(self, batch: _Batch, submission: Submission) -> Outcome:
@@ -223,9 +232,9 @@ class AidService:
         handler = self._handlers[type(command)]
         result = plain(handler(batch, command, submission.meta, submission.scope))
         if record_id is not None:
-            batch.aggregates[record_id] = IdempotencyRecord(
+            batch.add(IdempotencyRecord(
                 id=record_id, scope=submission.key_scope, key=submission.idempotency_key,
-                request_hash=request_hash(command), command=command.name, result=result)
+                request_hash=request_hash(command), command=command.name, result=result))
         return Outcome(command.name, result)
 
     @staticmethod
