@@ -23,6 +23,11 @@ DATA_DIR="$NODE_DIR/data"
 PID_FILE="$NODE_DIR/broker.pid"
 BOOTSTRAP="127.0.0.1:$PORT"
 START_TIMEOUT="${EMERGENCY_KAFKA_START_TIMEOUT:-120}"
+# The project's virtualenv (infra/bootstrap.sh) has kafka-python; without
+# it the readiness probe falls back to ReadyCheck.java.
+if [[ -z "${EMERGENCY_PYTHON:-}" && -x "$SCRIPT_DIR/../.venv/bin/python" ]]; then
+  EMERGENCY_PYTHON="$SCRIPT_DIR/../.venv/bin/python"
+fi
 PYTHON="${EMERGENCY_PYTHON:-python3}"
 # Kafka's own scripts default to 256m; 512m-1g leaves room for many test
 # topics without taking much of a small CI machine.
