@@ -11,6 +11,7 @@ from emergency.application import AidApplication
 from emergency.areas import load_registry
 from emergency.policy import load_policy
 from emergency.service import AidService
+from infra.audit_recorders import recorder_topic
 from infra.settings import Settings, postgres_parts, sqlite_path
 
 
@@ -21,7 +22,9 @@ def event_store_env(url: str) -> dict[str, str]:
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
-                "SQLITE_LOCK_TIMEOUT": "10", "AGGREGATE_CACHE_MAXSIZE": "20000"}
+                "SQLITE_LOCK_TIMEOUT": "10", "AGGREGATE_CACHE_MAXSIZE": "20000",
+                # Every event is hash-chained in its own transaction (infra.audit_recorders).
+                "APPLICATION_RECORDER_TOPIC": recorder_topic(postgres=False)}
     parts = postgres_parts(url)
     ensure_schema(url, parts["schema"])
     return {
@@ -30,7 +33,7 @@ def event_store_env(url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": parts["password"], "POSTGRES_SCHEMA": parts["schema"],
         # Every insert takes a table lock: wait for it, but not forever.
         "POSTGRES_LOCK_TIMEOUT": "10", "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
-        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_MAXSIZE": "20000", "APPLICATION_RECORDER_TOPIC": recorder_topic(postgres=True),
     }
 
 
