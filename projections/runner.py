@@ -89,6 +89,16 @@ class ProjectionSet:
         for name, seen in self.positions.items():
             self.positions[name] = max(seen, head)
 
+    def fold(self, cur: Cursor, envelopes: Sequence[Envelope]) -> None:
+        """Fold envelopes into every projection that wants them, in the caller's
+        transaction, leaving positions alone: for feeds that keep positions of
+        their own. A Kafka consumer stores partition offsets, and must not skip
+        an event because another partition already passed its notification id."""
+        for projection in self.projections:
+            batch = [e for e in envelopes if projection.wants(e)]
+            if batch:
+                projection.apply(cur, batch)
+
 
 class EmbeddedRunner:
     """Tails the notification log into a projection set, in a background thread."""
