@@ -1,0 +1,67 @@
+"""The aiohttp application: routes, middleware, and the resources they share.
+
+`create_app(settings)` builds it for `emergency serve`, tests and anything
+that embeds it. Route modules are listed in `ROUTE_MODULES`; each exposes
+`setup(app)` (usually `api.routing.add_routes(app, [...])`, which also puts
+the routes into the OpenAPI document). Append a module name to add routes.
+
+While it runs, the app holds (see `api.keys`): the service, the group-commit
+writer, the authenticator, and the embedded projection runner
+(`app[keys.RUNNER]`) that keeps the persisted projections current; the
+writer wakes it after every commit, and live push can add listeners to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from api import keys
+from api.auth import Authenticator
+from api.cases import CaseView
+from api.middleware import requests
+from api.tokens import TokenStore
+from api.writer import Writer
+from infra.settings import Settings
+from infra.stores import build_service
+
+log = structlog.get_logger(__name__)
+
+ROUTE_MODULES: tuple[str, ...] = ("api.command_routes", "api.query_routes", "api.public_routes", "api.openapi")
+
+
+def create_app(settings: Settings) -> web.Application:
+    # The per-route limits (api.bodies) are the real ones; this is the ceiling
+    # for any handler that reads a body by other means.
+    app = web.Application(middlewares=[requests],
+                          client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes))
+    app[keys.SETTINGS] = settings
+    app[keys.ROUTES] = []
+    app.cleanup_ctx.append(_resources)
+    for name in ROUTE_MODULES:
+        importlib.import_module(name).setup(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the store, start the writer thread; on shutdown finish the queue and close."""
+    settings = app[keys.SETTINGS]
+    service = await asyncio.to_thread(build_service, settings)
+    tokens = await asyncio.to_thread(TokenStore.from_settings, settings)
+    cases = await asyncio.to_thread(CaseView, settings, service)
+    await asyncio.to_thread(cases.start)
+    writer = Writer(service, on_commit=cases.runner.notify)
+    app[keys.SERVICE] = service
+    app[keys.WRITER] = writer
+    app[keys.AUTH] = Authenticator(tokens)
+    app[keys.CASES] = cases
+    app[keys.RUNNER] = cases.runner
+    log.info("api_ready", store=settings.database_url.partition("://")[0], routes=len(app[keys.ROUTES]))
+    yield
+    await asyncio.to_thread(writer.close)
+    await asyncio.to_thread(cases.close)
+    service.app.close()

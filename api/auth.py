@@ -1,0 +1,85 @@
+"""Who is calling: bearer token -> principal (role and scope), and 401 vs 403.
+
+401 means "we do not know who you are" (no token, unknown or revoked token);
+403 means "we know, and you may not" (wrong role, or outside your scope).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from api.tokens import ROLES, TokenRecord, TokenStore
+from emergency.errors import AidError, Forbidden
+from emergency.service import Scope
+
+# How long a verified token is trusted without asking the store again:
+# a revocation takes effect within this many seconds.
+CACHE_SECONDS = 5.0
+CACHE_LIMIT = 10_000
+
+# Who may call what. Auditors read history and write nothing; donors see /public only.
+EVERYONE = frozenset(ROLES)
+FIELD_WRITERS = frozenset({"field", "coordinator", "admin"})
+COORDINATORS = frozenset({"coordinator", "admin"})
+READERS = frozenset({"field", "coordinator", "auditor", "admin"})
+AUDITORS = frozenset({"auditor", "admin"})
+
+
+class Unauthenticated(AidError):
+    status = 401
+    code = "unauthenticated"
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str
+    role: str
+    scope: Scope
+
+    @classmethod
+    def from_record(cls, record: TokenRecord) -> Principal:
+        provinces = frozenset(code for code in record.scope if len(code) == 2)
+        communes = frozenset(code for code in record.scope if len(code) == 5)
+        return cls(record.token_id, record.name, record.role,
+                   Scope(provinces=provinces or None, communes=communes or None))
+
+    @property
+    def actor(self) -> str:
+        """How events name the caller: the token id, which `emergency token list` maps to a name."""
+        return f"token:{self.token_id}"
+
+    def check_role(self, roles: frozenset[str]) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"the {self.role} role may not do this", field="Authorization", code="forbidden_role")
+
+    def check_scope(self, province: str, commune: str | None, field: str) -> None:
+        if not self.scope.allows(province, commune):
+            raise Forbidden(f"{commune or province} is outside your scope", field=field, code="out_of_scope")
+
+
+class Authenticator:
+    def __init__(self, store: TokenStore):
+        self.store = store
+        self._verified: dict[str, tuple[float, Principal]] = {}
+
+    async def principal(self, request: web.Request) -> Principal:
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("send a bearer token: Authorization: Bearer <token>", field="Authorization")
+        secret = secret.strip()
+        cached = self._verified.get(secret)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        record = await asyncio.to_thread(self.store.find, secret)
+        if record is None:
+            raise Unauthenticated("unknown or revoked token", field="Authorization", code="invalid_token")
+        principal = Principal.from_record(record)
+        if len(self._verified) >= CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[secret] = (time.monotonic() + CACHE_SECONDS, principal)
+        return principal

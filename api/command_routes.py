@@ -1,0 +1,121 @@
+"""Write routes: one per command, plus assessments in batches.
+
+A command's request body is the command model itself (`emergency.commands`),
+minus the ids the path already carries. Every write takes an
+`Idempotency-Key`; a first write answers 201, a replay 200 with
+`Idempotent-Replayed: true`. All of them go through the group-commit writer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from pydantic import BaseModel, Field, create_model
+
+from api.auth import COORDINATORS, FIELD_WRITERS
+from api.bodies import validate
+from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemResult, BatchResult, Body, ErrorBody, \
+    WriteResult
+from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
+from api.writer import Result
+from emergency import commands as c
+from emergency.errors import AidError, InvalidInput
+
+# (path, command, roles, summary)
+COMMAND_ROUTES: tuple[tuple[str, type[c.Command], frozenset[str], str], ...] = (
+    ("/incidents", c.OpenIncident, COORDINATORS, "Open an incident"),
+    ("/incidents/{incident_id}/areas", c.ExtendIncidentAreas, COORDINATORS,
+     "Add provinces or communes found affected later"),
+    ("/incidents/{incident_id}/close", c.CloseIncident, COORDINATORS, "Close an incident"),
+    ("/households", c.RegisterHousehold, FIELD_WRITERS, "Register an affected household"),
+    ("/households/{household_id}/corrections", c.CorrectHousehold, FIELD_WRITERS,
+     "Correct a household's details"),
+    ("/households/{household_id}/assessments", c.AssessDamage, FIELD_WRITERS, "Submit a damage assessment"),
+    ("/households/{household_id}/decisions", c.RecordDecision, COORDINATORS,
+     "Approve, adjust or reject an entitlement"),
+    ("/households/{household_id}/disbursements", c.RecordDisbursement, FIELD_WRITERS, "Record a disbursement"),
+    ("/households/{household_id}/disbursements/{disbursement_id}/receipt", c.ConfirmReceipt, FIELD_WRITERS,
+     "Confirm the household received a disbursement"),
+    ("/households/{household_id}/disbursements/{disbursement_id}/corrections", c.CorrectDisbursement,
+     COORDINATORS, "Void a disbursement or restate its amount"),
+)
+
+
+def body_model(command: type[c.Command], path: str) -> type[BaseModel]:
+    """The command without the fields its path carries: the documented request body."""
+    in_path = set(PATH_PARAMETER.findall(path))
+    if not in_path:
+        return command
+    fields: dict[str, Any] = {name: (info.annotation, info) for name, info in command.model_fields.items()
+                              if name not in in_path}
+    return create_model(f"{command.__name__}Body", __config__=command.model_config, __doc__=command.__doc__,
+                        **fields)
+
+
+def write_response(result: Result) -> web.Response:
+    if isinstance(result, AidError):
+        raise result
+    if result.replayed:
+        return respond(WriteResult.of(result), 200, {"Idempotent-Replayed": "true"})
+    return respond(WriteResult.of(result), 201)
+
+
+def command_handler(command: type[c.Command]) -> Callable[[Call], Awaitable[web.Response]]:
+    async def handle(call: Call) -> web.Response:
+        key = call.idempotency_key()
+        raw = await call.body()
+        if not isinstance(raw, dict):
+            raise InvalidInput("the body must be a JSON object", code="model_type")
+        # The path names the record; the body may repeat it, but not contradict it.
+        for name, value in call.request.match_info.items():
+            if name in raw and str(raw[name]).lower() != value.lower():
+                raise InvalidInput(f"{name} differs from the one in the path", field=name, code="path_mismatch")
+            raw[name] = value
+        return write_response(await call.writer.submit(call.submission(validate(command, raw), key)))
+
+    return handle
+
+
+class _Batch(Body):
+    """The batch's outer shape; each item is checked on its own, so one bad
+    item does not hold back the others."""
+
+    items: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _item_result(result: Result | InvalidInput) -> BatchItemResult:
+    if isinstance(result, AidError):
+        return BatchItemResult(status=result.status, error=ErrorBody.of(result))
+    return BatchItemResult(status=200 if result.replayed else 201, outcome=WriteResult.of(result))
+
+
+async def assess_batch(call: Call) -> web.Response:
+    header_key = call.idempotency_key()
+    batch = validate(_Batch, await call.body())
+    results: dict[int, Result | InvalidInput] = {}
+    queued: dict[int, Any] = {}
+    for i, raw in enumerate(batch.items):
+        try:
+            item = validate(BatchAssessment, raw, prefix=f"items.{i}")
+        except InvalidInput as error:
+            results[i] = error
+            continue
+        # Without its own key, an item's key derives from the request's.
+        key = item.idempotency_key or (f"{header_key}#{i}" if header_key else None)
+        queued[i] = call.submission(item.assessment, key)
+    if queued:
+        results.update(zip(queued, await call.writer.submit_many(list(queued.values()))))
+    items = [_item_result(results[i]) for i in range(len(batch.items))]
+    return respond(BatchResult(
+        results=items, recorded=sum(r.status == 201 for r in items), replayed=sum(r.status == 200 for r in items),
+        refused=sum(r.error is not None for r in items)))
+
+
+def setup(app: web.Application) -> None:
+    routes = [Route("POST", path, summary, command_handler(command), WriteResult, roles,
+                    body=body_model(command, path), status=201, tag="writes")
+              for path, command, roles, summary in COMMAND_ROUTES]
+    routes.append(Route("POST", "/assessments/batch", "Submit up to 1,000 damage assessments at once",
+                        assess_batch, BatchResult, FIELD_WRITERS, body=AssessmentBatch, bulk=True, tag="writes"))
+    add_routes(app, routes)

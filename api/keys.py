@@ -1,0 +1,26 @@
+"""What the application holds for its handlers, under typed keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from emergency.service import AidService
+from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from api.auth import Authenticator
+    from api.cases import CaseView
+    from api.routing import Route
+    from api.writer import Writer
+    from projections.runner import EmbeddedRunner
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", AidService)
+WRITER = web.AppKey("writer", "Writer")
+AUTH = web.AppKey("auth", "Authenticator")
+CASES = web.AppKey("cases", "CaseView")
+RUNNER = web.AppKey("runner", "EmbeddedRunner")
+ROUTES = web.AppKey("routes", "list[Route]")
+OPENAPI = web.AppKey("openapi", dict[str, Any])

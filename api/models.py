@@ -1,0 +1,226 @@
+"""Response bodies (and the batch request), as pydantic models: the OpenAPI
+document is generated from these and from the commands in `emergency.commands`.
+
+Request bodies of single writes are the commands themselves; nothing here
+restates a command's fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emergency import commands as c
+from emergency.envelope import Envelope
+from emergency.errors import AidError
+from emergency.service import Outcome
+
+MAX_BATCH = 1000
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Body):
+    """Every refusal: a machine-readable code, the field it is about, and why."""
+
+    error: str = Field(examples=["extra_forbidden", "out_of_scope", "idempotency_key_reused"])
+    field: str | None = Field(None, description="dotted path into the body, or a header or parameter name")
+    message: str
+
+    @classmethod
+    def of(cls, error: AidError) -> ErrorBody:
+        return cls(error=error.code, field=error.field, message=error.message)
+
+
+class WriteResult(Body):
+    command: str
+    result: dict[str, Any]
+    replayed: bool = Field(description="true when an Idempotency-Key retry got the first result back")
+    last_notification_id: int | None = Field(
+        description="log position of the last event this write recorded (null on a replay)")
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> WriteResult:
+        return cls(command=outcome.command, result=outcome.result, replayed=outcome.replayed,
+                   last_notification_id=outcome.last_notification_id)
+
+
+class BatchAssessment(Body):
+    idempotency_key: IdempotencyKey | None = Field(
+        None, description="made on the device when the assessment was recorded; a resent item is not recorded twice")
+    assessment: c.AssessDamage
+
+
+class AssessmentBatch(Body):
+    items: list[BatchAssessment] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItemResult(Body):
+    status: int = Field(description="what the item would have got alone: 201, 200 (replayed) or 4xx")
+    outcome: WriteResult | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResult(Body):
+    results: list[BatchItemResult]
+    recorded: int
+    replayed: int
+    refused: int
+
+
+class HistoryQuery(Body):
+    after: int = Field(0, ge=0, description="a notification id: the page starts after it")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class AggregateHistoryQuery(Body):
+    after_version: int = Field(0, ge=0, description="the page starts after this version")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class OverdueQuery(Body):
+    province: c.ProvinceCode | None = None
+    commune: c.CommuneCode | None = None
+    support_type: c.SupportType | None = None
+    limit: int = Field(100, ge=1, le=10_000)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+
+class EventView(Body):
+    notification_id: int | None = Field(description="log position; null in one aggregate's history")
+    aggregate_id: str
+    aggregate_type: str
+    version: int
+    type: str
+    recorded_at: datetime
+    data: dict[str, Any]
+    meta: dict[str, Any] = Field(description="actor, role, request_id and source of the request that recorded it")
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> EventView:
+        return cls(**envelope.to_dict())
+
+
+class EventPage(Body):
+    events: list[EventView]
+    next_after: int = Field(description="pass as `after` for the next page (a notification id)")
+
+
+class AggregateEventPage(Body):
+    aggregate_id: str
+    events: list[EventView]
+    next_after_version: int = Field(description="pass as `after_version` for the next page")
+
+
+class HouseholdView(Body):
+    household_id: str
+    incident_id: str
+    province_code: str
+    commune_code: str
+    head_name: str
+    members: int
+    flags: list[str]
+    current_assessment: dict[str, Any] | None
+    assessments: int
+    entitlements: list[dict[str, Any]]
+    disbursements: list[dict[str, Any]]
+    version: int
+
+
+class IncidentView(Body):
+    incident_id: str
+    incident_type: str
+    title: str
+    started_at: datetime
+    areas: dict[str, list[str]] = Field(description="province code -> commune codes")
+    closed_at: datetime | None
+    close_reason: str | None
+    version: int
+
+
+class ProjectionRow(BaseModel):
+    """A row read from a projection: fields the API does not publish yet are left out."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class OverdueCase(ProjectionRow):
+    household_id: str
+    head_name: str
+    incident_id: str
+    province_code: str
+    commune_code: str
+    support_type: str
+    members: int
+    need_at: datetime = Field(description="when the need was first assessed: the deadline runs from here")
+    due_at: datetime
+    overdue_hours: float
+    amount_vnd: int | None = Field(description="owed in all (null: in kind, or still to be decided)")
+    quantity: int | None
+    unit: str | None
+    delivered_vnd: int
+    delivered_quantity: int
+    owed_vnd: int | None = Field(description="still to deliver")
+    owed_quantity: int | None
+
+
+class OverdueList(Body):
+    incident_id: str
+    as_of: datetime
+    total: int = Field(description="overdue cases matching the filters, in all")
+    offset: int
+    cases: list[OverdueCase] = Field(description="oldest deadline first")
+
+
+class CoverageView(ProjectionRow):
+    """Timely coverage of one incident or area (see projections.coverage)."""
+
+    incident_id: str
+    province_code: str | None = None
+    households_in_need: int
+    persons_in_need: int
+    households_overdue: int
+    persons_overdue: int
+    entitlements: int
+    decided: int
+    rejected: int
+    disbursed: int
+    disbursed_on_time: int
+    late: int
+    overdue: int
+    within_deadline: int
+    timely_pct: float | None
+    gap_to_target_pct: float | None
+    median_hours_to_delivery: float | None
+    p90_hours_to_delivery: float | None
+    entitled_vnd: int
+    disbursed_vnd: int
+    rice_entitled_kg: int
+    rice_delivered_kg: int
+
+
+class PublicIncident(Body):
+    """What anyone may see of an incident: no names, no single household."""
+
+    incident_id: str
+    incident_type: str
+    title: str
+    started_at: datetime
+    closed_at: datetime | None
+    provinces: list[str]
+    communes: int
+    as_of: datetime
+    coverage: CoverageView | None = Field(description="the whole incident; null before any entitlement")
+    by_province: list[CoverageView]
+
+
+class Health(Body):
+    status: Literal["ok", "unavailable"]
+    store: Literal["sqlite", "postgresql"]
+    last_notification_id: int | None = None
+    message: str | None = None

@@ -1,0 +1,93 @@
+"""Read routes: a household, an incident, the overdue list, event history, health.
+
+Reads run on worker threads (`asyncio.to_thread`, which keeps the request's
+log context), never on the event loop and never in the writer's queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from api import keys
+from api.auth import AUDITORS, READERS
+from api.models import (AggregateEventPage, AggregateHistoryQuery, EventPage, EventView, Health, HistoryQuery,
+                        HouseholdView, IncidentView, OverdueList, OverdueQuery)
+from api.routing import Call, Route, add_routes, respond
+from emergency import clock
+from emergency.service import as_uuid
+from projections.coverage import Filters
+
+HEALTH_TIMEOUT = 5.0
+
+
+async def household(call: Call) -> web.Response:
+    found = await asyncio.to_thread(call.service.household, call.request.match_info["household_id"])
+    view = HouseholdView.model_validate(found)
+    call.principal.check_scope(view.province_code, view.commune_code, "household_id")
+    return respond(view)
+
+
+async def incident(call: Call) -> web.Response:
+    found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
+    return respond(IncidentView.model_validate(found))
+
+
+async def overdue(call: Call) -> web.Response:
+    query: OverdueQuery = call.query()
+    found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
+    now = clock.now()
+    total, cases = await call.request.app[keys.CASES].overdue(
+        found["incident_id"], now, call.principal.scope,
+        Filters(province_code=query.province, commune_code=query.commune, support_type=query.support_type),
+        query.limit, query.offset)
+    return respond(OverdueList(incident_id=found["incident_id"], as_of=now, total=total, offset=query.offset,
+                               cases=cases))
+
+
+async def aggregate_events(call: Call) -> web.Response:
+    query: AggregateHistoryQuery = call.query()
+    aggregate_id = str(as_uuid(call.request.match_info["aggregate_id"], "aggregate_id"))
+    envelopes = await asyncio.to_thread(call.service.aggregate_history, aggregate_id, query.after_version,
+                                        query.limit)
+    return respond(AggregateEventPage(
+        aggregate_id=aggregate_id, events=[EventView.of(e) for e in envelopes],
+        next_after_version=envelopes[-1].version if envelopes else query.after_version))
+
+
+async def events(call: Call) -> web.Response:
+    query: HistoryQuery = call.query()
+    envelopes = await asyncio.to_thread(call.service.log, query.after, query.limit)
+    return respond(EventPage(events=[EventView.of(e) for e in envelopes],
+                             next_after=envelopes[-1].notification_id if envelopes else query.after))
+
+
+async def healthz(call: Call) -> web.Response:
+    app = call.request.app
+    store = "postgresql" if app[keys.SETTINGS].is_postgres else "sqlite"
+
+    def check() -> int:
+        app[keys.AUTH].store.ping()
+        return call.service.last_notification_id()
+
+    try:
+        last = await asyncio.wait_for(asyncio.to_thread(check), HEALTH_TIMEOUT)
+    except Exception as error:  # any failure to answer is what this route reports
+        return respond(Health(status="unavailable", store=store, message=f"{type(error).__name__}: {error}"), 503)
+    return respond(Health(status="ok", store=store, last_notification_id=last))
+
+
+def setup(app: web.Application) -> None:
+    add_routes(app, [
+        Route("GET", "/households/{household_id}", "A household's case: assessments, entitlements, payments",
+              household, HouseholdView, READERS, tag="reads"),
+        Route("GET", "/incidents/{incident_id}", "An incident", incident, IncidentView, READERS, tag="reads"),
+        Route("GET", "/incidents/{incident_id}/overdue", "Entitlements past their deadline and not delivered",
+              overdue, OverdueList, READERS, query=OverdueQuery, tag="reads"),
+        Route("GET", "/aggregates/{aggregate_id}/events", "One record's events, in version order",
+              aggregate_events, AggregateEventPage, AUDITORS, query=AggregateHistoryQuery, tag="history"),
+        Route("GET", "/events", "Every event, in recorded order", events, EventPage, AUDITORS,
+              query=HistoryQuery, tag="history"),
+        Route("GET", "/healthz", "Whether the stores answer", healthz, Health, tag="service"),
+    ])

@@ -1,0 +1,106 @@
+"""The one writer thread, committing in groups.
+
+The event store is synchronous and a SQLite file takes one writer at a time,
+so every write of the process goes through this thread. It takes everything
+waiting in its queue (up to `max_batch` commands), runs it as one batch (one
+transaction, each command still getting its own outcome or error) and hands
+each caller its share. Under load, batches grow by themselves: the more
+requests arrive while a batch commits, the bigger the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import structlog
+
+from emergency.errors import AidError
+from emergency.service import AidService, Outcome, Submission
+
+log = structlog.get_logger(__name__)
+
+Result = Outcome | AidError
+
+
+class StoreUnavailable(AidError):
+    status = 503
+    code = "store_unavailable"
+
+
+@dataclass
+class _Job:
+    submissions: Sequence[Submission]
+    future: asyncio.Future[list[Result]]
+    loop: asyncio.AbstractEventLoop
+
+
+class Writer:
+    def __init__(self, service: AidService, on_commit: Callable[[], None] = lambda: None, max_batch: int = 1000):
+        self.service = service
+        # Called after each group commit (wakes the projection runner).
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="emergency-writer", daemon=True)
+        self._thread.start()
+
+    async def submit(self, submission: Submission) -> Result:
+        return (await self.submit_many([submission]))[0]
+
+    async def submit_many(self, submissions: Sequence[Submission]) -> list[Result]:
+        """Run the submissions (in this order, in one or more group commits)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Result]] = loop.create_future()
+        self._queue.put(_Job(submissions, future, loop))
+        return await future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            size = len(job.submissions)
+            stop = False
+            while size < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+                size += len(more.submissions)
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        submissions = [s for job in jobs for s in job.submissions]
+        try:
+            results: list[Result] = list(self.service.execute_batch(submissions))
+        except Exception as error:  # the store failed, not the commands: nothing was saved
+            log.exception("group_commit_failed", size=len(submissions))
+            results = [StoreUnavailable(f"the event store failed: {type(error).__name__}")] * len(submissions)
+        else:
+            self.on_commit()
+        start = 0
+        for job in jobs:
+            share = results[start:start + len(job.submissions)]
+            start += len(job.submissions)
+            job.loop.call_soon_threadsafe(_resolve, job.future, share)
+
+
+def _resolve(future: asyncio.Future[list[Result]], results: list[Result]) -> None:
+    if not future.cancelled():
+        future.set_result(results)

@@ -1,0 +1,29 @@
+"""`emergency serve`: run the HTTP API (see `api.app`)."""
+
+from __future__ import annotations
+
+import argparse
+
+import structlog
+from aiohttp import web
+
+from api.app import create_app
+from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="address to listen on (env EMERGENCY_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (env EMERGENCY_PORT, default 8080)")
+    serve.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port))
+                                           if v is not None})
+    log.info("serving", host=settings.host, port=settings.port)
+    # Access lines come from api.middleware (structured, with the request id).
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+    return 0
