@@ -12,6 +12,8 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC_DIR="$SCRIPT_DIR/kafka"
 STATE_DIR="${EMERGENCY_STATE_DIR:-$HOME/.cache/emergency}"
+# Absolute, because the pid check compares it with the broker's command line.
+[[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
 KAFKA_DIR="$STATE_DIR/kafka"
 # Jars are shared by every node; each port gets its own node directory so a
 # second broker on another port never touches the first one's data.
@@ -41,6 +43,15 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() {
   log "ERROR: $*"
   exit 1
+}
+
+# Serialises concurrent runs (say, parallel CI jobs) so only one of them
+# copies jars, formats or launches. Servers started below get fd 9 closed
+# (9>&-), otherwise they would hold the lock for as long as they run.
+take_lock() {
+  mkdir -p "$KAFKA_DIR"
+  exec 9>"$KAFKA_DIR/.lock"
+  flock -w 600 9 || die "another kafka.sh has held $KAFKA_DIR/.lock for 10 minutes"
 }
 
 # True if something accepts TCP connections on 127.0.0.1:$1.
@@ -164,7 +175,7 @@ launch_apache() {
     -Dlog4j2.configurationFile="$SRC_DIR/log4j2.properties" \
     -Dkafka.logs.dir="$NODE_DIR" \
     -cp "$LIB_DIR/*" kafka.Kafka "$NODE_DIR/server.properties" \
-    >>"$NODE_DIR/console.log" 2>&1 </dev/null &
+    >>"$NODE_DIR/console.log" 2>&1 </dev/null 9>&- &
   printf '%s\n' "$!" >"$PID_FILE"
 }
 
@@ -234,7 +245,7 @@ launch_tansu() {
     --listener-url "tcp://$BOOTSTRAP" \
     --advertised-listener-url "tcp://$BOOTSTRAP" \
     --storage-engine memory://tansu/ --cluster-id "$NODE_DIR" \
-    >>"$NODE_DIR/tansu.log" 2>&1 </dev/null &
+    >>"$NODE_DIR/tansu.log" 2>&1 </dev/null 9>&- &
   printf '%s\n' "$!" >"$PID_FILE"
 }
 
@@ -289,8 +300,14 @@ stop_broker() {
 
 main() {
   case "${1:-start}" in
-    start) start ;;
-    stop) stop_broker ;;
+    start)
+      take_lock
+      start
+      ;;
+    stop)
+      take_lock
+      stop_broker
+      ;;
     *) die "usage: $0 [start|stop]" ;;
   esac
 }

@@ -10,6 +10,9 @@ set -euo pipefail
 
 STATE_DIR="${EMERGENCY_STATE_DIR:-$HOME/.cache/emergency}"
 PGDATA_DIR="${EMERGENCY_PG_DATA:-$STATE_DIR/pg}"
+# Absolute: the server tools run from / (see as_owner).
+[[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
+[[ "$PGDATA_DIR" == /* ]] || PGDATA_DIR="$PWD/$PGDATA_DIR"
 PORT="${EMERGENCY_PG_PORT:-54329}"
 HOST=127.0.0.1
 DB_NAME=emergency
@@ -24,6 +27,15 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() {
   log "ERROR: $*"
   exit 1
+}
+
+# Serialises concurrent runs (say, parallel CI jobs) so only one of them
+# installs, creates or starts. pg_ctl gets fd 9 closed (9>&-), otherwise the
+# postmaster would hold the lock for as long as it runs.
+take_lock() {
+  mkdir -p "$STATE_DIR"
+  exec 9>"$STATE_DIR/pg.lock"
+  flock -w 600 9 || die "another postgres.sh has held $STATE_DIR/pg.lock for 10 minutes"
 }
 
 # True if something accepts TCP connections on $HOST:$PORT.
@@ -157,7 +169,7 @@ running_port() {
 start_server() {
   log "starting PostgreSQL on $HOST:$PORT (log: $LOG_FILE)"
   if ! as_owner "$BIN_DIR/pg_ctl" start -D "$PGDATA_DIR" -l "$LOG_FILE" \
-    -w -t "$START_TIMEOUT" >&2; then
+    -w -t "$START_TIMEOUT" >&2 9>&-; then
     log "---- last lines of $LOG_FILE ----"
     as_owner tail -n 30 "$LOG_FILE" >&2 || true
     die "PostgreSQL did not start"
@@ -236,8 +248,14 @@ stop() {
 
 main() {
   case "${1:-start}" in
-    start) start ;;
-    stop) stop ;;
+    start)
+      take_lock
+      start
+      ;;
+    stop)
+      take_lock
+      stop
+      ;;
     *) die "usage: $0 [start|stop]" ;;
   esac
 }
