@@ -27,6 +27,8 @@ from emergency.areas import AreaRegistry
 from emergency.domain import HouseholdCase, IdempotencyRecord, Incident
 from emergency.envelope import Envelope, from_notification, from_stored_event, plain
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
+from emergency.funding import Funding
+from emergency.funding_rules import load_funding_policy
 from emergency.policy import Policy
 
 log = structlog.get_logger(__name__)
@@ -139,6 +141,7 @@ class AidService:
         # Called with the last notification id after each save, e.g. to wake
         # the embedded projection runner without waiting for its next poll.
         self.on_saved: list[Callable[[int], None]] = []
+        self.funding = Funding(load_funding_policy(), areas)
         self._handlers: dict[type[c.Command], Callable[[_Batch, Any, c.Meta, Scope], dict[str, Any]]] = {
             c.OpenIncident: self._open_incident,
             c.ExtendIncidentAreas: self._extend_incident_areas,
@@ -150,6 +153,7 @@ class AidService:
             c.RecordDisbursement: self._record_disbursement,
             c.ConfirmReceipt: self._confirm_receipt,
             c.CorrectDisbursement: self._correct_disbursement,
+            **self.funding.handlers(),
         }
 
     # ----- running commands --------------------------------------------------
@@ -354,7 +358,9 @@ class AidService:
                                code="before_incident")
         disbursement = cmd.model_dump(exclude={"household_id"})
         disbursement["disbursement_id"] = cmd.disbursement_id or uuid4()
+        charge_fund = self.funding.prepare_charge(batch, household, disbursement, meta, scope)
         household.disburse(disbursement, meta.model_dump())
+        charge_fund()
         return {"household_id": household.id, "disbursement_id": disbursement["disbursement_id"]}
 
     def _confirm_receipt(self, batch: _Batch, cmd: c.ConfirmReceipt, meta: c.Meta, scope: Scope) -> dict[str, Any]:
@@ -365,7 +371,9 @@ class AidService:
     def _correct_disbursement(self, batch: _Batch, cmd: c.CorrectDisbursement, meta: c.Meta,
                               scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
+        settle_fund = self.funding.prepare_correction(batch, household, cmd, meta)
         household.correct_disbursement(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        settle_fund()
         return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
 
     # ----- queries -------------------------------------------------------------
