@@ -162,6 +162,8 @@ class RecordDisbursement(Command):
     amount_vnd: Vnd | None = None
     quantity: Quantity | None = None
     unit: Annotated[str, Field(max_length=50)] | None = None
+    # In kind from a fund (fund_id): the item drawn from the fund's stock.
+    item: Annotated[str, Field(pattern=r"^[^|]{1,100}$")] | None = None
     valuation_vnd: Vnd | None = None
     channel: Literal["cash_in_hand", "bank_transfer", "postal", "in_kind_delivery"]
     funding_source: Literal["state_budget", "fatherland_front", "red_cross", "charity_fund", "enterprise",
