@@ -1,0 +1,99 @@
+"""Fixtures for the Kafka path: a real broker (EMERGENCY_KAFKA_BOOTSTRAP, which
+`infra/test.sh` starts), a fresh topic per test, PostgreSQL schemas on demand,
+and the comparison of a Kafka-fed view store with a replay of the log."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Callable, Iterator, Sequence
+
+import pytest
+from psycopg import sql
+
+from consumers.status import end_offsets
+from consumers.topic import ensure_topic
+from infra.stores import connect_postgres
+from projections.base import Projection
+from projections.runner import EmbeddedRunner, ProjectionSet
+from projections.store import ViewStore, open_view_store
+from tests.conftest import REQUIRE_ALL, _postgres_or_skip
+from tests.kafka.projections import AggregateChains, KindTotals
+
+# What the equality tests feed, by name (consumer subprocesses load them so).
+PROJECTION_ENTRIES = ("tests.kafka.projections:AggregateChains", "tests.kafka.projections:KindTotals")
+PARTITIONS = 4
+# Bookkeeping that differs by design between a Kafka feed and a replay.
+BOOKKEEPING = ("projection_position", "kafka_offsets", "kafka_versions", "kafka_feed")
+
+
+def chain_projections() -> list[Projection]:
+    return [AggregateChains(), KindTotals()]
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    bootstrap = os.environ.get("EMERGENCY_KAFKA_BOOTSTRAP", "")
+    if bootstrap:
+        return bootstrap
+    if REQUIRE_ALL:
+        pytest.fail("EMERGENCY_KAFKA_BOOTSTRAP is not set but EMERGENCY_REQUIRE_ALL=1")
+    pytest.skip('no Kafka broker: eval "$(infra/kafka.sh)" or run infra/test.sh')
+
+
+@pytest.fixture
+def topic(kafka_bootstrap: str) -> str:
+    """A fresh topic: tests share the broker, never a topic."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    ensure_topic(kafka_bootstrap, name, PARTITIONS, 3_600_000)
+    return name
+
+
+@pytest.fixture
+def new_schema_url() -> Iterator[Callable[[], str]]:
+    """Makes URLs of fresh PostgreSQL schemas, all dropped afterwards."""
+    base = _postgres_or_skip()
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"k_{uuid.uuid4().hex[:12]}")
+        return f"{base}{'&' if '?' in base else '?'}schema={made[-1]}"
+
+    yield make
+    with connect_postgres(base) as conn:
+        for schema in made:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def new_views_url(store_url: str, tmp_path, request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Makes URLs of fresh view stores on the backend of `store_url`."""
+    if store_url.startswith("sqlite"):
+        return lambda: f"sqlite:///{tmp_path}/views-{uuid.uuid4().hex[:8]}.sqlite"
+    return request.getfixturevalue("new_schema_url")
+
+
+def dump(store: ViewStore) -> dict[str, list[tuple[Any, ...]]]:
+    """Every projection table's full contents, sorted."""
+    with store.read() as cur:
+        if store.dialect == "postgres":
+            names = [r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables "
+                                               "WHERE table_schema = current_schema()").fetchall()]
+        else:
+            names = [r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+        return {name: sorted(cur.execute(f"SELECT * FROM {name}").fetchall())
+                for name in sorted(names) if name not in BOOKKEEPING}
+
+
+def replayed(source: Any, url: str, projections: Sequence[Projection]) -> dict[str, list[tuple[Any, ...]]]:
+    """The projections rebuilt by replaying the whole log into a fresh store."""
+    store = open_view_store(url)
+    try:
+        EmbeddedRunner(source, ProjectionSet(store, projections)).catch_up()
+        return dump(store)
+    finally:
+        store.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    return sum(end_offsets(bootstrap, topic).values())

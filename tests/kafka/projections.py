@@ -1,0 +1,64 @@
+"""Projections that make any loss, duplicate or reordering visible: the
+consumer subprocesses of the fault tests import them by name
+(`--projection tests.kafka.projections:AggregateChains`)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+from emergency.envelope import Envelope
+from projections.base import Projection
+from projections.store import Cursor
+
+
+class AggregateChains(Projection):
+    """Per aggregate: events seen, last version, and a hash chain over them
+    in the order they were applied. A lost, doubled or reordered event of any
+    aggregate changes its row."""
+
+    name = "test_chains"
+
+    def create(self, cur: Cursor) -> None:
+        cur.execute("CREATE TABLE IF NOT EXISTS test_chains (aggregate_id TEXT PRIMARY KEY, "
+                    "events INTEGER NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL)")
+
+    def drop(self, cur: Cursor) -> None:
+        cur.execute("DROP TABLE IF EXISTS test_chains")
+
+    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
+        ids = sorted({e.aggregate_id for e in events})
+        rows: dict[str, tuple[int, int, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows.update((a, (n, v, d)) for a, n, v, d in cur.execute(
+                f"SELECT aggregate_id, events, version, digest FROM test_chains "
+                f"WHERE aggregate_id IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+        for e in events:
+            n, _, digest = rows.get(e.aggregate_id, (0, 0, ""))
+            link = f"{digest}|{e.version}|{e.kind}|{e.notification_id}|{e.recorded_at}".encode()
+            rows[e.aggregate_id] = (n + 1, e.version, hashlib.sha256(link).hexdigest())
+        cur.executemany("INSERT INTO test_chains (aggregate_id, events, version, digest) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (aggregate_id) DO UPDATE SET events = excluded.events, "
+                        "version = excluded.version, digest = excluded.digest",
+                        [(a, *rows[a]) for a in ids])
+
+
+class KindTotals(Projection):
+    """Events per kind: rows shared by every partition, so consumers of
+    different partitions update the same rows concurrently."""
+
+    name = "test_kind_totals"
+
+    def create(self, cur: Cursor) -> None:
+        cur.execute("CREATE TABLE IF NOT EXISTS test_kind_totals (kind TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+
+    def drop(self, cur: Cursor) -> None:
+        cur.execute("DROP TABLE IF EXISTS test_kind_totals")
+
+    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
+        counts: dict[str, int] = {}
+        for event in events:
+            counts[event.kind] = counts.get(event.kind, 0) + 1
+        cur.executemany("INSERT INTO test_kind_totals (kind, n) VALUES (?, ?) ON CONFLICT (kind) "
+                        "DO UPDATE SET n = test_kind_totals.n + excluded.n", sorted(counts.items()))
