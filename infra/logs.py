@@ -10,6 +10,17 @@ import structlog
 _configured = False
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is at the time of writing: a process that swaps
+    it (a test capturing output) must not leave loggers on a closed stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(log_format: str = "console", level: str = "info") -> None:
     global _configured
     if _configured:
@@ -27,6 +38,6 @@ def configure(log_format: str = "console", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
