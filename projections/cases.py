@@ -1,172 +1,395 @@
-"""The entitlement case file: a pure fold of the event stream.
+"""The entitlement cases: what each household is owed per support type, by
+when, and what has been delivered when, as rows in the view store.
 
-Every projection about timeliness starts from the same question per household
-and support type: what is owed, by when, and what has been delivered when.
-`CaseFile.apply(envelope)` answers it for any prefix of the log; nothing here
-reads a clock, so the same events always give the same cases.
+Every timeliness question (coverage, overdue list, live changes) starts from
+these rows. The fold reads only the events of one household, in its version
+order, so the rows come out the same whatever the interleaving of households:
+from the in-process runner, a replay up to a past point, or a Kafka consumer
+fed from a topic partitioned by aggregate id. Nothing here reads a clock:
+times are the occurred times reported by the field (assessment, decision,
+delivery), stored as epoch microseconds, and "overdue" is decided at query
+time by comparing them with the moment asked about (`projections.coverage`).
+
+Tables (prefix `case_`):
+- `case_incidents`: title, type, start, close.
+- `case_households`: area, members, head's name, assessment times, version
+  (events at or below the stored version are skipped: duplicate deliveries
+  from an at-least-once feed change nothing).
+- `case_entitlements`: one row per household and support type.
+- `case_deliveries`: one row per disbursement (voided ones kept).
+- `case_changes`: the state of each case after each event that changed it,
+  keyed by notification id: the feed live push resumes from.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
 
 from emergency.envelope import Envelope
+from projections.base import Projection
+from projections.store import Cursor
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RICE_UNIT = "kg rice"
+# Bound the IN (...) lists of bulk loads.
+CHUNK = 500
+
+
+def to_micros(moment: datetime) -> int:
+    """Epoch microseconds of an aware time: exact, and comparable in SQL."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def micros(text: str) -> int:
+    return to_micros(datetime.fromisoformat(text))
+
+
+def iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return datetime.fromtimestamp(us // 1_000_000, timezone.utc).replace(microsecond=us % 1_000_000).isoformat()
 
 
 @dataclass
 class Delivery:
     disbursement_id: str
-    delivered_at: datetime
+    support_type: str
+    delivered_at: int
     amount_vnd: int
     quantity: int
-    voided: bool = False
+    voided: int = 0
 
 
 @dataclass
 class Case:
     """One household's entitlement to one support type."""
 
-    household_id: str
-    incident_id: str
-    province_code: str
-    commune_code: str
     support_type: str
-    members: int
-    need_recorded_at: datetime
-    due_at: datetime
-    amount_vnd: int | None
+    need_at: int  # when the need was first assessed (occurred): the clock starts here
+    due_at: int
+    amount_vnd: int | None  # owed: computed, or as adjusted by the decision
     quantity: int | None
     unit: str | None
     revision: int
     status: str = "pending"  # pending | approved | adjusted | rejected | withdrawn
-    deliveries: list[Delivery] = field(default_factory=list)
+    decided_at: int | None = None
+    withdrawn_at: int | None = None
+    delivered_vnd: int = 0
+    delivered_quantity: int = 0
+    completed_at: int | None = None  # when cumulative deliveries first covered what is owed
+    changed_at: int = 0  # notification id of the last change
 
-    @property
-    def in_need(self) -> bool:
-        return self.status not in ("rejected", "withdrawn")
 
-    @property
-    def decided(self) -> bool:
-        return self.status in ("approved", "adjusted", "rejected")
+@dataclass
+class Household:
+    household_id: str
+    incident_id: str
+    province_code: str
+    commune_code: str
+    head_name: str
+    members: int
+    version: int
+    assessed: dict[str, int] = field(default_factory=dict)  # assessment id -> assessed at
+    cases: dict[str, Case] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    dirty_cases: set[str] = field(default_factory=set)
+    dirty_deliveries: set[str] = field(default_factory=set)
 
-    def delivered(self) -> tuple[int, int]:
-        live = [d for d in self.deliveries if not d.voided]
-        return sum(d.amount_vnd for d in live), sum(d.quantity for d in live)
-
-    def completed_at(self) -> datetime | None:
-        """When cumulative deliveries first covered what is owed (occurred time)."""
-        if self.amount_vnd is None and self.quantity is None:
-            return None  # amount still to be decided
+    def settle(self, support_type: str) -> None:
+        """Recompute what was delivered, and when the case was completed."""
+        case = self.cases[support_type]
+        live = sorted((d for d in self.deliveries.values() if d.support_type == support_type and not d.voided),
+                      key=lambda d: (d.delivered_at, d.disbursement_id))
+        case.delivered_vnd = sum(d.amount_vnd for d in live)
+        case.delivered_quantity = sum(d.quantity for d in live)
+        case.completed_at = None
+        if case.amount_vnd is None and case.quantity is None:
+            return  # the amount is still to be decided
         amount = quantity = 0
-        for delivery in sorted((d for d in self.deliveries if not d.voided), key=lambda d: d.delivered_at):
+        for delivery in live:
             amount += delivery.amount_vnd
             quantity += delivery.quantity
-            if amount >= (self.amount_vnd or 0) and quantity >= (self.quantity or 0):
-                return delivery.delivered_at
-        return None
+            if amount >= (case.amount_vnd or 0) and quantity >= (case.quantity or 0):
+                case.completed_at = delivery.delivered_at
+                return
 
 
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+DDL = (
+    """CREATE TABLE IF NOT EXISTS case_incidents (
+        incident_id TEXT PRIMARY KEY, title TEXT NOT NULL, incident_type TEXT NOT NULL,
+        started_at BIGINT NOT NULL, closed_at BIGINT, version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS case_households (
+        household_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, province_code TEXT NOT NULL,
+        commune_code TEXT NOT NULL, head_name TEXT NOT NULL, members INTEGER NOT NULL,
+        assessed TEXT NOT NULL, version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS case_entitlements (
+        household_id TEXT NOT NULL, support_type TEXT NOT NULL, incident_id TEXT NOT NULL,
+        province_code TEXT NOT NULL, commune_code TEXT NOT NULL, members INTEGER NOT NULL,
+        need_at BIGINT NOT NULL, due_at BIGINT NOT NULL, amount_vnd BIGINT, quantity BIGINT, unit TEXT,
+        revision INTEGER NOT NULL, status TEXT NOT NULL, decided_at BIGINT, withdrawn_at BIGINT,
+        delivered_vnd BIGINT NOT NULL, delivered_quantity BIGINT NOT NULL, completed_at BIGINT,
+        changed_at BIGINT NOT NULL,
+        PRIMARY KEY (household_id, support_type))""",
+    "CREATE INDEX IF NOT EXISTS case_entitlements_due ON case_entitlements (incident_id, due_at)",
+    """CREATE TABLE IF NOT EXISTS case_deliveries (
+        disbursement_id TEXT PRIMARY KEY, household_id TEXT NOT NULL, incident_id TEXT NOT NULL,
+        support_type TEXT NOT NULL, delivered_at BIGINT NOT NULL, amount_vnd BIGINT NOT NULL,
+        quantity BIGINT NOT NULL, voided INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS case_deliveries_household ON case_deliveries (household_id)",
+    "CREATE INDEX IF NOT EXISTS case_deliveries_incident ON case_deliveries (incident_id)",
+    """CREATE TABLE IF NOT EXISTS case_changes (
+        notification_id BIGINT NOT NULL, household_id TEXT NOT NULL, support_type TEXT NOT NULL,
+        incident_id TEXT NOT NULL, province_code TEXT NOT NULL, commune_code TEXT NOT NULL,
+        members INTEGER NOT NULL, need_at BIGINT NOT NULL, due_at BIGINT NOT NULL, amount_vnd BIGINT,
+        quantity BIGINT, unit TEXT, revision INTEGER NOT NULL, status TEXT NOT NULL, decided_at BIGINT,
+        withdrawn_at BIGINT, delivered_vnd BIGINT NOT NULL, delivered_quantity BIGINT NOT NULL,
+        completed_at BIGINT)""",
+    # No primary key: the runner applies each event once, and one index is cheaper to keep.
+    "CREATE INDEX IF NOT EXISTS case_changes_incident ON case_changes (incident_id, notification_id)",
+)
+TABLES = ("case_changes", "case_deliveries", "case_entitlements", "case_households", "case_incidents")
+
+CASE_COLUMNS = ("household_id", "support_type", "incident_id", "province_code", "commune_code", "members",
+                "need_at", "due_at", "amount_vnd", "quantity", "unit", "revision", "status", "decided_at",
+                "withdrawn_at", "delivered_vnd", "delivered_quantity", "completed_at", "changed_at")
+HOUSEHOLD_COLUMNS = ("household_id", "incident_id", "province_code", "commune_code", "head_name", "members",
+                     "assessed", "version")
+DELIVERY_COLUMNS = ("disbursement_id", "household_id", "incident_id", "support_type", "delivered_at",
+                    "amount_vnd", "quantity", "voided")
 
 
-class CaseFile:
-    """Households and their cases, folded from envelopes in log order."""
+def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
-    def __init__(self) -> None:
-        self.households: dict[str, dict[str, Any]] = {}
-        self.cases: dict[tuple[str, str], Case] = {}
+
+def case_row(household: Household, case: Case) -> tuple[Any, ...]:
+    """A case's row: CASE_COLUMNS in order (its change feed row ends with
+    `changed_at` as its first column instead)."""
+    h, c = household, case
+    return (h.household_id, c.support_type, h.incident_id, h.province_code, h.commune_code, h.members,
+            c.need_at, c.due_at, c.amount_vnd, c.quantity, c.unit, c.revision, c.status, c.decided_at,
+            c.withdrawn_at, c.delivered_vnd, c.delivered_quantity, c.completed_at, c.changed_at)
+
+
+CHANGE_COLUMNS = ("notification_id",) + CASE_COLUMNS[:-1]
+
+
+def case_state(row: dict[str, Any]) -> dict[str, Any]:
+    """A case row as the API and the live feed show it: times in ISO form."""
+    state = {k: v for k, v in row.items() if k != "changed_at"}
+    for name in ("need_at", "due_at", "decided_at", "withdrawn_at", "completed_at"):
+        state[name] = iso(state[name])
+    return state
+
+
+class _Batch:
+    """The households and incidents one batch touches, loaded once, written once."""
+
+    def __init__(self, cur: Cursor):
+        self.cur = cur
+        self.households: dict[str, Household] = {}
         self.incidents: dict[str, dict[str, Any]] = {}
-        self.position = 0
+        self.changes: list[tuple[Any, ...]] = []
 
-    def apply(self, e: Envelope) -> list[tuple[str, str]]:
-        """Fold one event in; return the (household, support type) cases it touched."""
-        if e.notification_id is not None:
-            self.position = e.notification_id
-        handler = getattr(self, "_" + e.kind.replace(".", "_"), None)
-        return handler(e) if handler else []
+    def load(self, events: Sequence[Envelope]) -> None:
+        stored = sorted({e.aggregate_id for e in events if e.aggregate_type == "HouseholdCase"})
+        for chunk in _chunks(stored):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.cur.execute(f"SELECT {', '.join(HOUSEHOLD_COLUMNS)} FROM case_households "
+                                        f"WHERE household_id IN ({marks})", chunk).fetchall():
+                values = dict(zip(HOUSEHOLD_COLUMNS, row))
+                values["assessed"] = json.loads(values["assessed"])
+                self.households[values["household_id"]] = Household(**values)
+            for row in self.cur.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM case_entitlements "
+                                        f"WHERE household_id IN ({marks})", chunk).fetchall():
+                values = dict(zip(CASE_COLUMNS, row))
+                owner = self.households[values.pop("household_id")]
+                for name in ("incident_id", "province_code", "commune_code", "members"):
+                    del values[name]
+                owner.cases[values["support_type"]] = Case(**values)
+            for row in self.cur.execute(f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM case_deliveries "
+                                        f"WHERE household_id IN ({marks})", chunk).fetchall():
+                values = dict(zip(DELIVERY_COLUMNS, row))
+                owner = self.households[values.pop("household_id")]
+                del values["incident_id"]
+                owner.deliveries[values["disbursement_id"]] = Delivery(**values)
+        incidents = sorted({e.aggregate_id for e in events if e.aggregate_type == "Incident"})
+        for chunk in _chunks(incidents):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.cur.execute("SELECT incident_id, title, incident_type, started_at, closed_at, version "
+                                        f"FROM case_incidents WHERE incident_id IN ({marks})", chunk).fetchall():
+                self.incidents[row[0]] = dict(zip(("incident_id", "title", "incident_type", "started_at",
+                                                   "closed_at", "version"), row))
 
-    def _Incident_Opened(self, e: Envelope) -> list[tuple[str, str]]:
-        self.incidents[e.aggregate_id] = {"title": e.data["title"], "incident_type": e.data["incident_type"],
-                                          "started_at": _time(e.data["started_at"]), "closed_at": None}
+    def save(self) -> None:
+        cur = self.cur
+        households = [self.households[k] for k in sorted(self.households)]
+        cur.insert_many(upsert("case_households", HOUSEHOLD_COLUMNS, ("household_id",)), [
+            (h.household_id, h.incident_id, h.province_code, h.commune_code, h.head_name, h.members,
+             json.dumps(h.assessed, sort_keys=True), h.version) for h in households])
+        cur.insert_many(upsert("case_entitlements", CASE_COLUMNS, ("household_id", "support_type")), [
+            case_row(h, h.cases[code]) for h in households for code in sorted(h.dirty_cases)])
+        cur.insert_many(upsert("case_deliveries", DELIVERY_COLUMNS, ("disbursement_id",)), [
+            (d.disbursement_id, h.household_id, h.incident_id, d.support_type, d.delivered_at, d.amount_vnd,
+             d.quantity, d.voided) for h in households for d in (h.deliveries[i] for i in sorted(h.dirty_deliveries))])
+        cur.insert_many(upsert("case_incidents", ("incident_id", "title", "incident_type", "started_at",
+                                                  "closed_at", "version"), ("incident_id",)),
+                        [tuple(i.values()) for _, i in sorted(self.incidents.items())])
+        cur.insert_many(f"INSERT INTO case_changes ({', '.join(CHANGE_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(CHANGE_COLUMNS))})", self.changes)
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start:start + CHUNK]
+
+
+class CaseProjection(Projection):
+    name = "cases"
+    version = 1
+    kinds = frozenset({
+        "Incident.Opened", "Incident.Closed", "HouseholdCase.Registered", "HouseholdCase.DetailsCorrected",
+        "HouseholdCase.DamageAssessed", "HouseholdCase.EntitlementDetermined",
+        "HouseholdCase.EntitlementWithdrawn", "HouseholdCase.Decided", "HouseholdCase.Disbursed",
+        "HouseholdCase.DisbursementCorrected",
+    })
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def drop(self, cur: Cursor) -> None:
+        for table in TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
+        batch = _Batch(cur)
+        batch.load(events)
+        for event in events:
+            if event.aggregate_type == "Incident":
+                _fold_incident(batch, event)
+            else:
+                _fold_household(batch, event)
+        batch.save()
+
+
+def _fold_incident(batch: _Batch, e: Envelope) -> None:
+    if e.type == "Opened":
+        if e.aggregate_id in batch.incidents:
+            return
+        batch.incidents[e.aggregate_id] = {
+            "incident_id": e.aggregate_id, "title": e.data["title"], "incident_type": e.data["incident_type"],
+            "started_at": micros(e.data["started_at"]), "closed_at": None, "version": e.version}
+        return
+    incident = batch.incidents.get(e.aggregate_id)
+    if incident is None or e.version <= incident["version"]:
+        return
+    incident["version"] = e.version
+    if e.type == "Closed":
+        incident["closed_at"] = micros(e.data["closed_at"])
+
+
+def _fold_household(batch: _Batch, e: Envelope) -> None:
+    if e.type == "Registered":
+        if e.aggregate_id not in batch.households:
+            d = e.data
+            batch.households[e.aggregate_id] = Household(
+                e.aggregate_id, d["incident_id"], d["province_code"], d["commune_code"], d["head_name"],
+                d["members"], e.version)
+        return
+    household = batch.households.get(e.aggregate_id)
+    if household is None or e.version <= household.version:
+        return  # already folded in (a duplicate from an at-least-once feed)
+    household.version = e.version
+    touched = HANDLERS[e.type](household, e.data)
+    for support_type in touched:
+        case = household.cases[support_type]
+        case.changed_at = e.notification_id or 0
+        household.dirty_cases.add(support_type)
+        row = case_row(household, case)
+        batch.changes.append((row[-1],) + row[:-1])
+
+
+def _details_corrected(h: Household, data: dict[str, Any]) -> list[str]:
+    changes = data["changes"]
+    if "head_name" in changes:
+        h.head_name = changes["head_name"]
+    if "members" not in changes:
         return []
+    h.members = changes["members"]
+    return sorted(h.cases)
 
-    def _Incident_Closed(self, e: Envelope) -> list[tuple[str, str]]:
-        self.incidents[e.aggregate_id]["closed_at"] = _time(e.data["closed_at"])
-        return []
 
-    def _HouseholdCase_Registered(self, e: Envelope) -> list[tuple[str, str]]:
-        self.households[e.aggregate_id] = {
-            "incident_id": e.data["incident_id"], "province_code": e.data["province_code"],
-            "commune_code": e.data["commune_code"], "members": e.data["members"], "assessed": {}}
-        return []
+def _damage_assessed(h: Household, data: dict[str, Any]) -> list[str]:
+    assessment = data["assessment"]
+    h.assessed[assessment["assessment_id"]] = micros(assessment["assessed_at"])
+    return []
 
-    def _HouseholdCase_DetailsCorrected(self, e: Envelope) -> list[tuple[str, str]]:
-        household = self.households[e.aggregate_id]
-        if "members" in e.data["changes"]:
-            household["members"] = e.data["changes"]["members"]
-            for (hh, _), case in self.cases.items():
-                if hh == e.aggregate_id:
-                    case.members = household["members"]
-            return [key for key in self.cases if key[0] == e.aggregate_id]
-        return []
 
-    def _HouseholdCase_DamageAssessed(self, e: Envelope) -> list[tuple[str, str]]:
-        assessment = e.data["assessment"]
-        self.households[e.aggregate_id]["assessed"][assessment["assessment_id"]] = _time(assessment["assessed_at"])
-        return []
+def _entitlement_determined(h: Household, data: dict[str, Any]) -> list[str]:
+    ent = data["entitlement"]
+    code = ent["support_type"]
+    previous = h.cases.get(code)
+    # A revision keeps the moment the need was first seen, as the deadline does.
+    need_at = h.assessed[data["basis"]]
+    if previous is not None and previous.status != "withdrawn":
+        need_at = previous.need_at
+    h.cases[code] = Case(code, need_at, micros(ent["due_at"]), ent["amount_vnd"], ent["quantity"], ent["unit"],
+                         ent["revision"])
+    h.settle(code)
+    return [code]
 
-    def _HouseholdCase_EntitlementDetermined(self, e: Envelope) -> list[tuple[str, str]]:
-        ent = e.data["entitlement"]
-        household = self.households[e.aggregate_id]
-        key = (e.aggregate_id, ent["support_type"])
-        previous = self.cases.get(key)
-        need_recorded_at = household["assessed"][e.data["basis"]]
-        if previous is not None and previous.status != "withdrawn":
-            need_recorded_at = previous.need_recorded_at
-        self.cases[key] = Case(
-            household_id=e.aggregate_id, incident_id=household["incident_id"],
-            province_code=household["province_code"], commune_code=household["commune_code"],
-            support_type=ent["support_type"], members=household["members"], need_recorded_at=need_recorded_at,
-            due_at=_time(ent["due_at"]), amount_vnd=ent["amount_vnd"], quantity=ent["quantity"], unit=ent["unit"],
-            revision=ent["revision"], deliveries=previous.deliveries if previous else [])
-        return [key]
 
-    def _HouseholdCase_EntitlementWithdrawn(self, e: Envelope) -> list[tuple[str, str]]:
-        key = (e.aggregate_id, e.data["support_type"])
-        self.cases[key].status = "withdrawn"
-        return [key]
+def _entitlement_withdrawn(h: Household, data: dict[str, Any]) -> list[str]:
+    case = h.cases[data["support_type"]]
+    case.status = "withdrawn"
+    case.withdrawn_at = h.assessed[data["basis"]]
+    return [case.support_type]
 
-    def _HouseholdCase_Decided(self, e: Envelope) -> list[tuple[str, str]]:
-        decision = e.data["decision"]
-        key = (e.aggregate_id, decision["support_type"])
-        case = self.cases[key]
-        case.status = {"approve": "approved", "adjust": "adjusted", "reject": "rejected"}[decision["decision"]]
-        if decision["decision"] == "adjust":
-            case.amount_vnd, case.quantity = decision.get("amount_vnd"), decision.get("quantity")
-        return [key]
 
-    def _HouseholdCase_Disbursed(self, e: Envelope) -> list[tuple[str, str]]:
-        d = e.data["disbursement"]
-        key = (e.aggregate_id, d["support_type"])
-        self.cases[key].deliveries.append(Delivery(
-            d["disbursement_id"], _time(d["delivered_at"]), d.get("amount_vnd") or 0, d.get("quantity") or 0))
-        return [key]
+def _decided(h: Household, data: dict[str, Any]) -> list[str]:
+    decision = data["decision"]
+    case = h.cases[decision["support_type"]]
+    case.status = {"approve": "approved", "adjust": "adjusted", "reject": "rejected"}[decision["decision"]]
+    case.decided_at = micros(decision["decided_at"])
+    if decision["decision"] == "adjust":
+        case.amount_vnd, case.quantity = decision.get("amount_vnd"), decision.get("quantity")
+    h.settle(case.support_type)
+    return [case.support_type]
 
-    def _HouseholdCase_DisbursementCorrected(self, e: Envelope) -> list[tuple[str, str]]:
-        correction = e.data["correction"]
-        for key, case in self.cases.items():
-            if key[0] != e.aggregate_id:
-                continue
-            for delivery in case.deliveries:
-                if delivery.disbursement_id == correction["disbursement_id"]:
-                    if correction["void"]:
-                        delivery.voided = True
-                    if correction.get("amount_vnd") is not None:
-                        delivery.amount_vnd = correction["amount_vnd"]
-                    if correction.get("quantity") is not None:
-                        delivery.quantity = correction["quantity"]
-                    return [key]
-        return []
+
+def _disbursed(h: Household, data: dict[str, Any]) -> list[str]:
+    d = data["disbursement"]
+    h.deliveries[d["disbursement_id"]] = Delivery(
+        d["disbursement_id"], d["support_type"], micros(d["delivered_at"]), d.get("amount_vnd") or 0,
+        d.get("quantity") or 0)
+    h.dirty_deliveries.add(d["disbursement_id"])
+    h.settle(d["support_type"])
+    return [d["support_type"]]
+
+
+def _disbursement_corrected(h: Household, data: dict[str, Any]) -> list[str]:
+    correction = data["correction"]
+    delivery = h.deliveries[correction["disbursement_id"]]
+    if correction["void"]:
+        delivery.voided = 1
+    if correction.get("amount_vnd") is not None:
+        delivery.amount_vnd = correction["amount_vnd"]
+    if correction.get("quantity") is not None:
+        delivery.quantity = correction["quantity"]
+    h.dirty_deliveries.add(delivery.disbursement_id)
+    h.settle(delivery.support_type)
+    return [delivery.support_type]
+
+
+HANDLERS = {
+    "DetailsCorrected": _details_corrected, "DamageAssessed": _damage_assessed,
+    "EntitlementDetermined": _entitlement_determined, "EntitlementWithdrawn": _entitlement_withdrawn,
+    "Decided": _decided, "Disbursed": _disbursed, "DisbursementCorrected": _disbursement_corrected,
+}

@@ -46,11 +46,31 @@ class Cursor:
         if rows:
             self.raw.executemany(self._sql(statement), rows)
 
+    def insert_many(self, statement: str, rows: Iterable[Sequence[Any]], per_statement: int = 500) -> None:
+        """`executemany` for an `INSERT … VALUES (?, …) [ON CONFLICT …]`, sending
+        many rows per statement (one round trip each on PostgreSQL). An upsert
+        must not name the same key twice among its rows."""
+        head, marks, tail = _split_values(statement)
+        rows = list(rows)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            values = ", ".join([marks] * len(chunk))
+            self.execute(f"{head} VALUES {values}{tail}", [v for row in chunk for v in row])
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self.raw.fetchall())
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.raw.fetchone()
+
+
+def _split_values(statement: str) -> tuple[str, str, str]:
+    """`INSERT … VALUES (?, ?) rest` -> ("INSERT …", "(?, ?)", " rest")."""
+    head, found, rest = statement.partition(" VALUES ")
+    end = rest.index(")") + 1
+    if not found or not rest.startswith("("):
+        raise ValueError(f"not an INSERT … VALUES (…) statement: {statement!r}")
+    return head, rest[:end], rest[end:]
 
 
 class ViewStore:
