@@ -14,7 +14,7 @@ from projections.base import Projection
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
-PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection",)
+PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.export_damage:DamageProjection")
 
 
 def default_projections() -> list[Projection]:
