@@ -19,7 +19,7 @@ from emergency.errors import InvalidInput
 from emergency.service import as_uuid
 from emergency.whatif import Report, Rules, fold_incident, what_if
 from infra.audit_chain import Checkpoint, read_checkpoints, take_checkpoints, verify
-from infra.settings import Settings
+from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stores import build_service, open_application
 from infra.audit_replay import Change, diff, replay_into
 from infra.projections_command import catch_up, print_coverage
@@ -231,7 +231,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:
-    if args.into in (settings.database_url, settings.views_url()):
+    if any(_same_store(args.into, live) for live in (settings.database_url, settings.views_url())):
         raise InvalidInput("a replay goes into a store of its own, not the events' or the live views'",
                            field="--into")
     cutoff = Cutoff.parse(args.until, "--until")
@@ -248,6 +248,14 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             store.close()
     return 0
+
+
+def _same_store(one: str, other: str) -> bool:
+    if one.startswith("sqlite:///") or other.startswith("sqlite:///"):
+        return one.startswith("sqlite:///") and other.startswith("sqlite:///") \
+            and sqlite_path(one).resolve() == sqlite_path(other).resolve()
+    where = ("host", "port", "dbname", "schema")
+    return [postgres_parts(one)[k] for k in where] == [postgres_parts(other)[k] for k in where]
 
 
 def run_diff(args: argparse.Namespace, settings: Settings) -> int:
