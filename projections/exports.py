@@ -57,7 +57,7 @@ SENDAI_COLUMNS = (("incident_id", "#event+id"), ("indicator", "#indicator+code")
                   ("province_code", "#adm1+code"), ("value", "#indicator+value+num"),
                   ("date_reported", "#date+reported"))
 SENDAI_INDICATORS = (
-    ("A-2", "Number of deaths", "dead"),
+    ("A-2", "Number of deaths", "killed"),
     ("A-3", "Number of missing persons", "missing"),
     ("B-2", "Number of injured or ill people", "injured"),
     ("B-3", "Number of people whose damaged dwellings were attributed to disasters", "people_damaged_dwellings"),
@@ -178,7 +178,7 @@ def sendai_rows(store: ViewStore, incident_id: str, at: datetime) -> Iterator[di
     for code, name, figure in SENDAI_INDICATORS:
         for province, values in [("", total), *((p[0], v) for p, v in sorted(provinces.items()))]:
             yield {"incident_id": incident_id, "indicator": code, "name": name, "province_code": province,
-                   "value": values.get(figure, 0), "date_reported": at.isoformat()}
+                   "value": values[figure], "date_reported": at.isoformat()}
 
 
 def sendai(store: ViewStore, incident_id: str, at: datetime) -> Iterator[str]:
