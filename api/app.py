@@ -20,7 +20,7 @@ from typing import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api import keys
+from api import keys, live
 from api.auth import Authenticator
 from api.cases import CaseView
 from api.middleware import requests
@@ -31,7 +31,8 @@ from infra.stores import build_service
 
 log = structlog.get_logger(__name__)
 
-ROUTE_MODULES: tuple[str, ...] = ("api.command_routes", "api.query_routes", "api.public_routes", "api.openapi")
+ROUTE_MODULES: tuple[str, ...] = ("api.command_routes", "api.query_routes", "api.public_routes", "api.openapi",
+                                  "api.projection_routes", "api.live", "api.export_routes")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -54,7 +55,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     tokens = await asyncio.to_thread(TokenStore.from_settings, settings)
     cases = await asyncio.to_thread(CaseView, settings, service)
     await asyncio.to_thread(cases.start)
-    writer = Writer(service, on_commit=cases.runner.notify)
+    writer = Writer(service, on_commit=cases.runner.notify,
+                    settle=lambda results: live.caught_up(app, results, settings.read_your_writes_seconds))
     app[keys.SERVICE] = service
     app[keys.WRITER] = writer
     app[keys.AUTH] = Authenticator(tokens)

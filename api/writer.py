@@ -14,7 +14,7 @@ import asyncio
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -39,10 +39,13 @@ class _Job:
 
 
 class Writer:
-    def __init__(self, service: AidService, on_commit: Callable[[], None] = lambda: None, max_batch: int = 1000):
+    def __init__(self, service: AidService, on_commit: Callable[[], None] = lambda: None, max_batch: int = 1000,
+                 settle: Callable[[Sequence[Result]], Awaitable[None]] | None = None):
         self.service = service
         # Called after each group commit (wakes the projection runner).
         self.on_commit = on_commit
+        # Awaited before a caller gets its results (waits for the projections: read-your-writes).
+        self.settle = settle
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="emergency-writer", daemon=True)
@@ -56,7 +59,10 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Result]] = loop.create_future()
         self._queue.put(_Job(submissions, future, loop))
-        return await future
+        results = await future
+        if self.settle is not None:
+            await self.settle(results)
+        return results
 
     def close(self) -> None:
         """Finish what is queued, then stop the thread."""

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     tokens_database_url: str = ""
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch_body_bytes: int = 8 * 1024 * 1024
+    # A write's response waits up to this long for the projections to include it (read-your-writes).
+    read_your_writes_seconds: float = 2.0
     kafka_bootstrap: str = ""
     kafka_topic: str = "emergency.events"
     kafka_partitions: int = 6
