@@ -1,0 +1,106 @@
+"""The standard exports over HTTP, streamed as they are produced.
+
+    GET /exports/incidents.csv                          every incident (CSV + HXL)
+    GET /exports/incidents/{incident_id}/communes.csv   per commune of one incident (CSV + HXL)
+    GET /exports/incidents/{incident_id}/sendai.csv     Sendai A-2, A-3, B-2, B-3, B-4
+    GET /exports/events.jsonl                           the event log with its chain hashes
+
+The same generators as `emergency export` (`projections.exports`,
+`projections.export_events`); `?at=` sets the moment the figures stand for.
+Exports are national reports, so a token scoped to an area is refused; the
+event log names people, so it is for auditors and admins only (as `/events`).
+Lines are produced on a worker thread a chunk at a time, and bad input is
+refused (as JSON) before the stream opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Awaitable, Callable, Iterator
+
+import structlog
+from aiohttp import web
+from pydantic import AwareDatetime, Field
+
+from api import keys
+from api.auth import AUDITORS
+from api.models import Body
+from api.routing import Call, Route, add_routes
+from emergency import clock
+from emergency.errors import Forbidden
+from emergency.service import Scope, as_uuid
+from projections.export_events import event_lines
+from projections.exports import view_export
+from projections.store import ViewStore
+
+log = structlog.get_logger(__name__)
+
+EXPORTERS = frozenset({"auditor", "admin", "coordinator"})
+LINES_PER_CHUNK = 1000
+# How long an export waits for the projections to reach the log's head.
+FRESHNESS_WAIT = 5.0
+
+
+class ExportQuery(Body):
+    at: AwareDatetime | None = Field(None, description="the moment the figures stand for (default: now)")
+
+
+def _national(call: Call) -> None:
+    if call.principal.scope != Scope():
+        raise Forbidden("exports cover every area: a token scoped to an area may not take them",
+                        field="Authorization", code="out_of_scope")
+
+
+async def _stream(call: Call, lines: Iterator[str], content_type: str, filename: str) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": content_type, "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Request-ID": call.request[keys.REQUEST_ID]})
+    await response.prepare(call.request)
+    while chunk := await asyncio.to_thread(lambda: "".join(itertools.islice(lines, LINES_PER_CHUNK))):
+        await response.write(chunk.encode("utf-8"))
+    await response.write_eof()
+    return response
+
+
+def _fresh_views(app: web.Application, export: Callable[[ViewStore], Iterator[str]]) -> Iterator[str]:
+    """Wait (a little) for the projections to reach the log's head, then start the export."""
+    head = app[keys.SERVICE].last_notification_id()
+    runner = app[keys.RUNNER]
+    runner.notify()
+    if not runner.wait_for(head, FRESHNESS_WAIT):
+        log.warning("export_projections_behind", head=head)
+    return export(app[keys.CASES].views.store)
+
+
+def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.StreamResponse]]:
+    async def handler(call: Call) -> web.StreamResponse:
+        _national(call)
+        query: ExportQuery = call.query()
+        at = query.at or clock.now()
+        raw_id = call.request.match_info.get("incident_id")
+        incident_id = str(as_uuid(raw_id, "incident_id")) if raw_id else None
+        lines = await asyncio.to_thread(_fresh_views, call.request.app, lambda store: view_export(
+            kind, store, at, incident_id))
+        return await _stream(call, lines, "text/csv; charset=utf-8", filename)
+    return handler
+
+
+async def events(call: Call) -> web.StreamResponse:
+    _national(call)
+    return await _stream(call, event_lines(call.service.app.recorder), "application/x-ndjson", "events.jsonl")
+
+
+def setup(app: web.Application) -> None:
+    add_routes(app, [
+        Route("GET", "/exports/incidents.csv", "Every incident: damage and timely coverage (CSV with HXL tags)",
+              _view_route("hxl-incidents", "incidents.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+        Route("GET", "/exports/incidents/{incident_id}/communes.csv",
+              "Damage and timely coverage per commune of one incident (CSV with HXL tags)",
+              _view_route("hxl-communes", "communes.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+        Route("GET", "/exports/incidents/{incident_id}/sendai.csv",
+              "Sendai Framework A-2, A-3, B-2, B-3, B-4 of one incident, in total and per province (CSV with HXL)",
+              _view_route("sendai", "sendai.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+        Route("GET", "/exports/events.jsonl", "The whole event log with each event's chain hash (JSON Lines)",
+              events, None, AUDITORS, tag="exports"),
+    ])
