@@ -3,10 +3,12 @@
     GET /exports/incidents.csv                          every incident (CSV + HXL)
     GET /exports/incidents/{incident_id}/communes.csv   per commune of one incident (CSV + HXL)
     GET /exports/incidents/{incident_id}/sendai.csv     Sendai A-2, A-3, B-2, B-3, B-4
+    GET /exports/campaigns/{campaign_id}/iati.xml       a campaign's money (IATI-style XML)
     GET /exports/events.jsonl                           the event log with its chain hashes
 
 The same generators as `emergency export` (`projections.exports`,
-`projections.export_events`); `?at=` sets the moment the figures stand for.
+`projections.export_iati`, `projections.export_events`); `?at=` sets the
+moment the figures stand for (and the IATI file's generation time).
 Exports are national reports, so a token scoped to an area is refused; the
 event log names people, so it is for auditors and admins only (as `/events`).
 Lines are produced on a worker thread a chunk at a time, and bad input is
@@ -73,16 +75,16 @@ def _fresh_views(app: web.Application, export: Callable[[ViewStore], Iterator[st
     return export(app[keys.CASES].views.store)
 
 
-def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.StreamResponse]]:
+def _view_route(kind: str, filename: str,
+                content_type: str = "text/csv; charset=utf-8") -> Callable[[Call], Awaitable[web.StreamResponse]]:
     async def handler(call: Call) -> web.StreamResponse:
         _national(call)
         query: ExportQuery = call.query()
         at = query.at or clock.now()
-        raw_id = call.request.match_info.get("incident_id")
-        incident_id = str(as_uuid(raw_id, "incident_id")) if raw_id else None
+        ids = {name: str(as_uuid(raw, name)) for name, raw in call.request.match_info.items()}
         lines = await asyncio.to_thread(_fresh_views, call.request.app, lambda store: view_export(
-            kind, store, at, incident_id))
-        return await _stream(call, lines, "text/csv; charset=utf-8", filename)
+            kind, store, at, ids.get("incident_id"), ids.get("campaign_id")))
+        return await _stream(call, lines, content_type, filename)
     return handler
 
 
@@ -101,6 +103,10 @@ def setup(app: web.Application) -> None:
         Route("GET", "/exports/incidents/{incident_id}/sendai.csv",
               "Sendai Framework A-2, A-3, B-2, B-3, B-4 of one incident, in total and per province (CSV with HXL)",
               _view_route("sendai", "sendai.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+        Route("GET", "/exports/campaigns/{campaign_id}/iati.xml",
+              "A campaign's incoming funds, commitments, disbursements and expenditure (IATI-style XML)",
+              _view_route("iati", "iati.xml", "application/xml; charset=utf-8"), None, EXPORTERS, query=ExportQuery,
+              tag="exports"),
         Route("GET", "/exports/events.jsonl", "The whole event log with each event's chain hash (JSON Lines)",
               events, None, AUDITORS, tag="exports"),
     ])

@@ -80,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="; ".join(f"{k}: {v}" for k, v in VIEW_EXPORTS.items()) + "; events: the whole "
                         "event log as JSON Lines with each event's chain hash")
     export.add_argument("--incident", help="incident id (hxl-communes, sendai)")
+    export.add_argument("--campaign", help="campaign id (iati)")
     export.add_argument("--at", type=aware_time, help="moment the figures stand for (default: now)")
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
     export.set_defaults(run=run_export)
@@ -211,6 +212,7 @@ def _owed_text(row: dict[str, object], side: str) -> str:
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     incident = str(as_uuid(args.incident, "--incident")) if args.incident else None
+    campaign = str(as_uuid(args.campaign, "--campaign")) if args.campaign else None
     service = build_service(settings)
     with ExitStack() as stack:
         stack.callback(service.app.close)
@@ -220,7 +222,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
             views = open_views(settings)
             stack.callback(views.store.close)
             catch_up(service, views, "updating projections")
-            lines = view_export(args.kind, views.store, args.at or clock.now(), incident)
+            lines = view_export(args.kind, views.store, args.at or clock.now(), incident, campaign)
         out = stack.enter_context(args.output.open("w", encoding="utf-8", newline="")) if args.output \
             else sys.stdout
         with tqdm(unit=" lines", desc=f"exporting {args.kind}", file=sys.stderr) as bar:

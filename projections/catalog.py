@@ -14,7 +14,8 @@ from projections.base import Projection
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
-PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.export_damage:DamageProjection")
+PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.export_damage:DamageProjection",
+                               "projections.export_iati:IatiProjection")
 
 
 def default_projections() -> list[Projection]:

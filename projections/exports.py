@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from emergency.errors import InvalidInput, NotFound
 from projections.cases import iso, to_micros
 from projections.coverage import coverage
+from projections.export_iati import campaign_export
 from projections.store import ViewStore
 
 DAMAGED = ("partial", "heavy", "very_heavy")
@@ -202,13 +203,17 @@ VIEW_EXPORTS = {
     "hxl-incidents": "incidents with damage and timely coverage (CSV + HXL)",
     "hxl-communes": "damage and timely coverage per commune of one incident (CSV + HXL)",
     "sendai": "Sendai Framework A-2, A-3, B-2, B-3, B-4 of one incident (CSV + HXL)",
+    "iati": "a campaign's incoming funds, commitments, disbursements and expenditure (IATI-style XML)",
 }
 
 
-def view_export(kind: str, store: ViewStore, at: datetime, incident_id: str | None = None) -> Iterator[str]:
+def view_export(kind: str, store: ViewStore, at: datetime, incident_id: str | None = None,
+                campaign_id: str | None = None) -> Iterator[str]:
     """The lines of export `kind`; bad input is refused before the first line."""
     if kind == "hxl-incidents":
         return hxl_incidents(store, at)
+    if kind == "iati":
+        return campaign_export(store, campaign_id, at)
     incident_id = _known_incident(store, incident_id)
     if kind == "hxl-communes":
         return hxl_communes(store, incident_id, at)

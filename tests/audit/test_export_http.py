@@ -15,6 +15,7 @@ from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
 from tests.api.conftest import Api, api, api_settings  # noqa: F401 (fixtures)
+from tests.audit.funding import record_campaign
 
 AT = datetime(2024, 9, 8, 22, 0, tzinfo=timezone.utc)
 
@@ -32,8 +33,8 @@ def cli_export(settings: Settings, tmp_path: Path, kind: str, *extra: str) -> by
     return out.read_bytes()
 
 
-async def test_http_exports_stream_what_the_cli_writes(incident_id: str, api: Api, settings: Settings,
-                                                       tmp_path: Path):
+async def test_http_exports_stream_what_the_cli_writes(incident_id: str, api: Api, service: AidService,
+                                                       settings: Settings, tmp_path: Path):
     auditor = api.token("auditor")
     at = AT.isoformat().replace("+", "%2B")
     for path, kind, extra in (
@@ -47,6 +48,11 @@ async def test_http_exports_stream_what_the_cli_writes(incident_id: str, api: Ap
         assert reply.body == cli_export(settings, tmp_path, kind, "--at", AT.isoformat(), *extra)
     rows = list(csv.reader(io.StringIO(reply.body.decode())))
     assert rows[1][0] == "#event+id" and rows[2][0] == incident_id
+
+    campaign_id = record_campaign(service).campaign_id
+    iati = await api.get(f"/exports/campaigns/{campaign_id}/iati.xml?at={at}", api.token("coordinator"))
+    assert iati.status == 200 and iati.headers["Content-Type"].startswith("application/xml")
+    assert iati.body == cli_export(settings, tmp_path, "iati", "--campaign", campaign_id, "--at", AT.isoformat())
 
     log = await api.get("/exports/events.jsonl", auditor)
     assert log.status == 200 and log.headers["Content-Type"] == "application/x-ndjson"
