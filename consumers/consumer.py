@@ -52,6 +52,7 @@ class ProjectionConsumer:
                  session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000):
         self.feed = feed
         self.group = group
+        self.totals = Applied(0, 0)  # since this process started
         self.kafka = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group, client_id=f"emergency-{group}",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
@@ -65,6 +66,7 @@ class ProjectionConsumer:
             return Applied(0, 0)
         batch = {tp.partition: [(r.offset, decode(r.value)) for r in records] for tp, records in polled.items()}
         applied = self._apply(batch)
+        self.totals = Applied(self.totals.events + applied.events, self.totals.duplicates + applied.duplicates)
         self.kafka.commit_async()
         if applied.duplicates:
             log.info("kafka_duplicates_dropped", group=self.group, duplicates=applied.duplicates)

@@ -81,7 +81,7 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
                       batch_size=args.batch_size)
         log.info("relay_started", topic=settings.kafka_topic, position=relay.reached)
         try:
-            with tqdm(unit=" events", desc=f"relay -> {settings.kafka_topic}") as bar:
+            with tqdm(unit=" events", desc=f"relay -> {settings.kafka_topic}", disable=None) as bar:
                 if args.once:
                     relay.catch_up(progress=bar.update)
                 else:
@@ -113,12 +113,13 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     log.info("consumer_started", topic=settings.kafka_topic, group=args.group,
              projections=[p.name for p in projections])
     try:
-        with tqdm(unit=" events", desc=f"{settings.kafka_topic} -> views") as bar:
+        with tqdm(unit=" events", desc=f"{settings.kafka_topic} -> views", disable=None) as bar:
             consumer.run(_stop_on_signals(), progress=bar.update)
     finally:
         consumer.close()
         feed.store.close()
-    log.info("consumer_stopped", group=args.group)
+    log.info("consumer_stopped", group=args.group, events=consumer.totals.events,
+             duplicates=consumer.totals.duplicates)
     return 0
 
 
