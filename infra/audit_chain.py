@@ -37,19 +37,18 @@ GENESIS = bytes(32)
 PAGE = 10_000
 
 
+_ID_AND_LENGTH = struct.Struct(">QI")
+_LENGTH = struct.Struct(">I")
+
+
 def link_hash(previous: bytes, notification_id: int, event: StoredEvent) -> bytes:
     """One link of the chain, in the canonical encoding above."""
     originator = str(event.originator_id).encode("utf-8")
     topic = event.topic.encode("utf-8")
-    state = bytes(event.state)
-    digest = hashlib.sha256(previous)
-    digest.update(struct.pack(">QI", notification_id, len(originator)))
-    digest.update(originator)
-    digest.update(struct.pack(">QI", event.originator_version, len(topic)))
-    digest.update(topic)
-    digest.update(struct.pack(">I", len(state)))
-    digest.update(state)
-    return digest.digest()
+    return hashlib.sha256(b"".join((
+        previous, _ID_AND_LENGTH.pack(notification_id, len(originator)), originator,
+        _ID_AND_LENGTH.pack(event.originator_version, len(topic)), topic,
+        _LENGTH.pack(len(event.state)), event.state))).digest()
 
 
 def links(previous_hex: str | None, numbered: Iterable[tuple[int, StoredEvent]]) -> list[tuple[int, str]]:
