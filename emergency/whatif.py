@@ -167,18 +167,16 @@ class Report:
 def fold_incident(events: Iterable[DomainEventProtocol[UUID]],
                   incident_id: UUID) -> tuple[Incident, list[HouseholdCase]]:
     """Rebuild an incident and its households from domain events in log order."""
-    incident: Incident | None = None
-    households: dict[UUID, HouseholdCase] = {}
+    aggregates: dict[UUID, Any] = {}
     for event in events:
-        if event.originator_id == incident_id:
-            incident = event.mutate(incident)  # type: ignore[attr-defined]
-        elif event.originator_id in households:
-            households[event.originator_id] = event.mutate(households[event.originator_id])  # type: ignore[attr-defined]
-        elif isinstance(event, HouseholdCase.Registered) and event.incident_id == incident_id:  # type: ignore[attr-defined]
-            households[event.originator_id] = event.mutate(None)
+        ours = event.originator_id in aggregates or event.originator_id == incident_id or (
+            isinstance(event, HouseholdCase.Registered) and event.incident_id == incident_id)
+        if ours:
+            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))  # type: ignore
+    incident = aggregates.pop(incident_id, None)
     if not isinstance(incident, Incident):
         raise NotFound(f"no incident with id {incident_id}", field="incident_id")
-    return incident, list(households.values())
+    return incident, list(aggregates.values())
 
 
 def what_if(incident: Incident, households: Iterable[HouseholdCase], policy: Policy, rules: Rules,

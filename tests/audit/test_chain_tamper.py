@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -148,7 +148,7 @@ def test_checkpoints_are_not_exported_from_a_tampered_log(recorded, raw: RawStor
     assert "fails verification at event" in capsys.readouterr().err
 
 
-def test_an_event_is_never_stored_without_its_link(recorded, raw: RawStore, service: AidService):
+def test_an_event_is_never_stored_without_its_link(recorded, raw: RawStore, service: AidService, settings: Settings):
     """Events and their links share one transaction: if the link cannot be
     written, the events are not either."""
     blocker = recorded["last"] + 1
@@ -158,6 +158,15 @@ def test_an_event_is_never_stored_without_its_link(recorded, raw: RawStore, serv
         service.app.recorder.insert_events([event])
     assert not service.app.recorder.select_events(event.originator_id)
     assert (service.app.recorder.max_notification_id() or 0) == recorded["last"]
+
+    # Once the obstacle is gone, writing resumes and the chain goes on from the
+    # last event (on PostgreSQL past a gap: the rolled-back insert used its id).
+    raw.delete_link(blocker)
+    resumed = service.app.recorder.insert_events([event])
+    assert resumed is not None and resumed[0] > recorded["last"]
+    if settings.is_postgres:
+        assert resumed[0] > blocker
+    assert verify(service.app.recorder).mismatch is None
 
 
 def test_concurrent_writers_keep_one_chain(settings: Settings, service: AidService):
@@ -174,11 +183,8 @@ def test_concurrent_writers_keep_one_chain(settings: Settings, service: AidServi
             disburse(svc, shared, "FOOD_DISASTER", form="in_kind", amount_vnd=None, quantity=5, unit="kg rice",
                      channel="in_kind_delivery")
 
-    threads = [threading.Thread(target=write, args=(svc,)) for svc in writers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(writers)) as pool:
+        list(pool.map(write, writers))
     for svc in writers:
         svc.app.close()
     result = verify(service.app.recorder)
