@@ -21,6 +21,7 @@ from consumers.topic import ensure_topic
 from infra.settings import Settings
 from infra.stores import open_application
 from projections.base import Projection
+from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
@@ -103,9 +104,7 @@ def load_projection(entry: str) -> Projection:
 def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     if not _require_bootstrap(settings):
         return 2
-    from projections.catalog import default_projections
-
-    projections = [load_projection(e) for e in args.projection] if args.projection else default_projections()
+    projections = [load_projection(entry) for entry in args.projection or PROJECTIONS]
     feed = KafkaFeed(ProjectionSet(open_view_store(settings.views_url()), projections), settings.kafka_topic)
     consumer = ProjectionConsumer(feed, settings.kafka_bootstrap, args.group, max_records=args.max_records,
                                   session_timeout_ms=args.session_timeout_ms,

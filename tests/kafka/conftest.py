@@ -13,22 +13,25 @@ from psycopg import sql
 
 from consumers.status import end_offsets
 from consumers.topic import ensure_topic
+from infra.kafka_command import load_projection
 from infra.stores import connect_postgres
 from projections.base import Projection
+from projections.catalog import PROJECTIONS
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore, open_view_store
 from tests.conftest import REQUIRE_ALL, _postgres_or_skip
-from tests.kafka.projections import AggregateChains, KindTotals
 
-# What the equality tests feed, by name (consumer subprocesses load them so).
-PROJECTION_ENTRIES = ("tests.kafka.projections:AggregateChains", "tests.kafka.projections:KindTotals")
+# What the equality tests feed, by name (consumer subprocesses load them so):
+# every projection the system keeps, and two that expose any loss, duplicate
+# or reordering per aggregate.
+PROJECTION_ENTRIES = (*PROJECTIONS, "tests.kafka.projections:AggregateChains", "tests.kafka.projections:KindTotals")
 PARTITIONS = 4
 # Bookkeeping that differs by design between a Kafka feed and a replay.
 BOOKKEEPING = ("projection_position", "kafka_offsets", "kafka_versions", "kafka_feed")
 
 
-def chain_projections() -> list[Projection]:
-    return [AggregateChains(), KindTotals()]
+def fed_projections() -> list[Projection]:
+    return [load_projection(entry) for entry in PROJECTION_ENTRIES]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.store import ViewStore, open_view_store
-from tests.kafka.conftest import PARTITIONS, PROJECTION_ENTRIES, chain_projections, dump, replayed
+from tests.kafka.conftest import PARTITIONS, PROJECTION_ENTRIES, fed_projections, dump, replayed
 
 pytestmark = pytest.mark.kafka
 
@@ -105,8 +105,8 @@ class Stack:
 
     def assert_equals_replay(self, replay_url: str) -> None:
         fed = dump(self.views)
-        assert fed["test_chains"], "nothing was fed"
-        assert fed == replayed(self.service.app.recorder, replay_url, chain_projections())
+        assert fed["test_chains"] and fed["case_entitlements"], "nothing was fed"
+        assert fed == replayed(self.service.app.recorder, replay_url, fed_projections())
 
     def close(self) -> None:
         for process in self.processes:
