@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from uuid import UUID
 
+import structlog
 from eventsourcing.domain import DomainEventProtocol
 from tqdm import tqdm
 
@@ -18,17 +19,19 @@ from emergency.application import AidApplication
 from emergency.errors import InvalidInput
 from emergency.service import as_uuid
 from emergency.whatif import Report, Rules, fold_incident, what_if
-from infra.audit_chain import Checkpoint, read_checkpoints, take_checkpoints, verify
-from infra.settings import Settings, postgres_parts, sqlite_path
-from infra.stores import build_service, open_application
+from infra.audit_chain import Checkpoint, WalkResult, read_checkpoints, take_checkpoints, verify
 from infra.audit_replay import Change, diff, replay_into
 from infra.projections_command import catch_up, print_coverage
+from infra.settings import Settings, postgres_parts, sqlite_path
+from infra.stores import build_service, open_application
 from projections.asof import Cutoff
 from projections.catalog import open_views
 from projections.coverage import GROUPINGS
-from projections.store import open_view_store
 from projections.export_events import event_lines
 from projections.exports import VIEW_EXPORTS, csv_lines, view_export
+from projections.store import open_view_store
+
+log = structlog.get_logger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -134,6 +137,7 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     checkpoints = _read_checkpoint_file(args.checkpoints) if args.checkpoints else []
     with _application(settings) as app, log_progress(app, "verifying") as progress:
         result = verify(app.recorder, checkpoints, progress=progress)
+    _log_walk("verify", result, checkpoints=len(checkpoints))
     if result.mismatch is not None:
         print(f"TAMPERED at event {result.mismatch.notification_id} ({result.mismatch.problem}): "
               f"{result.mismatch.detail}", file=sys.stderr)
@@ -144,11 +148,22 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _log_walk(action: str, result: WalkResult, **extra: object) -> None:
+    """One log line per chain walk, for whoever watches the logs of a scheduled run."""
+    if result.mismatch is None:
+        log.info("event_log_verified", action=action, events=result.checked,
+                 head=result.head[0] if result.head else None, **extra)
+    else:
+        log.error("event_log_tampered", action=action, notification_id=result.mismatch.notification_id,
+                  problem=result.mismatch.problem, checked=result.checked, **extra)
+
+
 def run_checkpoint_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.every < 1:
         raise InvalidInput("must be at least 1", field="--every")
     with _application(settings) as app, log_progress(app, "checkpointing") as progress:
         checkpoints, result = take_checkpoints(app.recorder, args.every, clock.now(), progress)
+    _log_walk("checkpoint_export", result, checkpoints=len(checkpoints))
     if result.mismatch is not None:
         print(f"not exported: the log fails verification at event {result.mismatch.notification_id}: "
               f"{result.mismatch.detail}", file=sys.stderr)

@@ -6,6 +6,8 @@
 - `sendai`: Sendai Framework indicators of one incident, in total and per
   province: A-2 deaths, A-3 missing, B-2 injured, B-3 people whose dwellings
   were damaged, B-4 people whose dwellings were destroyed.
+- `view_export` dispatches these and a campaign's IATI file
+  (`projections.export_iati`) by name, for the CLI and the HTTP routes.
 
 Sources: the damage rows (`projections.export_damage`: each household's
 current assessment, as now known) and the case rows (`projections.cases`,
