@@ -19,7 +19,10 @@ anonymous. Element names and codes follow IATI 2.03; identifiers are this
 system's own (no registered organisation references).
 
 Tables (prefix `iati_`): campaigns, funds, and transactions keyed by the
-event that produced them, so a duplicate delivery changes nothing.
+event that produced them, so a duplicate delivery changes nothing. Each row
+depends only on its own aggregate's earlier events (names of other funds are
+looked up when exporting), so a Kafka feed that interleaves aggregates
+writes the same rows.
 """
 
 from __future__ import annotations
@@ -70,11 +73,14 @@ class IatiProjection(Projection):
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         campaign_of = _funds(cur, sorted({e.aggregate_id for e in events if e.aggregate_type == "Fund"}))
-        campaigns, transactions = [], []
+        transactions = []
         for e in events:
+            # Rows a later event of the same aggregate may change are written at once.
             if e.kind == "Campaign.Launched":
-                campaigns.append((e.aggregate_id, e.data["title"], e.data["mobiliser_type"], e.data["mobiliser_name"],
-                                  micros(e.data["launched_at"]), micros(e.data["distribution_until"])))
+                cur.execute(f"INSERT INTO iati_campaigns ({', '.join(CAMPAIGN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?) "
+                            "ON CONFLICT DO NOTHING", (e.aggregate_id, *(e.data[c] for c in CAMPAIGN_COLUMNS[1:4]),
+                                                       micros(e.data["launched_at"]),
+                                                       micros(e.data["distribution_until"])))
             elif e.kind == "Campaign.Extended":
                 cur.execute("UPDATE iati_campaigns SET distribution_until = ? WHERE campaign_id = ?",
                             (micros(e.data["distribution_until"]), e.aggregate_id))
@@ -85,8 +91,6 @@ class IatiProjection(Projection):
                             (e.aggregate_id, *(e.data[c] for c in FUND_COLUMNS[1:])))
             else:
                 transactions += _transactions(e, campaign_of)
-        cur.executemany(f"INSERT INTO iati_campaigns ({', '.join(CAMPAIGN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING", campaigns)
         cur.executemany(f"INSERT INTO iati_transactions ({', '.join(TRANSACTION_COLUMNS)}) VALUES "
                         f"({', '.join('?' * len(TRANSACTION_COLUMNS))}) ON CONFLICT DO NOTHING", transactions)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from tests.factories import assess, open_incident, register
 
 ACCOUNT = "0011001932418"
 RICE_VALUE = 7_500_000  # 500 kg at 15,000 VND
+DISTRIBUTION_UNTIL = datetime(2025, 1, 31, 10, 0, tzinfo=timezone.utc)
 
 
 def hours(n: float) -> datetime:
@@ -39,6 +40,8 @@ def record_campaign(service: AidService) -> Campaign:
             title="Cứu trợ đồng bào bị thiệt hại do bão số 3", mobiliser_type="fatherland_front",
             mobiliser_name="Ủy ban Trung ương MTTQ Việt Nam", incident_id=incident, launched_at=hours(1)))
         campaign_id = launched.result["campaign_id"]
+        service.execute(fc.ExtendCampaign(campaign_id=campaign_id, distribution_until=DISTRIBUTION_UNTIL,
+                                          reason="cam kết với nhà tài trợ", decided_by="Ban Thường trực"))
         central = service.execute(fc.OpenFund(campaign_id=campaign_id, level="central", bank_accounts=[ACCOUNT],
                                               committee_name="Ban Vận động cứu trợ Trung ương")).result["fund_id"]
         province = service.execute(fc.OpenFund(campaign_id=campaign_id, level="province", province_code="31",

@@ -34,6 +34,8 @@ def test_iati_transactions_add_up_to_each_funds_books(campaign: Campaign, servic
     assert root.tag == "iati-activities" and root.get("version") == "2.03"
     activities = {a.find("reporting-org").get("ref"): a for a in root.findall("iati-activity")}
     assert set(activities) == {campaign.central, campaign.province}
+    ends = {a.find("activity-date[@type='3']").get("iso-date") for a in activities.values()}
+    assert ends == {"2025-01-31"}  # the extended distribution window
 
     def values(fund_id: str, code: str) -> list[int]:
         return [int(t.find("value").text) for t in activities[fund_id].findall("transaction")
