@@ -77,20 +77,28 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     return {tp.partition: int(offset) for tp, offset in ends.items()}
 
 
-def collect(settings: Settings) -> KafkaStatus:
-    topic = settings.kafka_topic
+def log_head(settings: Settings) -> int:
     app = open_application(settings)
+    try:
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+def collect(settings: Settings, head: int | None = None) -> KafkaStatus:
+    """The status now; `head` (the log's last notification id) saves opening
+    the event store when the caller already has it open."""
+    topic = settings.kafka_topic
+    head = log_head(settings) if head is None else head
     position = open_relay_position(settings.database_url)
     views = open_view_store(settings.views_url())
     try:
-        head = app.recorder.max_notification_id() or 0
         relayed = position.load(topic)
         ensure_tables(views)
         stored = stored_offsets(views, topic)
     finally:
         views.close()
         position.close()
-        app.close()
     ends = end_offsets(settings.kafka_bootstrap, topic)
     partitions = tuple(PartitionLag(p, ends[p], stored.get(p, 0)) for p in sorted(ends))
     return KafkaStatus(topic=topic, log_head=head, relay_position=relayed, partitions=partitions)
