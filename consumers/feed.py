@@ -101,7 +101,8 @@ class KafkaFeed:
                       cur.execute("SELECT projection, version, topic FROM kafka_feed").fetchall()}
             if stored == wanted:
                 return
-            log.warning("kafka_feed_rebuild", topic=self.topic, stored=stored, wanted=wanted)
+            if stored:
+                log.warning("kafka_feed_rebuild", topic=self.topic, stored=stored, wanted=wanted)
             for projection in self.projections.projections:
                 projection.drop(cur)
                 self.store.forget_position(cur, projection.name)

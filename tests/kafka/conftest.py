@@ -22,9 +22,9 @@ from projections.store import ViewStore, open_view_store
 from tests.conftest import REQUIRE_ALL, _postgres_or_skip
 
 # What the equality tests feed, by name (consumer subprocesses load them so):
-# every projection the system keeps, and two that expose any loss, duplicate
-# or reordering per aggregate.
-PROJECTION_ENTRIES = (*PROJECTIONS, "tests.kafka.projections:AggregateChains", "tests.kafka.projections:KindTotals")
+# every projection the system keeps, one that exposes any loss, duplicate or
+# reordering per aggregate, and totals that every partition updates.
+PROJECTION_ENTRIES = (*PROJECTIONS, "tests.kafka.projections:AggregateChains", "tests.test_projection_runner:KindCounts")
 PARTITIONS = 4
 # Bookkeeping that differs by design between a Kafka feed and a replay.
 BOOKKEEPING = ("projection_position", "kafka_offsets", "kafka_versions", "kafka_feed")

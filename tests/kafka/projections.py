@@ -1,5 +1,5 @@
-"""Projections that make any loss, duplicate or reordering visible: the
-consumer subprocesses of the fault tests import them by name
+"""A projection that makes any loss, duplicate or reordering visible: the
+consumer subprocesses of the fault tests import it by name
 (`--projection tests.kafka.projections:AggregateChains`)."""
 
 from __future__ import annotations
@@ -43,22 +43,3 @@ class AggregateChains(Projection):
                         "version = excluded.version, digest = excluded.digest",
                         [(a, *rows[a]) for a in ids])
 
-
-class KindTotals(Projection):
-    """Events per kind: rows shared by every partition, so consumers of
-    different partitions update the same rows concurrently."""
-
-    name = "test_kind_totals"
-
-    def create(self, cur: Cursor) -> None:
-        cur.execute("CREATE TABLE IF NOT EXISTS test_kind_totals (kind TEXT PRIMARY KEY, n BIGINT NOT NULL)")
-
-    def drop(self, cur: Cursor) -> None:
-        cur.execute("DROP TABLE IF EXISTS test_kind_totals")
-
-    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
-        counts: dict[str, int] = {}
-        for event in events:
-            counts[event.kind] = counts.get(event.kind, 0) + 1
-        cur.executemany("INSERT INTO test_kind_totals (kind, n) VALUES (?, ?) ON CONFLICT (kind) "
-                        "DO UPDATE SET n = test_kind_totals.n + excluded.n", sorted(counts.items()))

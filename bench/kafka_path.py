@@ -1,0 +1,137 @@
+"""How fast events go through the Kafka path, against the in-process replay.
+
+    python bench/kafka_path.py [--households 2000] [--postgres URL] [--bootstrap HOST:PORT]
+
+Records a synthetic typhoon into a fresh PostgreSQL schema (URL, else
+EMERGENCY_TEST_POSTGRES_URL), then measures on the broker named by
+--bootstrap (else EMERGENCY_KAFKA_BOOTSTRAP), each on a fresh topic:
+- relay: events/s from the notification log to acknowledged messages, per
+  page size;
+- consume: events/s from the topic into the catalog's projections in a fresh
+  view schema (one consumer, rows and offsets per poll in one transaction);
+- replay: events/s of the embedded runner folding the same log into the same
+  projections, for comparison.
+Prints one JSON object per measurement and writes them to
+bench/results/kafka_path.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from consumers.consumer import ProjectionConsumer  # noqa: E402
+from consumers.feed import KafkaFeed  # noqa: E402
+from consumers.relay import Relay, connect_producer  # noqa: E402
+from consumers.relay_position import open_relay_position  # noqa: E402
+from consumers.status import end_offsets  # noqa: E402
+from consumers.topic import ensure_topic  # noqa: E402
+from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from infra.stores import build_service, connect_postgres  # noqa: E402
+from projections.catalog import default_projections  # noqa: E402
+from projections.runner import EmbeddedRunner, ProjectionSet  # noqa: E402
+from projections.store import open_view_store  # noqa: E402
+
+PARTITIONS = 6
+
+
+def schema_url(base: str, schema: str) -> str:
+    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
+
+
+def fresh_topic(bootstrap: str) -> str:
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic, PARTITIONS, 3_600_000)
+    return topic
+
+
+def relay_rate(service: Any, events_url: str, bootstrap: str, page: int) -> tuple[str, float]:
+    topic = fresh_topic(bootstrap)
+    relay = Relay(service.app.recorder, open_relay_position(events_url), topic,
+                  lambda: connect_producer(bootstrap), batch_size=page)
+    started = time.perf_counter()
+    sent = relay.catch_up()
+    elapsed = time.perf_counter() - started
+    relay.close()
+    relay.position.close()
+    return topic, sent / elapsed
+
+
+def consume_rate(topic: str, bootstrap: str, views_url: str) -> float:
+    total = sum(end_offsets(bootstrap, topic).values())
+    feed = KafkaFeed(ProjectionSet(open_view_store(views_url), default_projections()), topic)
+    consumer = ProjectionConsumer(feed, bootstrap, f"bench-{topic}", session_timeout_ms=6000,
+                                  heartbeat_interval_ms=1000)
+    applied = 0
+    started = None
+    try:
+        while applied < total:
+            got = consumer.poll_once(timeout_ms=1000).events
+            if got and started is None:
+                started = time.perf_counter()  # the group join is not throughput
+            applied += got
+        return applied / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        consumer.close()
+        feed.store.close()
+
+
+def replay_rate(service: Any, views_url: str) -> float:
+    store = open_view_store(views_url)
+    runner = EmbeddedRunner(service.app.recorder, ProjectionSet(store, default_projections()))
+    started = time.perf_counter()
+    done = runner.catch_up()
+    elapsed = time.perf_counter() - started
+    store.close()
+    return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--households", type=int, default=2000)
+    parser.add_argument("--postgres", default=os.environ.get("EMERGENCY_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--bootstrap", default=os.environ.get("EMERGENCY_KAFKA_BOOTSTRAP", ""))
+    args = parser.parse_args()
+    if not args.postgres or not args.bootstrap:
+        parser.error("needs a PostgreSQL URL and a Kafka bootstrap (infra/services.sh starts both)")
+    schemas = [f"bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    events_url, fed_url, replay_url = (schema_url(args.postgres, s) for s in schemas)
+    service = build_service(Settings(database_url=events_url))
+    results: list[dict[str, Any]] = []
+
+    def report(**row: Any) -> None:
+        row.update(households=args.households, events=service.last_notification_id(), store="postgres")
+        print(json.dumps(row), flush=True)
+        results.append(row)
+
+    try:
+        run_scenario(service, ScenarioConfig(households=args.households, provinces=4))
+        topic = ""
+        for page in (100, 1000, 5000):
+            topic, rate = relay_rate(service, events_url, args.bootstrap, page)
+            report(measure="relay", page=page, events_per_s=round(rate))
+        report(measure="consume", events_per_s=round(consume_rate(topic, args.bootstrap, fed_url)))
+        report(measure="replay", events_per_s=round(replay_rate(service, replay_url)))
+    finally:
+        service.app.close()
+        with connect_postgres(args.postgres) as conn:
+            for schema in schemas:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    out = Path(__file__).resolve().parent / "results" / "kafka_path.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
