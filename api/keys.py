@@ -1,4 +1,4 @@
-"""What the application holds for its handlers, under typed keys."""
+"""What the application and each request hold for the handlers, under typed keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from emergency.service import AidService
 from infra.settings import Settings
 
 if TYPE_CHECKING:
-    from api.auth import Authenticator
+    from api.auth import Authenticator, Principal
     from api.cases import CaseView
     from api.routing import Route
     from api.writer import Writer
@@ -24,3 +24,7 @@ CASES = web.AppKey("cases", "CaseView")
 RUNNER = web.AppKey("runner", "EmbeddedRunner")
 ROUTES = web.AppKey("routes", "list[Route]")
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+
+# Per request: its id (see api.middleware) and, once authenticated, the caller.
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", "Principal")

@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from api import keys
 from api.models import ErrorBody
 from api.writer import StoreUnavailable
 from emergency.errors import AidError
@@ -58,7 +59,7 @@ async def requests(request: web.Request, handler) -> web.StreamResponse:  # type
     request_id = request.headers.get("X-Request-ID", "")
     if not REQUEST_ID.match(request_id):
         request_id = uuid4().hex
-    request["request_id"] = request_id
+    request[keys.REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -76,7 +77,7 @@ async def requests(request: web.Request, handler) -> web.StreamResponse:  # type
         response = error_response(Refusal(500, "the server failed; the request id names it in the logs",
                                           "internal"))
     response.headers["X-Request-ID"] = request_id
-    principal = request.get("principal")
+    principal = request.get(keys.PRINCIPAL)
     log.info("request", method=request.method, path=request.path, status=response.status,
              ms=round((time.perf_counter() - started) * 1000, 2), remote=request.remote,
              actor=principal.actor if principal else None, role=principal.role if principal else None)

@@ -94,7 +94,7 @@ class Call:
 
     def submission(self, command: c.Command, idempotency_key: str | None) -> Submission:
         principal = self.principal
-        meta = c.Meta(actor=principal.actor, role=principal.role, request_id=self.request["request_id"],
+        meta = c.Meta(actor=principal.actor, role=principal.role, request_id=self.request[keys.REQUEST_ID],
                       source="api")
         return Submission(command, meta, idempotency_key, principal.scope, key_scope=principal.token_id)
 
@@ -115,7 +115,7 @@ def _handler(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         principal = None
         if route.roles is not None:
             principal = await request.app[keys.AUTH].principal(request)
-            request["principal"] = principal
+            request[keys.PRINCIPAL] = principal
             principal.check_role(route.roles)
         return await route.handler(Call(request, route, principal))
 
