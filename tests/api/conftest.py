@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -120,18 +121,24 @@ def api_settings(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(update={"commune_list": communes})
 
 
-@pytest.fixture
-async def api(api_settings: Settings, storm_clock: None) -> AsyncIterator[Api]:
-    runner = web.AppRunner(create_app(api_settings), access_log=None)
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[str]:
+    """The API served on a free local port; yields its base URL."""
+    runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
-        async with aiohttp.ClientSession() as session:
-            yield Api(session, f"http://{host}:{port}", TokenStore.from_settings(api_settings))
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def api(api_settings: Settings, storm_clock: None) -> AsyncIterator[Api]:
+    async with running(api_settings) as url, aiohttp.ClientSession() as session:
+        yield Api(session, url, TokenStore.from_settings(api_settings))
 
 
 @dataclass

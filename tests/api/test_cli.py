@@ -1,0 +1,106 @@
+"""`emergency token` and `emergency serve`, run as a deployment would: tokens
+made on the command line, the server in its own process, curl-like calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import aiohttp
+import pytest
+
+from infra.cli import main
+from infra.settings import Settings
+from tests.api import payloads
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def emergency(settings: Settings, capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """Run the `emergency` command line on the test store."""
+    def run(*args: str) -> Ran:
+        code = main(["--database-url", settings.database_url, *args])
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("EMERGENCY_")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", settings.database_url,
+                                "--log-format", "json", "serve", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+        assert process.returncode == 0, errors
+        assert '"event": "request"' in errors, "access lines are structured"
+
+
+async def wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(150):
+        try:
+            async with session.get(f"{url}/healthz") as reply:
+                if reply.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the server did not come up")
+
+
+def test_tokens_are_made_listed_and_revoked_without_keeping_secrets(emergency: Callable[..., Ran]):
+    made = emergency("token", "create", "--role", "field", "--scope", "31", "--scope", "31101",
+                     "--name", "Đội xã A")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("emt_") and "Đội xã A" in made.stderr
+    listed = emergency("token", "list")
+    [row] = [line.split("\t") for line in listed.stdout.splitlines()[1:]]
+    assert row[1:4] == ["field", "31,31101", "Đội xã A"] and row[5] == ""
+    assert secret not in listed.stdout
+    assert emergency("token", "revoke", row[0]).returncode == 0
+    assert emergency("token", "list").stdout.splitlines()[1].split("\t")[5] != ""
+    assert emergency("token", "revoke", row[0]).returncode == 1
+    unscoped = emergency("token", "create", "--role", "field", "--name", "x")
+    assert unscoped.returncode == 2 and "--scope" in unscoped.stderr
+
+
+async def test_serve_answers_tokens_made_on_the_command_line(emergency: Callable[..., Ran], served: str):
+    coordinator = emergency("token", "create", "--role", "coordinator", "--name", "Sở LĐTBXH").stdout.strip()
+    revoked = emergency("token", "create", "--role", "admin", "--name", "old").stdout.strip()
+    old_id = [line.split("\t")[0] for line in emergency("token", "list").stdout.splitlines()
+              if "\told\t" in line]
+    assert emergency("token", "revoke", *old_id).returncode == 0
+    async with aiohttp.ClientSession() as session:
+        await wait_healthy(session, served)
+        async with session.post(f"{served}/incidents", json=payloads.incident(),
+                                headers={"Authorization": f"Bearer {coordinator}"}) as reply:
+            assert reply.status == 201, await reply.text()
+        async with session.get(f"{served}/events", headers={"Authorization": f"Bearer {revoked}"}) as reply:
+            assert reply.status == 401
