@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 # A deadlock between two consumers updating shared rows (e.g. totals per
 # province) rolls one transaction back whole: apply the same batch again.
 RETRIES = 5
+RETRIABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 class _SeekToStored(ConsumerRebalanceListener):
@@ -77,7 +78,7 @@ class ProjectionConsumer:
         while True:
             try:
                 return self.feed.apply(batch)
-            except psycopg.errors.TransactionRollbackError as error:
+            except RETRIABLE as error:
                 if attempt == RETRIES:
                     raise
                 log.warning("kafka_batch_retried", group=self.group, attempt=attempt, error=str(error))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from typing import Sequence
 
+import psycopg.errors
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource
@@ -15,14 +17,16 @@ from consumers.feed import KafkaFeed, StreamGap
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
-from consumers.topic import decode, ensure_topic
+from consumers.topic import decode, ensure_topic, message_key
+from emergency.envelope import Envelope
 from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
+from projections.base import Projection
 from projections.runner import ProjectionSet
-from projections.store import open_view_store
+from projections.store import Cursor, open_view_store
 from tests.factories import assess, disburse, open_incident, register
-from tests.kafka.conftest import PARTITIONS, fed_projections, dump, replayed, topic_size
+from tests.kafka.conftest import PARTITIONS, dump, fed_projections, replayed, topic_size
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("storm_clock")]
 
@@ -159,6 +163,50 @@ def test_resent_events_are_dropped_and_the_feed_equals_replay(
     assert dump(store) == replayed(service.app.recorder, new_views_url(), fed_projections())
 
 
+class DeadlockOnce(Projection):
+    """Counts what it applied, and loses its first transaction as PostgreSQL's
+    deadlock detector would."""
+
+    name = "test_deadlock_once"
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def create(self, cur: Cursor) -> None:
+        cur.execute("CREATE TABLE IF NOT EXISTS test_deadlock_once (n INTEGER)")
+
+    def drop(self, cur: Cursor) -> None:
+        cur.execute("DROP TABLE IF EXISTS test_deadlock_once")
+
+    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
+        cur.execute("INSERT INTO test_deadlock_once (n) VALUES (?)", (len(events),))
+        if not self.failed:
+            self.failed = True
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+
+def test_a_batch_lost_to_a_deadlock_is_applied_again_whole(
+        settings: Settings, service: AidService, kafka_bootstrap: str, topic: str, new_views_url):
+    record_households(service, 3)
+    relay = make_relay(service, settings, kafka_bootstrap, topic)
+    relay.catch_up()
+    relay.close()
+    relay.position.close()
+    store = open_view_store(new_views_url())
+    once = DeadlockOnce()
+    feed = KafkaFeed(ProjectionSet(store, [*fed_projections(), once]), topic)
+    consumer = ProjectionConsumer(feed, kafka_bootstrap, f"group-{topic}", session_timeout_ms=6000,
+                                  heartbeat_interval_ms=1000)
+    try:
+        consume_all(consumer, kafka_bootstrap, topic)
+    finally:
+        consumer.close()
+    fed = dump(store)
+    assert once.failed
+    assert sum(n for (n,) in fed.pop("test_deadlock_once")) == service.last_notification_id()
+    assert fed == replayed(service.app.recorder, new_views_url(), fed_projections())
+
+
 def test_overlapping_batches_of_two_consumers_count_once(service: AidService, new_views_url):
     record_households(service, 3)
     log = service.log(0, 10_000)
@@ -184,6 +232,22 @@ def test_a_version_gap_stops_the_feed_and_writes_nothing(service: AidService, ne
         feed.apply({1: [(0, household[1])]})
     assert feed.offsets() == {}
     assert all(rows == [] for rows in dump(feed.store).values())
+
+
+def test_consume_exits_when_the_topic_lost_events(settings: Settings, service: AidService, kafka_bootstrap: str,
+                                                  topic: str, new_views_url, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]):
+    record_households(service, 1)
+    second_event = [e for e in service.log(0, 10_000) if e.aggregate_type == "HouseholdCase"][1]
+    producer = connect_producer(kafka_bootstrap)
+    producer.send(topic, key=message_key(second_event), value=second_event.to_json()).get(timeout=30)
+    producer.close()
+    monkeypatch.setenv("EMERGENCY_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("EMERGENCY_KAFKA_TOPIC", topic)
+    monkeypatch.setenv("EMERGENCY_VIEWS_DATABASE_URL", new_views_url())
+    assert main(["--database-url", settings.database_url, "consume", "--group", f"group-{topic}",
+                 "--session-timeout-ms", "6000"]) == 4
+    assert "jumps from version 0 to 2" in capsys.readouterr().err
 
 
 def test_a_new_projection_version_rebuilds_the_feed_from_offset_zero(service: AidService, new_views_url):
