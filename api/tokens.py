@@ -63,15 +63,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def tokens_url(settings: Settings) -> str:
-    if settings.tokens_database_url:
-        return settings.tokens_database_url
-    if settings.is_postgres:
-        return settings.database_url
-    path = sqlite_path(settings.database_url)
-    return f"sqlite:///{path.with_name(path.stem + '-tokens' + path.suffix)}"
-
-
 class TokenStore:
     """The token table, on SQLite or PostgreSQL (one connection per call:
     lookups are rare, since the API caches what it has verified)."""
@@ -89,7 +80,7 @@ class TokenStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenStore:
-        return cls(tokens_url(settings))
+        return cls(settings.tokens_url())
 
     def _connect(self) -> Any:
         """A connection used as a context manager that commits on success."""

@@ -53,12 +53,18 @@ class Settings(BaseModel):
     def views_url(self) -> str:
         """SQLite allows one writer per file, so views get a file of their own;
         on PostgreSQL they share the database (in their own schema)."""
-        if self.views_database_url:
-            return self.views_database_url
+        return self.views_database_url or self.beside_events("views")
+
+    def tokens_url(self) -> str:
+        """Where the API's bearer tokens are kept (see api.tokens)."""
+        return self.tokens_database_url or self.beside_events("tokens")
+
+    def beside_events(self, name: str) -> str:
+        """The events' PostgreSQL database, or a SQLite file `<events>-<name>` next to theirs."""
         if self.is_postgres:
             return self.database_url
         path = sqlite_path(self.database_url)
-        return f"sqlite:///{path.with_name(path.stem + '-views' + path.suffix)}"
+        return f"sqlite:///{path.with_name(f'{path.stem}-{name}{path.suffix}')}"
 
 
 def sqlite_path(url: str) -> Path:
