@@ -79,18 +79,29 @@ class _Batch:
     """Aggregates loaded or created by the commands of one batch, and which
     of them each command changed (to hand each caller its own log positions)."""
 
-    def __init__(self, app: AidApplication):
+    def __init__(self, app: AidApplication, careful: bool = False):
         self.app = app
+        # False on a first attempt: a command may trust an id derived from its
+        # content (a bank reference) to be new and leave a duplicate to the
+        # store's unique (id, version); the retry after such a clash is careful
+        # and looks it up.
+        self.careful = careful
         self.aggregates: dict[UUID, Aggregate] = {}
-        self.touched: list[list[UUID]] = []
+        # per command: (aggregate, first, last version) of the events it added
+        self.touched: list[list[tuple[UUID, int, int]]] = []
         # pending-event counts when the current command first saw each aggregate
         self._counts: dict[UUID, int] = {}
 
     def begin_command(self) -> None:
         self._counts = {}
 
-    def changed(self) -> list[UUID]:
-        return [a for a, n in self._counts.items() if len(self.aggregates[a].pending_events) != n]
+    def changed(self) -> list[tuple[UUID, int, int]]:
+        found = []
+        for a, n in self._counts.items():
+            pending = self.aggregates[a].pending_events
+            if len(pending) != n:
+                found.append((a, pending[n].originator_version, pending[-1].originator_version))
+        return found
 
     def get(self, cls: type[Aggregate], aggregate_id: UUID, field: str) -> Any:
         found = self.aggregates.get(aggregate_id)
@@ -141,7 +152,7 @@ class AidService:
         # Called with the last notification id after each save, e.g. to wake
         # the embedded projection runner without waiting for its next poll.
         self.on_saved: list[Callable[[int], None]] = []
-        self.funding = Funding(load_funding_policy(), areas)
+        self.funding = Funding(app, load_funding_policy(), areas)
         self._handlers: dict[type[c.Command], Callable[[_Batch, Any, c.Meta, Scope], dict[str, Any]]] = {
             c.OpenIncident: self._open_incident,
             c.ExtendIncidentAreas: self._extend_incident_areas,
@@ -181,7 +192,7 @@ class AidService:
 
     def _run_with_retries(self, submissions: Sequence[Submission]) -> list[Outcome | AidError]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            batch = _Batch(self.app)
+            batch = _Batch(self.app, careful=attempt > 1)
             outcomes = [self._run_one(batch, s) for s in submissions]
             try:
                 recordings = self.app.save(*batch.aggregates.values())
@@ -200,12 +211,14 @@ class AidService:
 
     @staticmethod
     def _attach_notification_ids(batch: _Batch, outcomes: list[Outcome | AidError], recordings: list) -> None:
-        by_aggregate: dict[UUID, list[int]] = {}
-        for recording in recordings:
-            by_aggregate.setdefault(recording.domain_event.originator_id, []).append(recording.notification.id)
+        # Many commands of a batch may append to one aggregate (a fund): each
+        # gets the positions of its own events only.
+        position = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+                    for r in recordings}
         for outcome, touched in zip(outcomes, batch.touched):
             if isinstance(outcome, Outcome):
-                outcome.notification_ids = sorted(n for a in touched for n in by_aggregate.get(a, []))
+                outcome.notification_ids = sorted(position[(a, v)] for a, first, last in touched
+                                                  for v in range(first, last + 1))
 
     def _run_one(self, batch: _Batch, submission: Submission) -> Outcome | AidError:
         batch.begin_command()
