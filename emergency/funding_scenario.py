@@ -1,0 +1,304 @@
+"""A synthetic relief campaign, from bank lines to households. Deterministic for a seed.
+
+`write_statement` writes a bank statement in the import format (the benchmark
+and the tests import it); `run_campaign` plays a whole campaign through the
+service under a simulated clock: a Fatherland Front campaign with a central
+fund fed by a statement, province funds raising money and rice locally,
+allocations central → province → commune, household cases decided and paid
+from the commune funds, a few payments voided. Names, accounts and commune
+codes are invented.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, TextIO
+from uuid import UUID
+
+from emergency import clock
+from emergency import commands as c
+from emergency import funding_commands as fc
+from emergency.errors import AidError
+from emergency.names import fold
+from emergency.scenario import FAMILY_NAMES, FIRST_NAMES, PROVINCES
+from emergency.service import AidService, Submission
+from emergency.statement import ImportReport, import_statement, read_statement
+
+STORM = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)  # Typhoon Yagi's landfall
+STATEMENT_DAY = datetime(2024, 9, 12, 17, 0, tzinfo=timezone.utc)  # 13/9 in Hà Nội, 386,402 transfers
+CENTRAL_ACCOUNT = "0011001932418"
+RICE = ("gạo", "kg rice")  # item and unit, the unit as the rice entitlement states it
+RICE_VALUE_PER_KG = 15_000
+DESCRIPTIONS = ("UNG HO DONG BAO BI THIET HAI DO BAO SO 3", "UNG HO BAO YAGI", "CHUNG TAY VOI DONG BAO MIEN BAC",
+                "UNG HO LU LUT", "MTTQ UNG HO")
+AMOUNTS = ((20_000, 6), (50_000, 18), (100_000, 25), (200_000, 18), (500_000, 16), (1_000_000, 9),
+           (2_000_000, 4), (5_000_000, 2), (10_000_000, 1))
+
+
+def _bank_name(name: str) -> str:
+    """Banks print remitters upper-case without diacritics."""
+    return fold(name).upper()
+
+
+def write_statement(handle: TextIO, lines: int, *, seed: int = 13, day: datetime = STATEMENT_DAY,
+                    earmark_provinces: tuple[str, ...] = (), earmark_share: float = 0.05) -> None:
+    """A bank statement of `lines` transfers spread over the 24 hours from `day`.
+
+    A share of the transfers is earmarked to one of `earmark_provinces`, some
+    to a purpose; some donors are enterprises, some ask not to be named.
+    """
+    rng = random.Random(seed)
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["date", "reference", "amount", "remitter", "description", "donor_type", "anonymous",
+                     "earmark"])
+    amounts, weights = zip(*AMOUNTS)
+    step = timedelta(days=1) / max(lines, 1)
+    for i in range(lines):
+        at = (day + step * i).astimezone(clock.VIETNAM).replace(microsecond=0)
+        enterprise = rng.random() < 0.02
+        remitter = (f"CONG TY TNHH {rng.choice(FAMILY_NAMES)} {i % 997}" if enterprise
+                    else f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
+        amount = rng.choices(amounts, weights)[0] * (20 if enterprise else 1)
+        roll = rng.random()
+        earmark = ""
+        if earmark_provinces and roll < earmark_share:
+            earmark = f"province:{rng.choice(earmark_provinces)}"
+        elif roll < earmark_share + 0.01:
+            earmark = "purpose:housing"
+        writer.writerow([at.isoformat(), f"FT{at:%y%j}{i:08d}", amount, _bank_name(remitter),
+                         rng.choice(DESCRIPTIONS), "enterprise" if enterprise else "individual",
+                         "true" if rng.random() < 0.03 else "false", earmark])
+
+
+@dataclass
+class CampaignConfig:
+    statement: Path
+    contributions: int = 100_000
+    provinces: int = 4
+    communes_per_province: int = 3
+    households_per_commune: int = 40
+    local_receipts_per_province: int = 50
+    rice_kg_per_province: int = 30_000
+    void_share: float = 0.03
+    seed: int = 93
+    batch_size: int = 1000
+
+
+@dataclass
+class CampaignReport:
+    incident_id: UUID
+    campaign_id: UUID
+    central_fund: UUID
+    province_funds: dict[str, UUID]
+    commune_funds: dict[str, UUID]
+    households: list[UUID] = field(default_factory=list)
+    commands: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    import_report: ImportReport | None = None
+
+
+class _Campaign:
+    def __init__(self, service: AidService, config: CampaignConfig, progress: Callable[[int], None] | None):
+        self.service = service
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.progress = progress
+        self.meta = c.Meta(actor="scenario", source="demo")
+        provinces = PROVINCES[: config.provinces]
+        self.areas = {p: [f"{int(p) * 1000 + 300 + i:05d}" for i in range(config.communes_per_province)]
+                      for p in provinces}
+        self.report: CampaignReport | None = None
+        self.registered: list[tuple[UUID, str]] = []
+        self.commands = 0
+        self.refused: dict[str, int] = {}
+
+    def run(self, commands: list[c.Command], at: datetime) -> list[dict[str, Any] | None]:
+        """Run commands in batches at simulated time `at`; None for a refusal."""
+        results: list[dict[str, Any] | None] = []
+        with clock.frozen_at(at):
+            for start in range(0, len(commands), self.config.batch_size):
+                chunk = commands[start:start + self.config.batch_size]
+                for outcome in self.service.execute_batch([Submission(cmd, self.meta) for cmd in chunk]):
+                    results.append(self._result(outcome))
+                if self.progress:
+                    self.progress(len(chunk))
+        return results
+
+    def _result(self, outcome: Any) -> dict[str, Any] | None:
+        self.commands += 1
+        if isinstance(outcome, AidError):
+            self.refused[outcome.code] = self.refused.get(outcome.code, 0) + 1
+            return None
+        return outcome.result
+
+    def one(self, command: c.Command, at: datetime) -> dict[str, Any]:
+        result = self.run([command], at)[0]
+        assert result is not None, f"{command.name} was refused"
+        return result
+
+    # ----- the campaign -------------------------------------------------------
+
+    def open(self) -> CampaignReport:
+        t = STORM + timedelta(hours=2)
+        incident = UUID(self.one(c.OpenIncident(
+            incident_type="storm", title="Bão số 3 (mô phỏng)", started_at=STORM,
+            areas=[c.Area(province_code=p, commune_codes=cs) for p, cs in self.areas.items()]), t)["incident_id"])
+        campaign = UUID(self.one(fc.LaunchCampaign(
+            title="Ủng hộ đồng bào bị thiệt hại do bão số 3", mobiliser_type="fatherland_front",
+            mobiliser_name="Ban Cứu trợ Trung ương", incident_id=incident, launched_at=t), t)["campaign_id"])
+        self.report = CampaignReport(incident, campaign, UUID(int=0), {}, {})
+        self.report.central_fund = UUID(self.one(fc.OpenFund(
+            campaign_id=campaign, level="central", committee_name="Ban Cứu trợ Trung ương",
+            bank_accounts=[CENTRAL_ACCOUNT]), t)["fund_id"])
+        for p, communes in self.areas.items():
+            self.report.province_funds[p] = UUID(self.one(fc.OpenFund(
+                campaign_id=campaign, level="province", province_code=p,
+                committee_name=f"Ban vận động cứu trợ tỉnh {p}"), t)["fund_id"])
+            for commune in communes:
+                self.report.commune_funds[commune] = UUID(self.one(fc.OpenFund(
+                    campaign_id=campaign, level="commune", province_code=p, commune_code=commune,
+                    committee_name=f"Ban vận động cứu trợ xã {commune}"), t)["fund_id"])
+        return self.report
+
+    def households(self) -> list[tuple[UUID, str, dict[str, Any]]]:
+        """Registered, assessed and decided households: (id, commune, decided entitlement)."""
+        assert self.report is not None
+        rng = self.rng
+        t = STORM + timedelta(days=1)
+        registrations = [c.RegisterHousehold(
+            incident_id=self.report.incident_id, commune_code=commune, members=rng.randint(2, 6),
+            flags=["poor"] if rng.random() < 0.4 else [],
+            head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
+            for communes in self.areas.values() for commune in communes
+            for _ in range(self.config.households_per_commune)]
+        registered = self.registered = [(UUID(r["household_id"]), cmd.commune_code)
+                                        for cmd, r in zip(registrations, self.run(registrations, t)) if r]
+        self.report.households = [h for h, _ in registered]
+        assessments = [c.AssessDamage(
+            household_id=h, assessed_at=t, house_damage=rng.choice(("partial", "heavy", "very_heavy", "total")),
+            injured=int(rng.random() < 0.1), dead=int(rng.random() < 0.02),
+            persons_short_of_food=rng.randint(1, 2)) for h, _ in registered]
+        decisions, communes = [], []
+        for (h, commune), result in zip(registered, self.run(assessments, t + timedelta(hours=4))):
+            for support in (result or {}).get("entitlements", {}):
+                decisions.append(c.RecordDecision(household_id=h, support_type=support, decision="approve",
+                                                  decided_by="Chủ tịch UBND xã", decided_at=t + timedelta(hours=8)))
+                communes.append(commune)
+        decided = self.run(decisions, t + timedelta(hours=8))
+        return [(UUID(r["household_id"]), commune, r["entitlement"]) for r, commune in zip(decided, communes) if r]
+
+    def local_receipts(self) -> None:
+        """Provinces raise money and rice locally; a few donors give to a named household."""
+        assert self.report is not None
+        rng = self.rng
+        received = STORM + timedelta(days=2)
+        commands: list[c.Command] = []
+        for p, fund in self.report.province_funds.items():
+            for i in range(self.config.local_receipts_per_province):
+                commands.append(fc.RecordContribution(
+                    fund_id=fund, donor_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}",
+                    donor_type=rng.choice(("individual", "enterprise", "organisation")), channel="receipt",
+                    receipt_number=f"PT-{p}-{i:05d}", received_at=received + timedelta(minutes=i),
+                    amount_vnd=rng.choice((1, 2, 5, 10, 50)) * 1_000_000))
+            commands.append(fc.RecordContribution(
+                fund_id=fund, donor_name="Tổng công ty Lương thực", donor_type="enterprise", channel="receipt",
+                receipt_number=f"PN-{p}-rice", received_at=received, form="in_kind", item=RICE[0], unit=RICE[1],
+                quantity=self.config.rice_kg_per_province,
+                valuation_vnd=self.config.rice_kg_per_province * RICE_VALUE_PER_KG))
+        for commune, fund in self.report.commune_funds.items():
+            household = rng.choice([h for h, x in self.registered if x == commune])
+            commands.append(fc.RecordContribution(
+                fund_id=fund, donor_name="Hội đồng hương", donor_type="organisation", channel="receipt",
+                receipt_number=f"PT-{commune}-hh", received_at=received, amount_vnd=2_000_000,
+                earmark=fc.Earmark(kind="household", household_id=household)))
+        self.run(commands, received + timedelta(hours=20))
+
+    def statement(self) -> None:
+        assert self.report is not None
+        with self.config.statement.open("w", encoding="utf-8", newline="") as handle:
+            write_statement(handle, self.config.contributions, seed=self.config.seed,
+                            earmark_provinces=tuple(self.areas))
+        with clock.frozen_at(STATEMENT_DAY + timedelta(days=1, hours=2)), \
+                self.config.statement.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            self.report.import_report = import_statement(
+                self.service, read_statement(handle), self.report.central_fund, CENTRAL_ACCOUNT,
+                batch_size=self.config.batch_size, progress=self.progress)
+        self.commands += self.report.import_report.lines
+
+    def allocate(self, owed: list[tuple[UUID, str, dict[str, Any]]]) -> None:
+        """Centre → provinces: what their communes are owed, plus the money
+        donors earmarked for the province; provinces → communes: what each
+        commune's households are owed, earmarked money first."""
+        assert self.report is not None
+        cash: dict[str, int] = {}
+        rice: dict[str, int] = {}
+        for _, commune, entitlement in owed:
+            if entitlement["amount_vnd"]:
+                cash[commune] = cash.get(commune, 0) + entitlement["amount_vnd"]
+            elif entitlement["unit"] == RICE[1]:
+                rice[commune] = rice.get(commune, 0) + entitlement["quantity"]
+        t = STORM + timedelta(days=7)
+        central = self.service.funding.fund(self.report.central_fund)
+        to_provinces, to_communes = [], []
+        for p, communes in self.areas.items():
+            province_fund = self.report.province_funds[p]
+            earmarked, _ = central.holding(f"province:{p}", "cash")
+            need = sum(cash.get(x, 0) for x in communes)
+            common = dict(from_fund_id=self.report.central_fund, to_fund_id=province_fund, allocated_at=t,
+                          decided_by="Ban Cứu trợ Trung ương")
+            to_provinces.append(fc.AllocateFunds(amount_vnd=need, **common))
+            if earmarked:
+                to_provinces.append(fc.AllocateFunds(
+                    amount_vnd=earmarked, earmark=fc.Earmark(kind="province", province_code=p), **common))
+            for commune in communes:
+                share = min(earmarked * cash.get(commune, 0) // max(need, 1), cash.get(commune, 0))
+                common = dict(from_fund_id=province_fund, to_fund_id=self.report.commune_funds[commune],
+                              allocated_at=t + timedelta(hours=6), decided_by=f"Ban vận động tỉnh {p}")
+                if share:
+                    to_communes.append(fc.AllocateFunds(
+                        amount_vnd=share, earmark=fc.Earmark(kind="province", province_code=p), **common))
+                if cash.get(commune, 0) > share:
+                    to_communes.append(fc.AllocateFunds(amount_vnd=cash[commune] - share, **common))
+                if rice.get(commune):
+                    to_communes.append(fc.AllocateFunds(form="in_kind", item=RICE[0], unit=RICE[1],
+                                                        quantity=rice[commune], **common))
+        self.run(to_provinces, t)
+        self.run(to_communes, t + timedelta(hours=6))
+
+    def disburse(self, owed: list[tuple[UUID, str, dict[str, Any]]]) -> None:
+        assert self.report is not None
+        t = STORM + timedelta(days=8)
+        payments = []
+        for household, commune, e in owed:
+            common = dict(household_id=household, support_type=e["support_type"],
+                          fund_id=self.report.commune_funds[commune], funding_source="fatherland_front",
+                          delivered_at=t, delivered_by="Cán bộ xã")
+            if e["amount_vnd"]:
+                payments.append(c.RecordDisbursement(form="cash", amount_vnd=e["amount_vnd"], channel="cash_in_hand",
+                                                     **common))
+            elif e["unit"] == RICE[1]:
+                payments.append(c.RecordDisbursement(form="in_kind", quantity=e["quantity"], item=RICE[0],
+                                                     unit=RICE[1], channel="in_kind_delivery", **common))
+        paid = self.run(payments, t)
+        voids = [c.CorrectDisbursement(household_id=UUID(r["household_id"]), disbursement_id=UUID(r["disbursement_id"]),
+                                       void=True, reason="chi nhầm hộ, thu hồi")
+                 for r in paid if r and self.rng.random() < self.config.void_share]
+        self.run(voids, t + timedelta(hours=5))
+
+
+def run_campaign(service: AidService, config: CampaignConfig,
+                 progress: Callable[[int], None] | None = None) -> CampaignReport:
+    """Play the synthetic campaign through `service`; `progress(n)` hears of each batch."""
+    campaign = _Campaign(service, config, progress)
+    report = campaign.open()
+    owed = campaign.households()
+    campaign.local_receipts()
+    campaign.statement()
+    campaign.allocate(owed)
+    campaign.disburse(owed)
+    report.commands, report.refused = campaign.commands, campaign.refused
+    return report

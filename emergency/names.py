@@ -1,0 +1,16 @@
+"""How people's names are compared: without case or Vietnamese diacritics.
+
+Bank statements print remitters upper-case without diacritics ("NGUYEN VAN
+AN"), donors type their names either way: `fold` maps both to one form, so a
+search for "nguyen van an" finds "Nguyễn Văn An".
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
