@@ -14,7 +14,8 @@ the same transaction as the projection rows:
   it: that stops the consumer rather than writing wrong rows.
 - `kafka_feed`: the projections (and versions) the rows were built for, and
   the topic. Any change drops the rows and starts the feed from offset 0,
-  as the embedded runner rebuilds from notification 0.
+  as the embedded runner rebuilds from notification 0; a consumer still
+  running the old projections then stops at its next batch.
 
 Projections only see each aggregate's events in version order: partitions
 interleave, so they must not depend on the order between aggregates.
@@ -51,8 +52,16 @@ TABLES_DDL = (
 CHUNK = 500
 
 
-class StreamGap(RuntimeError):
+class FeedStopped(RuntimeError):
+    """The feed cannot go on without writing wrong rows."""
+
+
+class StreamGap(FeedStopped):
     """An aggregate's next event in the topic is not the next version."""
+
+
+class FeedChanged(FeedStopped):
+    """Another consumer rebuilt the view store for other projections."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +98,21 @@ class KafkaFeed:
         self.projections = projections
         self.store = projections.store
         self.topic = topic
+        self.wanted = {p.name: (p.version, topic) for p in projections.projections}
         ensure_tables(self.store)
         self._rebuild_if_changed()
 
+    @staticmethod
+    def _stored_feed(cur: Cursor, lock: str = "") -> dict[str, tuple[int, str]]:
+        return {name: (int(version), topic) for name, version, topic in
+                cur.execute(f"SELECT projection, version, topic FROM kafka_feed{lock}").fetchall()}
+
     def _rebuild_if_changed(self) -> None:
-        wanted = {p.name: (p.version, self.topic) for p in self.projections.projections}
+        wanted = self.wanted
         with self.store.transaction() as cur:
-            if cur.dialect == "postgres":  # consumers starting together: one decides
+            if cur.dialect == "postgres":  # consumers starting together: one decides, batches wait
                 cur.execute("LOCK TABLE kafka_feed IN EXCLUSIVE MODE")
-            stored = {name: (int(version), topic) for name, version, topic in
-                      cur.execute("SELECT projection, version, topic FROM kafka_feed").fetchall()}
+            stored = self._stored_feed(cur)
             if stored == wanted:
                 return
             if stored:
@@ -120,6 +134,12 @@ class KafkaFeed:
         in one transaction; records and events already applied are dropped."""
         batch = {partition: records for partition, records in batch.items() if records}
         with self.store.transaction() as cur:
+            # A consumer still running older projections must not write into a
+            # rebuilt store (a rebuild waits for this share lock, and vice versa).
+            feed = self._stored_feed(cur, " FOR SHARE" if cur.dialect == "postgres" else "")
+            if feed != self.wanted:
+                raise FeedChanged(f"the view store was rebuilt for {feed}, this consumer feeds {self.wanted}: "
+                                  "restart it with the current projections")
             stored = self._lock_offsets(cur, sorted(batch))
             fresh: list[Envelope] = []
             reached: dict[int, int] = {}

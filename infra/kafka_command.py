@@ -13,7 +13,7 @@ import structlog
 from tqdm import tqdm
 
 from consumers.consumer import ProjectionConsumer
-from consumers.feed import KafkaFeed, StreamGap
+from consumers.feed import FeedStopped, KafkaFeed
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
@@ -114,7 +114,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with tqdm(unit=" events", desc=f"{settings.kafka_topic} -> views", disable=None) as bar:
             consumer.run(_stop_on_signals(), progress=bar.update)
-    except StreamGap as error:
+    except FeedStopped as error:
         print(f"stopped: {error}", file=sys.stderr)
         return 4
     finally:

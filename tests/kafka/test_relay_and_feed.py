@@ -13,7 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource
 
 from consumers.consumer import ProjectionConsumer
-from consumers.feed import KafkaFeed, StreamGap
+from consumers.feed import FeedChanged, KafkaFeed, StreamGap
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
@@ -262,6 +262,9 @@ def test_a_new_projection_version_rebuilds_the_feed_from_offset_zero(service: Ai
     changed[-1].version = 2
     rebuilt = KafkaFeed(ProjectionSet(store, changed), "t")
     assert rebuilt.offsets() == {}
+    assert all(rows == [] for rows in dump(store).values())
+    with pytest.raises(FeedChanged, match="restart it with the current projections"):
+        feed.apply({0: list(enumerate(service.log(0, 10_000)))})
     assert all(rows == [] for rows in dump(store).values())
 
 
