@@ -104,7 +104,10 @@ class Writer:
         for job in jobs:
             share = results[start:start + len(job.submissions)]
             start += len(job.submissions)
-            job.loop.call_soon_threadsafe(_resolve, job.future, share)
+            try:
+                job.loop.call_soon_threadsafe(_resolve, job.future, share)
+            except RuntimeError:  # its event loop closed while it waited: nobody is left to answer
+                log.warning("writer_caller_gone", size=len(share))
 
 
 def _resolve(future: asyncio.Future[list[Result]], results: list[Result]) -> None:
