@@ -1,0 +1,267 @@
+"""Follow the money: campaigns, funds, contributions and every movement of a fund.
+
+The rows the fund reports, the conservation check, the donor trace and the
+public disclosure list are read from (`projections.fund_reports`,
+`projections.trace`, `projections.disclosure`). Each row depends only on its
+own aggregate's events, in that aggregate's version order, so the rows come
+out the same from the in-process runner, a replay, or a Kafka feed that
+interleaves aggregates; an event at or below an aggregate's stored version
+is skipped (duplicate deliveries change nothing).
+
+Tables (prefix `funds_`):
+- `funds_campaign`, `funds_fund`: what they are (a fund's row keeps the
+  version of its last event folded: the check compares the fund aggregate
+  at that same version).
+- `funds_movement`: every movement of every fund, one row per bucket drawn
+  or filled, in the fund's version order: kind `contribution`,
+  `allocation_in`, `allocation_out`, `charge` (a household disbursement) or
+  `return` (its voiding or reduction), with the bucket's value just before.
+- `funds_balance`: each fund's buckets now.
+- `funds_contribution`: each contribution as recorded (donor, channel,
+  amount, earmark), with the donor's name folded for search.
+- `funds_household`, `funds_disbursement`: households, and their
+  disbursements paid from a fund, as the households recorded them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from emergency.envelope import Envelope
+from emergency.names import fold
+from projections.base import Projection
+from projections.cases import micros, upsert
+from projections.store import Cursor
+
+CHUNK = 500
+CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
+                    "commune_code", "incident_id", "launched_at", "receiving_until", "distribution_until", "version")
+FUND_COLUMNS = ("fund_id", "campaign_id", "level", "province_code", "commune_code", "committee_name", "version")
+MOVEMENT_COLUMNS = ("fund_id", "version", "bucket", "asset", "kind", "ref", "counterpart", "household_id",
+                    "support_type", "quantity", "value_vnd", "balance_before", "at")
+CONTRIBUTION_COLUMNS = ("contribution_id", "fund_id", "campaign_id", "received_at", "donor_name", "donor_key",
+                        "donor_type", "anonymous", "channel", "account", "reference", "receipt_number", "currency",
+                        "original_amount", "value_vnd", "item", "unit", "quantity", "bucket", "asset", "description")
+HOUSEHOLD_COLUMNS = ("household_id", "incident_id", "province_code", "commune_code", "head_name", "head_key",
+                     "version")
+DISBURSEMENT_COLUMNS = ("disbursement_id", "household_id", "fund_id", "support_type", "form", "item", "unit",
+                        "amount_vnd", "quantity", "delivered_at", "voided")
+TABLES = ("funds_campaign", "funds_fund", "funds_movement", "funds_balance", "funds_contribution",
+          "funds_household", "funds_disbursement")
+DDL = (
+    """CREATE TABLE IF NOT EXISTS funds_campaign (campaign_id TEXT PRIMARY KEY, title TEXT NOT NULL,
+        mobiliser_type TEXT NOT NULL, mobiliser_name TEXT NOT NULL, level TEXT NOT NULL, province_code TEXT,
+        commune_code TEXT, incident_id TEXT, launched_at BIGINT NOT NULL, receiving_until BIGINT NOT NULL,
+        distribution_until BIGINT NOT NULL, version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS funds_fund (fund_id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL,
+        level TEXT NOT NULL, province_code TEXT, commune_code TEXT, committee_name TEXT NOT NULL,
+        version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS funds_movement (fund_id TEXT NOT NULL, version INTEGER NOT NULL,
+        bucket TEXT NOT NULL, asset TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, counterpart TEXT,
+        household_id TEXT, support_type TEXT, quantity BIGINT NOT NULL, value_vnd BIGINT NOT NULL,
+        balance_before BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (fund_id, version, bucket, asset))""",
+    "CREATE INDEX IF NOT EXISTS funds_movement_ref ON funds_movement (ref)",
+    "CREATE INDEX IF NOT EXISTS funds_movement_bucket ON funds_movement (fund_id, bucket, asset, kind, version)",
+    """CREATE TABLE IF NOT EXISTS funds_balance (fund_id TEXT NOT NULL, bucket TEXT NOT NULL, asset TEXT NOT NULL,
+        quantity BIGINT NOT NULL, value_vnd BIGINT NOT NULL, PRIMARY KEY (fund_id, bucket, asset))""",
+    """CREATE TABLE IF NOT EXISTS funds_contribution (contribution_id TEXT PRIMARY KEY, fund_id TEXT NOT NULL,
+        campaign_id TEXT NOT NULL, received_at BIGINT NOT NULL, donor_name TEXT NOT NULL, donor_key TEXT NOT NULL,
+        donor_type TEXT NOT NULL, anonymous INTEGER NOT NULL, channel TEXT NOT NULL, account TEXT,
+        reference TEXT, receipt_number TEXT, currency TEXT NOT NULL, original_amount TEXT,
+        value_vnd BIGINT NOT NULL, item TEXT, unit TEXT, quantity BIGINT, bucket TEXT NOT NULL,
+        asset TEXT NOT NULL, description TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS funds_contribution_reference ON funds_contribution (reference)",
+    "CREATE INDEX IF NOT EXISTS funds_contribution_value ON funds_contribution (campaign_id, value_vnd)",
+    "CREATE INDEX IF NOT EXISTS funds_contribution_fund ON funds_contribution (fund_id, received_at)",
+    """CREATE TABLE IF NOT EXISTS funds_household (household_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL,
+        province_code TEXT NOT NULL, commune_code TEXT NOT NULL, head_name TEXT NOT NULL, head_key TEXT NOT NULL,
+        version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS funds_disbursement (disbursement_id TEXT PRIMARY KEY, household_id TEXT NOT NULL,
+        fund_id TEXT NOT NULL, support_type TEXT NOT NULL, form TEXT NOT NULL, item TEXT, unit TEXT,
+        amount_vnd BIGINT, quantity BIGINT, delivered_at BIGINT NOT NULL, voided INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS funds_disbursement_fund ON funds_disbursement (fund_id)",
+    "CREATE INDEX IF NOT EXISTS funds_disbursement_household ON funds_disbursement (household_id)",
+)
+
+
+@dataclass
+class _Batch:
+    """What one batch of events touches, loaded once and written once."""
+
+    cur: Cursor
+    campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    funds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balances: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    households: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disbursements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    movements: list[tuple[Any, ...]] = field(default_factory=list)
+    contributions: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def load(self, events: Sequence[Envelope]) -> None:
+        ids = {kind: sorted({e.aggregate_id for e in events if e.aggregate_type == kind})
+               for kind in ("Campaign", "Fund", "HouseholdCase")}
+        for row in self._rows("funds_campaign", CAMPAIGN_COLUMNS, "campaign_id", ids["Campaign"]):
+            self.campaigns[row["campaign_id"]] = row
+        for row in self._rows("funds_fund", FUND_COLUMNS, "fund_id", ids["Fund"]):
+            self.funds[row["fund_id"]] = row
+        for row in self._rows("funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"), "fund_id",
+                              ids["Fund"]):
+            self.balances[(row["fund_id"], row["bucket"], row["asset"])] = [row["quantity"], row["value_vnd"]]
+        for row in self._rows("funds_household", HOUSEHOLD_COLUMNS, "household_id", ids["HouseholdCase"]):
+            self.households[row["household_id"]] = row
+        for row in self._rows("funds_disbursement", DISBURSEMENT_COLUMNS, "household_id", ids["HouseholdCase"]):
+            self.disbursements[row["disbursement_id"]] = row
+
+    def _rows(self, table: str, columns: Sequence[str], key: str, ids: list[str]) -> Iterable[dict[str, Any]]:
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            rows = self.cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN "
+                                    f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            yield from (dict(zip(columns, row)) for row in rows)
+
+    def save(self) -> None:
+        cur = self.cur
+        cur.insert_many(upsert("funds_campaign", CAMPAIGN_COLUMNS, ("campaign_id",)),
+                        [tuple(c[k] for k in CAMPAIGN_COLUMNS) for _, c in sorted(self.campaigns.items())])
+        cur.insert_many(upsert("funds_fund", FUND_COLUMNS, ("fund_id",)),
+                        [tuple(f[k] for k in FUND_COLUMNS) for _, f in sorted(self.funds.items())])
+        cur.insert_many(upsert("funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"),
+                               ("fund_id", "bucket", "asset")),
+                        [(*key, *held) for key, held in sorted(self.balances.items())])
+        cur.insert_many(upsert("funds_household", HOUSEHOLD_COLUMNS, ("household_id",)),
+                        [tuple(h[k] for k in HOUSEHOLD_COLUMNS) for _, h in sorted(self.households.items())])
+        cur.insert_many(upsert("funds_disbursement", DISBURSEMENT_COLUMNS, ("disbursement_id",)),
+                        [tuple(d[k] for k in DISBURSEMENT_COLUMNS) for _, d in sorted(self.disbursements.items())])
+        cur.insert_many(_insert("funds_movement", MOVEMENT_COLUMNS), self.movements)
+        cur.insert_many(_insert("funds_contribution", CONTRIBUTION_COLUMNS), self.contributions)
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+
+
+class FundsProjection(Projection):
+    name = "funds"
+    version = 1
+    kinds = frozenset({
+        "Campaign.Launched", "Campaign.Extended", "Fund.Opened", "Fund.ContributionReceived", "Fund.AllocatedOut",
+        "Fund.AllocatedIn", "Fund.Charged", "Fund.Returned", "Contribution.Recorded", "HouseholdCase.Registered",
+        "HouseholdCase.DetailsCorrected", "HouseholdCase.Disbursed", "HouseholdCase.DisbursementCorrected",
+    })
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def drop(self, cur: Cursor) -> None:
+        for table in TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
+        batch = _Batch(cur)
+        batch.load(events)
+        for e in events:
+            _FOLDS[e.aggregate_type](batch, e)
+        batch.save()
+
+
+# ----- campaigns ----------------------------------------------------------------
+
+
+def _fold_campaign(batch: _Batch, e: Envelope) -> None:
+    d = e.data
+    if e.type == "Launched":
+        batch.campaigns.setdefault(e.aggregate_id, {
+            "campaign_id": e.aggregate_id, **{k: d[k] for k in CAMPAIGN_COLUMNS[1:8]},
+            **{k: micros(d[k]) for k in ("launched_at", "receiving_until", "distribution_until")},
+            "version": e.version})
+        return
+    campaign = batch.campaigns.get(e.aggregate_id)
+    if campaign is None or e.version <= campaign["version"]:
+        return
+    campaign.update(version=e.version, receiving_until=micros(d["receiving_until"]),
+                    distribution_until=micros(d["distribution_until"]))
+
+
+# ----- funds --------------------------------------------------------------------
+
+
+def _fold_fund(batch: _Batch, e: Envelope) -> None:
+    d = e.data
+    if e.type == "Opened":
+        batch.funds.setdefault(e.aggregate_id, {"fund_id": e.aggregate_id, **{k: d[k] for k in FUND_COLUMNS[1:6]},
+                                                "version": e.version})
+        return
+    fund = batch.funds.get(e.aggregate_id)
+    if fund is None or e.version <= fund["version"]:
+        return
+    fund["version"] = e.version
+    kind, sign, ref, counterpart, at = _MOVEMENTS[e.type](e)
+    for draw in d["draws"] if "draws" in d else [d["draw"]]:
+        held = batch.balances.setdefault((e.aggregate_id, draw["bucket"], draw["asset"]), [0, 0])
+        batch.movements.append((e.aggregate_id, e.version, draw["bucket"], draw["asset"], kind, ref, counterpart,
+                                d.get("household_id"), d.get("support_type"), draw["quantity"], draw["value_vnd"],
+                                held[1], at))
+        held[0] += sign * draw["quantity"]
+        held[1] += sign * draw["value_vnd"]
+
+
+# Fund event type -> (movement kind, sign, ref, counterpart, occurred time in micros)
+_MOVEMENTS = {
+    "ContributionReceived": lambda e: ("contribution", 1, e.data["contribution_id"], None, micros(e.recorded_at)),
+    "AllocatedOut": lambda e: ("allocation_out", -1, e.data["allocation_id"], e.data["to_fund_id"],
+                               micros(e.data["decision"]["allocated_at"])),
+    "AllocatedIn": lambda e: ("allocation_in", 1, e.data["allocation_id"], e.data["from_fund_id"],
+                              micros(e.data["decision"]["allocated_at"])),
+    "Charged": lambda e: ("charge", -1, e.data["disbursement_id"], None, micros(e.data["delivered_at"])),
+    "Returned": lambda e: ("return", 1, e.data["disbursement_id"], None, micros(e.recorded_at)),
+}
+
+
+# ----- contributions ------------------------------------------------------------
+
+
+def _fold_contribution(batch: _Batch, e: Envelope) -> None:
+    d, donor, channel, goods = e.data, e.data["donor"], e.data["channel"], e.data["in_kind"] or {}
+    batch.contributions.append((
+        e.aggregate_id, d["fund_id"], d["campaign_id"], micros(d["received_at"]), donor["name"], fold(donor["name"]),
+        donor["type"], int(donor["anonymous"]), channel["channel"], channel.get("account"), channel.get("reference"),
+        channel.get("receipt_number"), d["currency"], d["original_amount"], d["value_vnd"], goods.get("item"),
+        goods.get("unit"), goods.get("quantity"), d["bucket"], d["asset"], d["description"]))
+
+
+# ----- households and their disbursements from funds ---------------------------
+
+
+def _fold_household(batch: _Batch, e: Envelope) -> None:
+    d = e.data
+    if e.type == "Registered":
+        batch.households.setdefault(e.aggregate_id, {
+            "household_id": e.aggregate_id, "incident_id": d["incident_id"], "province_code": d["province_code"],
+            "commune_code": d["commune_code"], "head_name": d["head_name"], "head_key": fold(d["head_name"]),
+            "version": e.version})
+        return
+    household = batch.households.get(e.aggregate_id)
+    if household is None or e.version <= household["version"]:
+        return
+    household["version"] = e.version
+    if e.type == "DetailsCorrected" and "head_name" in d["changes"]:
+        household.update(head_name=d["changes"]["head_name"], head_key=fold(d["changes"]["head_name"]))
+    elif e.type == "Disbursed" and d["disbursement"].get("fund_id"):
+        paid = d["disbursement"]
+        batch.disbursements[paid["disbursement_id"]] = {
+            "household_id": e.aggregate_id, **{k: paid.get(k) for k in DISBURSEMENT_COLUMNS if k != "household_id"},
+            "delivered_at": micros(paid["delivered_at"]), "voided": 0}
+    elif e.type == "DisbursementCorrected" and d["correction"]["disbursement_id"] in batch.disbursements:
+        correction = d["correction"]
+        paid = batch.disbursements[correction["disbursement_id"]]
+        if correction["void"]:
+            paid["voided"] = 1
+        for name in ("amount_vnd", "quantity"):
+            if correction.get(name) is not None:
+                paid[name] = correction[name]
+
+
+_FOLDS = {"Campaign": _fold_campaign, "Fund": _fold_fund, "Contribution": _fold_contribution,
+          "HouseholdCase": _fold_household}
