@@ -15,7 +15,7 @@ from infra.settings import Settings
 # Modules that add subcommands: each has `register(subparsers)`, and every
 # parser it adds sets `run(args, settings) -> int` as its default.
 COMMAND_MODULES = ("infra.demo_command", "infra.serve_command", "infra.token_command", "infra.kafka_command",
-                   "infra.audit_command", "infra.projections_command")
+                   "infra.audit_command", "infra.projections_command", "infra.contributions_command")
 
 
 def build_parser() -> argparse.ArgumentParser:
