@@ -104,7 +104,7 @@ def test_replay_until_a_point_equals_what_the_live_views_showed(history: History
         replayed.close()
 
 
-def test_replay_refuses_the_live_stores(history: History, settings: Settings, capsys):
+def test_replay_refuses_the_live_stores(service: AidService, settings: Settings, capsys):
     cli_settings = Settings(database_url=settings.database_url)  # as the command sees them
     for live in (cli_settings.database_url, cli_settings.views_url()):
         assert main(["--database-url", settings.database_url, "replay", "--until", "1", "--into", live]) == 2
