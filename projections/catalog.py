@@ -15,7 +15,7 @@ from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
 PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.export_damage:DamageProjection",
-                               "projections.export_iati:IatiProjection", "projections.funds:FundsProjection")
+                               "projections.funds:FundsProjection")
 
 
 def default_projections() -> list[Projection]:

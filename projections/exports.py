@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from emergency.errors import InvalidInput, NotFound
 from projections.cases import iso, to_micros
 from projections.coverage import coverage
-from projections.export_iati import campaign_export
+from projections.export_iati import iati_xml
 from projections.store import ViewStore
 
 DAMAGED = ("partial", "heavy", "very_heavy")
@@ -215,7 +215,7 @@ def view_export(kind: str, store: ViewStore, at: datetime, incident_id: str | No
     if kind == "hxl-incidents":
         return hxl_incidents(store, at)
     if kind == "iati":
-        return campaign_export(store, campaign_id, at)
+        return iati_xml(store, campaign_id, at)
     incident_id = _known_incident(store, incident_id)
     if kind == "hxl-communes":
         return hxl_communes(store, incident_id, at)
