@@ -21,6 +21,7 @@ from infra.settings import Settings
 from projections import coverage as cov
 from projections.catalog import open_views
 from projections.runner import EmbeddedRunner
+from projections.store import ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -46,14 +47,16 @@ class CaseView:
         self.views.store.close()
 
     async def overdue(self, incident_id: str, at: datetime, scope: Scope, filters: cov.Filters, limit: int,
-                      offset: int) -> tuple[int, list[OverdueCase]]:
-        """(how many in all, one page), restricted to what `scope` may see."""
+                      offset: int, store: ViewStore | None = None) -> tuple[int, list[OverdueCase]]:
+        """(how many in all, one page), restricted to what `scope` may see;
+        from `store` when given (a past point's replay), else the live rows."""
+        rows_at = store or self.views.store
         filters = _narrowed(cov.Filters(incident_id, filters.province_code, filters.commune_code,
                                         filters.support_type), scope)
         if _single_area(scope):
-            total, rows = await self._read(lambda: cov.overdue(self.views.store, at, filters, limit, offset))
+            total, rows = await self._read(lambda: cov.overdue(rows_at, at, filters, limit, offset))
         else:
-            _, everything = await self._read(lambda: cov.overdue(self.views.store, at, filters, SCOPED_READ_LIMIT))
+            _, everything = await self._read(lambda: cov.overdue(rows_at, at, filters, SCOPED_READ_LIMIT))
             allowed = [r for r in everything if scope.allows(r["province_code"], r["commune_code"])]
             total, rows = len(allowed), allowed[offset:offset + limit]
         return total, [OverdueCase.model_validate(r) for r in rows]

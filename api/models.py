@@ -87,7 +87,18 @@ class AggregateHistoryQuery(Body):
     limit: int = Field(100, ge=1, le=1000)
 
 
-class OverdueQuery(Body):
+class AsOfQuery(Body):
+    """A past point to read at, on one of the two time axes (`projections.asof`)."""
+
+    as_of: str | None = Field(None, max_length=40, description=(
+        "a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a notification id; "
+        "default: now"))
+    known: Literal["then", "now"] = Field("then", description=(
+        "with as_of: 'then' replays what was recorded up to that point (as known then); "
+        "'now' counts every fact known now that occurred by then"))
+
+
+class OverdueQuery(AsOfQuery):
     province: c.ProvinceCode | None = None
     commune: c.CommuneCode | None = None
     support_type: c.SupportType | None = None

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from api import keys
 from api.auth import READERS
-from api.models import Body, CoverageView
+from api.models import AsOfQuery, Body, CoverageView
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
 from projections.asof import Replayer, views_at
@@ -25,14 +25,8 @@ from projections.coverage import coverage
 REPLAYER = web.AppKey("replayer", Replayer)
 
 
-class CoverageQuery(Body):
+class CoverageQuery(AsOfQuery):
     group_by: Literal["incident", "province", "commune", "support_type"] = "incident"
-    as_of: str | None = Field(None, max_length=40, description=(
-        "a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a notification id; "
-        "default: now"))
-    known: Literal["then", "now"] = Field("then", description=(
-        "with as_of: 'then' replays what was recorded up to that point (as known then); "
-        "'now' counts every fact known now that occurred by then"))
 
 
 class CoverageRow(CoverageView):

@@ -14,9 +14,11 @@ from api import keys
 from api.auth import AUDITORS, READERS
 from api.models import (AggregateEventPage, AggregateHistoryQuery, EventPage, EventView, Health, HistoryQuery,
                         HouseholdView, IncidentView, OverdueList, OverdueQuery)
+from api.projection_routes import REPLAYER
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
 from emergency.service import as_uuid
+from projections.asof import views_at
 from projections.coverage import Filters
 
 HEALTH_TIMEOUT = 5.0
@@ -37,12 +39,15 @@ async def incident(call: Call) -> web.Response:
 async def overdue(call: Call) -> web.Response:
     query: OverdueQuery = call.query()
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
-    now = clock.now()
-    total, cases = await call.request.app[keys.CASES].overdue(
-        found["incident_id"], now, call.principal.scope,
+    app = call.request.app
+    # Now, or at a past point on either time axis (as the coverage route reads it).
+    store, at = await asyncio.to_thread(views_at, app[keys.CASES].views.store, app[REPLAYER], query.as_of,
+                                        query.known, clock.now)
+    total, cases = await app[keys.CASES].overdue(
+        found["incident_id"], at, call.principal.scope,
         Filters(province_code=query.province, commune_code=query.commune, support_type=query.support_type),
-        query.limit, query.offset)
-    return respond(OverdueList(incident_id=found["incident_id"], as_of=now, total=total, offset=query.offset,
+        query.limit, query.offset, store)
+    return respond(OverdueList(incident_id=found["incident_id"], as_of=at, total=total, offset=query.offset,
                                cases=cases))
 
 
