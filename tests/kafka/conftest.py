@@ -5,12 +5,18 @@ and the comparison of a Kafka-fed view store with a replay of the log."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 from psycopg import sql
 
+from consumers.consumer import ProjectionConsumer
+from consumers.feed import KafkaFeed
+from consumers.relay import Relay, connect_producer
+from consumers.relay_position import open_relay_position
 from consumers.status import end_offsets
 from consumers.topic import ensure_topic
 from infra.kafka_command import load_projection
@@ -24,7 +30,8 @@ from tests.conftest import REQUIRE_ALL, _postgres_or_skip
 # What the equality tests feed, by name (consumer subprocesses load them so):
 # every projection the system keeps, one that exposes any loss, duplicate or
 # reordering per aggregate, and totals that every partition updates.
-PROJECTION_ENTRIES = (*PROJECTIONS, "tests.kafka.projections:AggregateChains", "tests.test_projection_runner:KindCounts")
+PROJECTION_ENTRIES = (*PROJECTIONS, "tests.kafka.projections:AggregateChains",
+                      "tests.test_projection_runner:KindCounts")
 PARTITIONS = 4
 # Bookkeeping that differs by design between a Kafka feed and a replay.
 BOOKKEEPING = ("projection_position", "kafka_offsets", "kafka_versions", "kafka_feed")
@@ -100,3 +107,33 @@ def replayed(source: Any, url: str, projections: Sequence[Projection]) -> dict[s
 
 def topic_size(bootstrap: str, topic: str) -> int:
     return sum(end_offsets(bootstrap, topic).values())
+
+
+@contextmanager
+def relay_to(source: Any, events_url: str, bootstrap: str, topic: str, batch_size: int = 7) -> Iterator[Relay]:
+    """An in-process relay from the store at `events_url` (not locked: tests
+    take the lock themselves where it matters)."""
+    relay = Relay(source, open_relay_position(events_url), topic, lambda: connect_producer(bootstrap),
+                  batch_size=batch_size)
+    try:
+        yield relay
+    finally:
+        relay.close()
+        relay.position.close()
+
+
+def consume_all(feed: KafkaFeed, bootstrap: str, timeout: float = 60) -> int:
+    """Feed from the topic until the stored offsets reach the end of every
+    partition; return the duplicates dropped on the way."""
+    consumer = ProjectionConsumer(feed, bootstrap, f"group-{feed.topic}", session_timeout_ms=6000,
+                                  heartbeat_interval_ms=1000)
+    duplicates = 0
+    size = topic_size(bootstrap, feed.topic)
+    deadline = time.monotonic() + timeout
+    try:
+        while sum(feed.offsets().values()) < size:
+            assert time.monotonic() < deadline, "the consumer did not reach the end of the topic"
+            duplicates += consumer.poll_once(timeout_ms=500).duplicates
+    finally:
+        consumer.close()
+    return duplicates

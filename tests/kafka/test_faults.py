@@ -18,14 +18,13 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.feed import ensure_tables, stored_offsets
-from consumers.relay import Relay, connect_producer
 from consumers.relay_position import open_relay_position
 from emergency.scenario import ScenarioConfig, run_scenario
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.store import ViewStore, open_view_store
-from tests.kafka.conftest import PARTITIONS, PROJECTION_ENTRIES, fed_projections, dump, replayed
+from tests.kafka.conftest import PARTITIONS, PROJECTION_ENTRIES, dump, fed_projections, relay_to, replayed
 
 pytestmark = pytest.mark.kafka
 
@@ -92,13 +91,8 @@ class Stack:
         return sum(stored_offsets(self.views, self.topic).values())
 
     def relay_in_process(self) -> None:
-        relay = Relay(self.service.app.recorder, open_relay_position(self.events_url), self.topic,
-                      lambda: connect_producer(self.bootstrap))
-        try:
+        with relay_to(self.service.app.recorder, self.events_url, self.bootstrap, self.topic, 1000) as relay:
             relay.catch_up()
-        finally:
-            relay.close()
-            relay.position.close()
 
     def caught_up(self) -> bool:
         return self.relay_position() == self.head and self.applied() == self.topic_size()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.relay import Relay, connect_producer
-from consumers.relay_position import open_relay_position
 from emergency.service import AidService
 from infra.settings import Settings
 from tests.api.conftest import Api, api  # noqa: F401 (fixtures)
 from tests.factories import assess, open_incident, register
+from tests.kafka.conftest import relay_to
 
 pytestmark = pytest.mark.kafka
 
@@ -26,13 +25,9 @@ async def test_lag_is_served_to_coordinators(api: Api, service: AidService, api_
     incident = open_incident(service)
     assess(service, register(service, incident))
     head = service.last_notification_id()
-    relay = Relay(service.app.recorder, open_relay_position(api_settings.database_url), api_settings.kafka_topic,
-                  lambda: connect_producer(api_settings.kafka_bootstrap), batch_size=2)
-    try:
+    with relay_to(service.app.recorder, api_settings.database_url, api_settings.kafka_bootstrap,
+                  api_settings.kafka_topic, batch_size=2) as relay:
         relay.pump()
-    finally:
-        relay.close()
-        relay.position.close()
 
     reply = await api.get("/kafka/status", api.token("coordinator"))
     assert reply.status == 200, reply.body

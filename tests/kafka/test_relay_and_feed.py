@@ -12,9 +12,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource
 
-from consumers.consumer import ProjectionConsumer
 from consumers.feed import FeedChanged, KafkaFeed, StreamGap
-from consumers.relay import Relay, connect_producer
+from consumers.relay import connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
 from consumers.topic import decode, ensure_topic, message_key
@@ -26,7 +25,8 @@ from projections.base import Projection
 from projections.runner import ProjectionSet
 from projections.store import Cursor, open_view_store
 from tests.factories import assess, disburse, open_incident, register
-from tests.kafka.conftest import PARTITIONS, dump, fed_projections, replayed, topic_size
+from tests.kafka.conftest import (PARTITIONS, consume_all, dump, fed_projections, relay_to, replayed,
+                                  topic_size)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("storm_clock")]
 
@@ -37,11 +37,6 @@ def record_households(service: AidService, households: int) -> None:
         household = register(service, incident)
         assess(service, household)
         disburse(service, household, "BURIAL", amount_vnd=5_000_000)
-
-
-def make_relay(service: AidService, settings: Settings, bootstrap: str, topic: str, batch_size: int = 7) -> Relay:
-    position = open_relay_position(settings.database_url)
-    return Relay(service.app.recorder, position, topic, lambda: connect_producer(bootstrap), batch_size=batch_size)
 
 
 def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes, bytes]]]:
@@ -60,27 +55,11 @@ def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes, bytes]
     return found
 
 
-def consume_all(consumer: ProjectionConsumer, bootstrap: str, topic: str, timeout: float = 60) -> int:
-    """Poll until the stored offsets reach the end of every partition; return
-    the duplicates dropped on the way."""
-    duplicates = 0
-    size = topic_size(bootstrap, topic)
-    deadline = time.monotonic() + timeout
-    while sum(consumer.feed.offsets().values()) < size:
-        assert time.monotonic() < deadline, "consumer did not reach the end of the topic"
-        duplicates += consumer.poll_once(timeout_ms=500).duplicates
-    return duplicates
-
-
 def test_every_event_is_published_once_keyed_by_aggregate_in_version_order(
         settings: Settings, service: AidService, kafka_bootstrap: str, topic: str):
     record_households(service, 4)
-    relay = make_relay(service, settings, kafka_bootstrap, topic)
-    try:
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic) as relay:
         assert relay.catch_up() == service.last_notification_id()
-    finally:
-        relay.close()
-        relay.position.close()
 
     published = read_topic(kafka_bootstrap, topic)
     envelopes = {p: [decode(value) for _, value in messages] for p, messages in published.items()}
@@ -101,20 +80,14 @@ def test_every_event_is_published_once_keyed_by_aggregate_in_version_order(
 def test_a_restarted_relay_resumes_after_its_stored_position(
         settings: Settings, service: AidService, kafka_bootstrap: str, topic: str):
     record_households(service, 2)
-    first = make_relay(service, settings, kafka_bootstrap, topic)
-    first.catch_up()
-    first.close()
-    first.position.close()
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic) as first:
+        first.catch_up()
     assert topic_size(kafka_bootstrap, topic) == service.last_notification_id()
 
     record_households(service, 2)
-    second = make_relay(service, settings, kafka_bootstrap, topic)
-    try:
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic) as second:
         assert second.reached == first.reached
         assert second.catch_up() == service.last_notification_id() - first.reached
-    finally:
-        second.close()
-        second.position.close()
     assert topic_size(kafka_bootstrap, topic) == service.last_notification_id()
 
 
@@ -141,25 +114,18 @@ def test_only_one_relay_per_store(settings: Settings, service: AidService, kafka
 def test_resent_events_are_dropped_and_the_feed_equals_replay(
         settings: Settings, service: AidService, kafka_bootstrap: str, topic: str, new_views_url):
     record_households(service, 5)
-    relay = make_relay(service, settings, kafka_bootstrap, topic)
-    relay.catch_up()
-    # A relay that died after the broker's ack but before saving its position
-    # sends the same events again.
-    relay.position.save(topic, relay.reached // 3)
-    relay.reached = relay.position.load(topic)
-    resent = relay.catch_up()
-    relay.close()
-    relay.position.close()
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic) as relay:
+        relay.catch_up()
+        # A relay that died after the broker's ack but before saving its
+        # position sends the same events again.
+        relay.position.save(topic, relay.reached // 3)
+        relay.reached = relay.position.load(topic)
+        resent = relay.catch_up()
     assert resent > 0 and topic_size(kafka_bootstrap, topic) == service.last_notification_id() + resent
 
     store = open_view_store(new_views_url())
     feed = KafkaFeed(ProjectionSet(store, fed_projections()), topic)
-    consumer = ProjectionConsumer(feed, kafka_bootstrap, f"group-{topic}", session_timeout_ms=6000,
-                                  heartbeat_interval_ms=1000)
-    try:
-        assert consume_all(consumer, kafka_bootstrap, topic) == resent
-    finally:
-        consumer.close()
+    assert consume_all(feed, kafka_bootstrap) == resent
     assert dump(store) == replayed(service.app.recorder, new_views_url(), fed_projections())
 
 
@@ -188,19 +154,12 @@ class DeadlockOnce(Projection):
 def test_a_batch_lost_to_a_deadlock_is_applied_again_whole(
         settings: Settings, service: AidService, kafka_bootstrap: str, topic: str, new_views_url):
     record_households(service, 3)
-    relay = make_relay(service, settings, kafka_bootstrap, topic)
-    relay.catch_up()
-    relay.close()
-    relay.position.close()
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic) as relay:
+        relay.catch_up()
     store = open_view_store(new_views_url())
     once = DeadlockOnce()
     feed = KafkaFeed(ProjectionSet(store, [*fed_projections(), once]), topic)
-    consumer = ProjectionConsumer(feed, kafka_bootstrap, f"group-{topic}", session_timeout_ms=6000,
-                                  heartbeat_interval_ms=1000)
-    try:
-        consume_all(consumer, kafka_bootstrap, topic)
-    finally:
-        consumer.close()
+    consume_all(feed, kafka_bootstrap)
     fed = dump(store)
     assert once.failed
     assert sum(n for (n,) in fed.pop("test_deadlock_once")) == service.last_notification_id()
@@ -286,22 +245,15 @@ def test_lag_is_visible_before_and_after_consuming(settings: Settings, service: 
     settings = settings.model_copy(update={"kafka_bootstrap": kafka_bootstrap, "kafka_topic": topic})
     record_households(service, 2)
     head = service.last_notification_id()
-    relay = make_relay(service, settings, kafka_bootstrap, topic, batch_size=head // 2)
-    relay.pump()
-    relay.close()
-    relay.position.close()
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic, batch_size=head // 2) as relay:
+        relay.pump()
 
     status = collect(settings)
     assert (status.log_head, status.relay_lag, status.consumer_lag) == (head, head - head // 2, head // 2)
     assert f'emergency_relay_lag_events{{topic="{topic}"}} {head - head // 2}' in status.metrics()
 
     feed = KafkaFeed(ProjectionSet(open_view_store(settings.views_url()), fed_projections()), topic)
-    consumer = ProjectionConsumer(feed, kafka_bootstrap, f"group-{topic}", session_timeout_ms=6000,
-                                  heartbeat_interval_ms=1000)
-    try:
-        consume_all(consumer, kafka_bootstrap, topic)
-    finally:
-        consumer.close()
+    consume_all(feed, kafka_bootstrap)
     monkeypatch.setenv("EMERGENCY_KAFKA_BOOTSTRAP", kafka_bootstrap)
     monkeypatch.setenv("EMERGENCY_KAFKA_TOPIC", topic)
     monkeypatch.setenv("EMERGENCY_VIEWS_DATABASE_URL", settings.views_database_url)
