@@ -129,5 +129,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     if not _require_bootstrap(settings):
         return 2
     status = collect(settings)
-    print(status.metrics() if args.metrics else "\n".join(status.lines()), end="" if args.metrics else "\n")
+    if args.metrics:
+        sys.stdout.write(status.metrics())
+    else:
+        print("\n".join(status.lines()))
     return 0
