@@ -21,6 +21,7 @@ from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
 from emergency import commands as c
 from emergency.errors import AidError, InvalidInput
+from emergency.service import Submission
 
 # (path, command, roles, summary)
 COMMAND_ROUTES: tuple[tuple[str, type[c.Command], frozenset[str], str], ...] = (
@@ -84,7 +85,7 @@ class _Batch(Body):
     items: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-def _item_result(result: Result | InvalidInput) -> BatchItemResult:
+def _item_result(result: Result) -> BatchItemResult:
     if isinstance(result, AidError):
         return BatchItemResult(status=result.status, error=ErrorBody.of(result))
     return BatchItemResult(status=200 if result.replayed else 201, outcome=WriteResult.of(result))
@@ -93,8 +94,8 @@ def _item_result(result: Result | InvalidInput) -> BatchItemResult:
 async def assess_batch(call: Call) -> web.Response:
     header_key = call.idempotency_key()
     batch = validate(_Batch, await call.body())
-    results: dict[int, Result | InvalidInput] = {}
-    queued: dict[int, Any] = {}
+    results: dict[int, Result] = {}
+    queued: dict[int, Submission] = {}
     for i, raw in enumerate(batch.items):
         try:
             item = validate(BatchAssessment, raw, prefix=f"items.{i}")

@@ -6,25 +6,25 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from api.auth import Authenticator, Principal
+from api.cases import CaseView
+from api.writer import Writer
 from emergency.service import AidService
 from infra.settings import Settings
+from projections.runner import EmbeddedRunner
 
-if TYPE_CHECKING:
-    from api.auth import Authenticator, Principal
-    from api.cases import CaseView
+if TYPE_CHECKING:  # api.routing imports this module
     from api.routing import Route
-    from api.writer import Writer
-    from projections.runner import EmbeddedRunner
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", AidService)
-WRITER = web.AppKey("writer", "Writer")
-AUTH = web.AppKey("auth", "Authenticator")
-CASES = web.AppKey("cases", "CaseView")
-RUNNER = web.AppKey("runner", "EmbeddedRunner")
-ROUTES = web.AppKey("routes", "list[Route]")
+WRITER = web.AppKey("writer", Writer)
+AUTH = web.AppKey("auth", Authenticator)
+CASES = web.AppKey("cases", CaseView)
+RUNNER = web.AppKey("runner", EmbeddedRunner)
+ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 
 # Per request: its id (see api.middleware) and, once authenticated, the caller.
 REQUEST_ID = web.RequestKey("request_id", str)
-PRINCIPAL = web.RequestKey("principal", "Principal")
+PRINCIPAL = web.RequestKey("principal", Principal)
