@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/bootstrap.sh test
+infra/chromium.sh
 eval "$(infra/services.sh)"
 export EMERGENCY_TEST_POSTGRES_URL="$EMERGENCY_DATABASE_URL"
 unset EMERGENCY_DATABASE_URL  # tests choose their own stores

@@ -1,0 +1,417 @@
+// The coordinator dashboard: timely coverage of one incident against the
+// 100% target, now (live, pushed over SSE) or at a past moment (as-of).
+
+import { ApiError, follow, getJson } from "./api.js";
+import { provinceChart, setProvinces, setTrend, trendChart } from "./charts.js";
+import { $, el, fillRows, meter, setFigure } from "./dom.js";
+import * as f from "./format.js";
+import { has, setupToggle, t } from "./i18n.js";
+
+const TOKEN_KEY = "emergency.token";
+const TREND_POINTS = 24;
+const TREND_CONCURRENCY = 4;
+const OVERDUE_PAGE = 25;
+// After a pushed change, wait this long for more before re-reading the breakdowns.
+const SETTLE_MS = 600;
+// Cases turn overdue by the clock alone, with no event: re-read this often.
+const CLOCK_REFRESH_MS = 60_000;
+const SLIDER_STEP_MS = 15 * 60_000;
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  session: null,
+  incident: null,
+  provinces: {},
+  asOf: null, // ms since epoch; null: live
+  known: "then",
+  province: null, // filter for communes and the overdue list
+  overdueLimit: OVERDUE_PAGE,
+  headline: null,
+  byProvince: [],
+  byCommune: [],
+  overdue: null,
+  trend: null,
+  stopLive: null,
+  generation: 0, // drops answers to questions no longer asked
+  settleTimer: null,
+};
+
+const charts = {};
+
+// ----- sign-in ---------------------------------------------------------------
+
+function showSignIn(message = "") {
+  $("signin").hidden = false;
+  $("board").hidden = true;
+  $("incident-pick").hidden = true;
+  $("who").hidden = true;
+  $("sign-out").hidden = true;
+  $("signin-error").textContent = message;
+  $("token").focus();
+}
+
+async function signIn(token) {
+  try {
+    state.session = await getJson("/dashboard/session", { token });
+  } catch (error) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    const key = error.status === 401 ? "signin.unknown" : error.status === 403 ? "signin.forbidden" : "signin.failed";
+    showSignIn(t(key, { message: error.message }));
+    return;
+  }
+  state.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("signin").hidden = true;
+  $("who").hidden = false;
+  $("who").textContent = state.session.name;
+  $("sign-out").hidden = false;
+  const incidents = state.session.incidents;
+  $("no-incident").hidden = incidents.length > 0;
+  if (!incidents.length) return;
+  $("incident-pick").hidden = false;
+  $("incident").replaceChildren(...incidents.map((i) => el("option", { value: i.incident_id }, `${i.title} · ${f.dateTime(i.started_at)}`)));
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("incident");
+  openIncident(incidents.find((i) => i.incident_id === wanted) || incidents[0]);
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  stopLive();
+  state.token = state.session = state.incident = null;
+  showSignIn();
+}
+
+// ----- incident, live and as-of ----------------------------------------------
+
+function openIncident(incident) {
+  state.incident = incident;
+  state.province = null;
+  $("incident").value = incident.incident_id;
+  history.replaceState(null, "", `#incident=${incident.incident_id}`);
+  $("board").hidden = false;
+  goLive();
+}
+
+function sliderBounds() {
+  const slider = $("asof-slider");
+  const start = Date.parse(state.incident.started_at);
+  slider.min = Math.floor(start / SLIDER_STEP_MS);
+  slider.max = Math.ceil(Date.now() / SLIDER_STEP_MS);
+  $("asof-input").min = f.localInputValue(start);
+  $("asof-input").max = f.localInputValue(Date.now());
+}
+
+function showMoment() {
+  const moment = state.asOf ?? Date.now();
+  $("asof-slider").value = Math.round(moment / SLIDER_STEP_MS);
+  $("asof-input").value = f.localInputValue(moment);
+  $("asof-known").value = state.known;
+  $("asof-live").disabled = state.asOf == null;
+  document.body.classList.toggle("in-past", state.asOf != null);
+  const banner = $("asof-banner");
+  banner.hidden = state.asOf == null;
+  if (state.asOf != null) {
+    banner.textContent = t("asof.banner", { time: f.dateTime(state.asOf), known: t(`asof.known.${state.known}`) });
+  }
+}
+
+function goLive() {
+  state.asOf = null;
+  sliderBounds();
+  showMoment();
+  load({ trend: true });
+  startLive();
+}
+
+function goBack(moment) {
+  if (!Number.isFinite(moment)) return;
+  state.asOf = Math.min(moment, Date.now());
+  stopLive();
+  setLive("paused");
+  showMoment();
+  load({ trend: true });
+}
+
+function setLive(mode) {
+  const badge = $("live");
+  badge.dataset.state = mode;
+  const label = { open: "live.on", connecting: "live.connecting", retrying: "live.retrying", paused: "live.paused" }[mode];
+  $("live-text").textContent = label ? t(label) : "";
+}
+
+function startLive() {
+  stopLive();
+  setLive("connecting");
+  const path = `/live/coverage?incident=${encodeURIComponent(state.incident.incident_id)}`;
+  state.stopLive = follow(path, {
+    token: state.token,
+    onState: (mode) => (mode === "denied" ? signOut() : setLive(mode)),
+    onMessage: (message) => {
+      if (state.asOf != null) return;
+      if (message.event === "coverage" && message.data.coverage) {
+        state.headline = message.data.coverage;
+        renderHeadline();
+        markUpdated(message.data.at);
+      }
+      settleThenReload();
+    },
+  });
+}
+
+function stopLive() {
+  if (state.stopLive) state.stopLive();
+  state.stopLive = null;
+  clearTimeout(state.settleTimer);
+}
+
+function settleThenReload() {
+  clearTimeout(state.settleTimer);
+  state.settleTimer = setTimeout(() => load({ trend: false }), SETTLE_MS);
+}
+
+function markUpdated(at) {
+  $("live").title = t("live.updated", { time: f.clockTime(at) });
+}
+
+// ----- reading ---------------------------------------------------------------
+
+function coverageParams(groupBy, moment = state.asOf, known = state.known) {
+  return moment == null ? { group_by: groupBy } : { group_by: groupBy, as_of: new Date(moment).toISOString(), known };
+}
+
+function coverage(groupBy, moment, known) {
+  return getJson(`/incidents/${state.incident.incident_id}/coverage`,
+    { token: state.token, params: coverageParams(groupBy, moment, known) });
+}
+
+function overdueList() {
+  const params = { limit: state.overdueLimit, province: state.province };
+  if (state.asOf != null) Object.assign(params, { as_of: new Date(state.asOf).toISOString(), known: state.known });
+  return getJson(`/incidents/${state.incident.incident_id}/overdue`, { token: state.token, params });
+}
+
+async function load({ trend }) {
+  const generation = ++state.generation;
+  document.body.dataset.loading = "true";
+  try {
+    // At a past point the first answer replays the log up to it; the others then reuse that replay.
+    const whole = await coverage("incident");
+    const [provinces, communes, overdue] = await Promise.all([coverage("province"), coverage("commune"), overdueList()]);
+    if (generation !== state.generation) return;
+    $("load-error").hidden = true;
+    state.headline = whole.rows[0] || null;
+    state.byProvince = provinces.rows;
+    state.byCommune = communes.rows;
+    state.overdue = overdue;
+    state.at = whole.at;
+    if (state.asOf == null) markUpdated(whole.at);
+    renderAll();
+    if (trend || !state.trend) await loadTrend(generation, provinces);
+    else updateTrendEnd(provinces);
+  } catch (error) {
+    if (generation !== state.generation) return;
+    if (error instanceof ApiError && error.status === 401) return signOut();
+    $("load-error").hidden = false;
+    $("load-error").textContent = t("error.load", { message: error.message });
+  } finally {
+    if (generation === state.generation) delete document.body.dataset.loading;
+  }
+}
+
+/** Timely % at evenly spaced moments from the incident's start to the moment shown, as now known. */
+async function loadTrend(generation, last) {
+  const start = Date.parse(state.incident.started_at);
+  const end = Date.parse(last.at);
+  const moments = Array.from({ length: TREND_POINTS - 1 }, (_, i) => start + ((end - start) * i) / (TREND_POINTS - 1));
+  const reports = new Array(moments.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < moments.length) {
+      const i = next++;
+      reports[i] = await coverage("province", moments[i], "now");
+    }
+  };
+  await Promise.all(Array.from({ length: TREND_CONCURRENCY }, worker));
+  if (generation !== state.generation) return;
+  state.trend = [...reports, last];
+  renderTrend();
+}
+
+function updateTrendEnd(last) {
+  state.trend[state.trend.length - 1] = last;
+  renderTrend();
+}
+
+// ----- drawing ---------------------------------------------------------------
+
+const provinceName = (code) => state.provinces[code] || code;
+
+function timely(rows) {
+  const sum = (key) => rows.reduce((total, r) => total + r[key], 0);
+  const due = sum("disbursed_on_time") + sum("late") + sum("overdue");
+  return due ? (100 * sum("disbursed_on_time")) / due : null;
+}
+
+function renderAll() {
+  renderHeadline();
+  renderProvinces();
+  renderCommunes();
+  renderOverdue();
+}
+
+function renderHeadline() {
+  const c = state.headline;
+  if (!c) return;
+  setFigure("kpi-timely", f.percent(c.timely_pct), c.timely_pct);
+  $("kpi-timely-meter").style.width = `${c.timely_pct ?? 0}%`;
+  $("kpi-timely-target").textContent = c.timely_pct == null ? t("kpi.timely.none")
+    : t("kpi.timely.target", { gap: f.decimal(c.gap_to_target_pct) });
+  $("kpi-timely-counts").textContent = t("kpi.timely.counts",
+    { on_time: f.number(c.disbursed_on_time), late: f.number(c.late), overdue: f.number(c.overdue) });
+  setFigure("kpi-overdue", f.number(c.overdue), c.overdue);
+  $("kpi-overdue-sub").textContent = t("kpi.overdue.sub",
+    { households: f.number(c.households_overdue), persons: f.number(c.persons_overdue) });
+  setFigure("kpi-disbursed", f.vnd(c.disbursed_vnd), c.disbursed_vnd);
+  setFigure("kpi-entitled", f.vnd(c.entitled_vnd), c.entitled_vnd);
+  const paid = c.entitled_vnd ? (100 * c.disbursed_vnd) / c.entitled_vnd : null;
+  $("kpi-money-meter").style.width = `${paid ?? 0}%`;
+  $("kpi-money-sub").textContent = t("kpi.money.sub", { pct: f.percent(paid) });
+  setFigure("kpi-rice", f.number(c.rice_delivered_kg), c.rice_delivered_kg);
+  $("kpi-rice-sub").textContent = t("kpi.rice.sub", { entitled: f.number(c.rice_entitled_kg) });
+  setFigure("kpi-speed", f.hours(c.median_hours_to_delivery), c.median_hours_to_delivery);
+  $("kpi-speed-sub").textContent = t("kpi.speed.sub", { p90: f.hours(c.p90_hours_to_delivery) });
+  $("need-line").textContent = t("kpi.need", {
+    households: f.number(c.households_in_need), persons: f.number(c.persons_in_need), within: f.number(c.within_deadline),
+  });
+}
+
+function renderProvinces() {
+  charts.provinces.canvas.parentNode.style.height = `${Math.max(160, 48 * state.byProvince.length + 70)}px`;
+  setProvinces(charts.provinces, state.byProvince, provinceName);
+}
+
+function renderTrend() {
+  if (!state.trend) return;
+  const point = (report, rows) => ({ x: Date.parse(report.at), y: timely(rows) });
+  const codes = [...new Set(state.trend.flatMap((r) => r.rows.map((row) => row.province_code)))].sort();
+  setTrend(charts.trend, [
+    { label: t("chart.all"), points: state.trend.map((r) => point(r, r.rows)) },
+    ...codes.map((code) => ({
+      label: provinceName(code),
+      points: state.trend.map((r) => point(r, r.rows.filter((row) => row.province_code === code))),
+    })),
+  ]);
+}
+
+function renderCommunes() {
+  // Widest gap first: the communes that need attention lead.
+  const rows = state.byCommune.filter((r) => !state.province || r.province_code === state.province)
+    .sort((a, b) => (a.timely_pct ?? 101) - (b.timely_pct ?? 101) || a.commune_code.localeCompare(b.commune_code));
+  $("commune-filter").textContent = state.province ? provinceName(state.province) : t("communes.all");
+  $("clear-province").hidden = !state.province;
+  fillRows($("communes").tBodies[0], rows.map((r) => el("tr", {},
+    el("td", {}, r.commune_code),
+    el("td", {}, provinceName(r.province_code)),
+    el("td", { className: "num" }, f.number(r.households_in_need)),
+    el("td", { className: `bar-col ${rateClass(r.timely_pct)}` },
+      meter(r.timely_pct), el("span", { className: "rate" }, f.percent(r.timely_pct))),
+    el("td", { className: `num ${r.overdue ? "bad" : ""}` }, f.number(r.overdue)),
+    el("td", { className: "num" }, f.vnd(r.entitled_vnd)),
+    el("td", { className: "num" }, f.vnd(r.disbursed_vnd)),
+  )));
+}
+
+function rateClass(pct) {
+  if (pct == null) return "rate-none";
+  return pct >= 90 ? "rate-good" : pct >= 70 ? "rate-fair" : "rate-poor";
+}
+
+function owed(c) {
+  if (c.owed_vnd != null) return f.vnd(c.owed_vnd);
+  if (c.owed_quantity != null) {
+    const unit = has(`unit.${c.unit}`) ? t(`unit.${c.unit}`) : c.unit || "";
+    return `${f.number(c.owed_quantity)} ${unit}`;
+  }
+  return t("owed.decision");
+}
+
+function renderOverdue() {
+  const list = state.overdue;
+  $("overdue-at").textContent = t("overdue.at", { time: f.dateTime(list.as_of) });
+  $("overdue-count").textContent = t("overdue.total", { shown: f.number(list.cases.length), total: f.number(list.total) });
+  $("overdue-empty").hidden = list.total > 0;
+  $("overdue-more").hidden = list.cases.length >= list.total;
+  fillRows($("overdue").tBodies[0], list.cases.map((c) => el("tr", { dataset: { household: c.household_id, support: c.support_type } },
+    el("td", {}, el("strong", {}, c.head_name), el("span", { className: "muted small block" },
+      `${f.number(c.members)} ${t("col.members").toLowerCase()}`)),
+    el("td", {}, c.commune_code, el("span", { className: "muted small block" }, provinceName(c.province_code))),
+    el("td", {}, has(`support.${c.support_type}`) ? t(`support.${c.support_type}`) : c.support_type),
+    el("td", { className: "num" }, owed(c)),
+    el("td", { className: "num bad" }, f.hours(c.overdue_hours)),
+    el("td", {}, f.dateTime(c.due_at)),
+  )));
+}
+
+function relabel() {
+  if (!state.incident) return;
+  setLive($("live").dataset.state);
+  showMoment();
+  if (state.headline) renderHeadline();
+  if (state.overdue) {
+    renderProvinces();
+    renderCommunes();
+    renderOverdue();
+  }
+  renderTrend();
+}
+
+// ----- wiring ----------------------------------------------------------------
+
+function pickProvince(code) {
+  state.province = state.province === code ? null : code;
+  state.overdueLimit = OVERDUE_PAGE;
+  load({ trend: false });
+}
+
+async function start() {
+  setupToggle($("lang"), relabel);
+  charts.trend = trendChart($("trend-chart"));
+  charts.provinces = provinceChart($("province-chart"), pickProvince);
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn($("token").value.trim());
+  });
+  $("sign-out").addEventListener("click", signOut);
+  $("incident").addEventListener("change", (event) => {
+    openIncident(state.session.incidents.find((i) => i.incident_id === event.target.value));
+  });
+  $("asof-slider").addEventListener("input", (event) => {
+    $("asof-input").value = f.localInputValue(Number(event.target.value) * SLIDER_STEP_MS);
+  });
+  $("asof-slider").addEventListener("change", (event) => goBack(Number(event.target.value) * SLIDER_STEP_MS));
+  $("asof-input").addEventListener("change", (event) => {
+    if (event.target.value) goBack(Date.parse(f.fromLocalInput(event.target.value)));
+  });
+  $("asof-known").addEventListener("change", (event) => {
+    state.known = event.target.value;
+    if (state.asOf != null) goBack(state.asOf);
+  });
+  $("asof-live").addEventListener("click", goLive);
+  $("clear-province").addEventListener("click", () => pickProvince(state.province));
+  $("overdue-more").addEventListener("click", () => {
+    state.overdueLimit += OVERDUE_PAGE;
+    load({ trend: false });
+  });
+  setInterval(() => {
+    if (state.incident && state.asOf == null) {
+      sliderBounds();
+      load({ trend: false });
+    }
+  }, CLOCK_REFRESH_MS);
+  state.provinces = (await getJson("/public/provinces")).provinces;
+  if (state.token) signIn(state.token);
+  else showSignIn();
+}
+
+start();

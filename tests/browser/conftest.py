@@ -1,0 +1,223 @@
+"""The dashboard and the transparency page in a real browser.
+
+Per store (SQLite, PostgreSQL) one real server for the module: a store loaded
+with demo data (a synthetic typhoon through `emergency demo`, and a relief
+campaign from the contributions' synthetic generator), a coordinator token
+from `emergency token create`, then `emergency serve` as a subprocess on a
+free port. Debian's Chromium, driven by Playwright, opens the pages; every
+test saves screenshots under `test-artifacts/`.
+
+Without Chromium or Playwright the tests skip, unless EMERGENCY_REQUIRE_ALL=1
+makes that a failure (`infra/chromium.sh` installs Chromium).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from psycopg import sql
+
+from infra.settings import Settings
+from infra.stores import build_service, connect_postgres
+from tests.conftest import REQUIRE_ALL, _postgres_or_skip
+
+CHROMIUM = os.environ.get("EMERGENCY_CHROMIUM", "/usr/bin/chromium")
+# Playwright's own browser downloads are never used: Debian's Chromium, headless, with nothing phoning home.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_HOUSEHOLDS = 240
+SERVER_START_SECONDS = 60
+# The browser runs in a zone far from Vietnam: every time the pages show must still be Vietnam time.
+BROWSER_ZONE = "America/New_York"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} but EMERGENCY_REQUIRE_ALL=1 (run infra/chromium.sh)")
+    pytest.skip(reason)
+
+
+@dataclass
+class Server:
+    url: str
+    store: str
+    coordinator: str  # a coordinator's bearer token
+    field: str  # a field team's token, which the dashboard must refuse
+    settings: Settings
+
+    def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+        """One request to the API, as any client would make it."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        status, body = self.call("GET", path, token)
+        assert status == 200, (path, status, body)
+        return body
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "infra.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"emergency {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _load_campaign(settings: Settings, folder: Path) -> None:
+    """A relief campaign with bank-statement contributions, allocations and payments."""
+    from emergency.funding_scenario import CampaignConfig, run_campaign
+
+    service = build_service(settings)
+    try:
+        run_campaign(service, CampaignConfig(statement=folder / "statement.csv", contributions=1500, provinces=3,
+                                             communes_per_province=2, households_per_commune=10,
+                                             local_receipts_per_province=10))
+    finally:
+        service.app.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
+    folder = tmp_path_factory.mktemp("browser")
+    if request.param == "sqlite":
+        yield "sqlite", Settings(database_url=f"sqlite:///{folder}/events.sqlite",
+                                 views_database_url=f"sqlite:///{folder}/views.sqlite")
+        return
+    base = _postgres_or_skip()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield "postgres", Settings(database_url=f"{base}{'&' if '?' in base else '?'}schema={schema}")
+    with connect_postgres(base) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(scope="module")
+def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    name, settings = store
+    folder = tmp_path_factory.mktemp("server")
+    env = {**os.environ, "EMERGENCY_DATABASE_URL": settings.database_url,
+           "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url or "", "EMERGENCY_LOG_FORMAT": "json"}
+    _load_campaign(settings, folder)
+    _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "3")
+    coordinator = _cli(env, "token", "create", "--role", "coordinator", "--name", "Điều phối viên tỉnh").strip()
+    field = _cli(env, "token", "create", "--role", "field", "--scope", "31", "--name", "Đội xã").strip()
+    port = _free_port()
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                               stdout=log, stderr=subprocess.STDOUT)
+    running = Server(f"http://127.0.0.1:{port}", name, coordinator, field, settings)
+    try:
+        _wait_until_healthy(running, process, folder / "server.log")
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _wait_until_healthy(server: Server, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"emergency serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if server.call("GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"emergency serve did not answer within {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed (pip install -e '.[test]')")
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A browser tab on the server, which fails the test on any script error or
+    refused request it sees (a Content-Security-Policy violation included)."""
+
+    def __init__(self, page: Any, server: Server, test_name: str):
+        self.page = page
+        self.server = server
+        self.test_name = test_name
+        self.problems: list[str] = []
+        self.expected: list[str] = []
+        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not any(text in message.text for text in self.expected):
+            self.problems.append(f"console: {message.text}")
+
+    def expect_console_error(self, text: str) -> None:
+        """A refusal the test provokes on purpose (the browser logs refused requests)."""
+        self.expected.append(text)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.server.url + path)
+
+    def screenshot(self, step: str) -> Path:
+        """The whole page, once it has read everything it asked for."""
+        self.page.locator("body:not([data-loading])").wait_for()
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{self.test_name}-{step}-{self.server.store}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def figure(self, element_id: str) -> str:
+        """The raw value a figure shows (its data-value)."""
+        return self.page.locator(f"#{element_id}").get_attribute("data-value") or ""
+
+    def text(self, selector: str) -> str:
+        return self.page.locator(selector).inner_text()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id=BROWSER_ZONE,
+                                  locale="en-US", reduced_motion="reduce")
+    context.set_default_timeout(15_000)
+    tab = Page(context.new_page(), server, request.node.originalname)
+    yield tab
+    context.close()
+    assert not tab.problems, tab.problems

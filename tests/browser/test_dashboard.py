@@ -1,0 +1,138 @@
+"""The coordinator dashboard in Chromium: sign-in by role, figures equal to the
+API's, a number that changes live when a disbursement is posted, and the
+as-of control showing the API's point-in-time answer."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.browser.conftest import Page, Server
+
+pytestmark = pytest.mark.browser
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+TOKEN_KEY = "emergency.token"
+
+
+def vnd(amount: int) -> str:
+    """VND the Vietnamese way: dots between thousands, the đồng sign after."""
+    return f"{amount:,}".replace(",", ".") + "\u00a0₫"
+
+
+def incident_id(server: Server) -> str:
+    return server.get("/dashboard/session", server.coordinator)["incidents"][0]["incident_id"]
+
+
+def coverage(server: Server, incident: str, **params: str) -> dict[str, Any]:
+    query = "&".join(f"{k}={v.replace('+', '%2B')}" for k, v in params.items())
+    return server.get(f"/incidents/{incident}/coverage?{query}", server.coordinator)["rows"][0]
+
+
+def signed_in(page: Page, token: str) -> None:
+    page.page.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {token!r})")
+    page.open("/dashboard")
+    page.page.locator("#kpi-timely[data-value]").wait_for()
+
+
+def test_sign_in_needs_a_coordinator_token_and_shows_the_api_figures(page: Page, server: Server) -> None:
+    page.expect_console_error("status of 403")
+    page.open("/dashboard")
+    assert page.page.locator("#signin").is_visible()
+    assert not page.page.locator("#board").is_visible()
+    page.screenshot("signin")
+
+    page.page.fill("#token", server.field)
+    page.page.click("#signin-form button[type=submit]")
+    page.page.locator("#signin-error").filter(has_text="điều phối viên").wait_for()
+    assert not page.page.locator("#board").is_visible()
+
+    page.page.fill("#token", server.coordinator)
+    page.page.click("#signin-form button[type=submit]")
+    page.page.locator("#live[data-state=open]").wait_for()
+    page.page.locator("#kpi-timely[data-value]").wait_for()
+    now = coverage(server, incident_id(server))
+    assert page.figure("kpi-entitled") == str(now["entitled_vnd"])
+    assert page.text("#kpi-entitled") == vnd(now["entitled_vnd"])
+    assert float(page.figure("kpi-timely")) == now["timely_pct"]
+    assert page.text("#kpi-timely") == f"{now['timely_pct']:.1f}".replace(".", ",").removesuffix(",0") + "%"
+    # The overdue list names what each household is owed, deadlines in Vietnam time.
+    first = server.get(f"/incidents/{incident_id(server)}/overdue?limit=1", server.coordinator)["cases"][0]
+    row = page.page.locator("#overdue tbody tr").first
+    assert first["head_name"] in row.inner_text()
+    due = datetime.fromisoformat(first["due_at"]).astimezone(VIETNAM)
+    assert due.strftime("%H:%M %d/%m/%Y") in row.inner_text()
+    page.page.locator("#trend-chart").scroll_into_view_if_needed()
+    page.screenshot("vi")
+
+    page.page.click("#lang")
+    page.page.locator("h1", has_text="Coordinator dashboard").wait_for()
+    assert page.text("#kpi-entitled") == vnd(now["entitled_vnd"])  # VND stays Vietnamese in English
+    assert due.strftime("%d/%m/%Y, %H:%M") in page.page.locator("#overdue tbody tr").first.inner_text()
+    page.screenshot("en")
+    page.page.reload()
+    page.page.locator("h1", has_text="Coordinator dashboard").wait_for()  # the choice is kept
+
+
+def test_a_posted_disbursement_changes_the_dashboard_live(page: Page, server: Server) -> None:
+    incident = incident_id(server)
+    signed_in(page, server.coordinator)
+    page.page.locator("#live[data-state=open]").wait_for()
+    before = int(page.figure("kpi-disbursed"))
+    page.page.evaluate("window.stillTheSamePage = true")
+    page.screenshot("before")
+
+    # A case the page lists (its first page is the API's, oldest deadline first), paid in full.
+    cases = server.get(f"/incidents/{incident}/overdue?limit=25", server.coordinator)["cases"]
+    case = next(c for c in cases if c["owed_vnd"])
+    row = page.page.locator(f"#overdue tbody tr[data-household='{case['household_id']}']"
+                            f"[data-support='{case['support_type']}']")
+    assert row.count() == 1
+    status, body = server.call("POST", f"/households/{case['household_id']}/disbursements", server.coordinator, {
+        "support_type": case["support_type"], "form": "cash", "amount_vnd": case["owed_vnd"],
+        "channel": "cash_in_hand", "funding_source": "state_budget", "delivered_by": "Cán bộ xã",
+        "delivered_at": (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()})
+    assert status == 201, body
+
+    after = before + case["owed_vnd"]
+    page.page.locator(f"#kpi-disbursed[data-value='{after}']").wait_for()
+    assert page.text("#kpi-disbursed") == vnd(after)
+    assert page.page.evaluate("window.stillTheSamePage") is True  # no reload
+    row.wait_for(state="detached")  # the breakdowns follow: the paid case leaves the overdue list
+    page.screenshot("after")
+
+
+def test_the_as_of_control_shows_the_api_answer_for_that_moment(page: Page, server: Server) -> None:
+    incident = incident_id(server)
+    signed_in(page, server.coordinator)
+    started = datetime.fromisoformat(server.get(f"/incidents/{incident}", server.coordinator)["started_at"])
+    moment = (started + timedelta(days=3, hours=12)).astimezone(VIETNAM).replace(second=0, microsecond=0)
+
+    page.page.fill("#asof-input", moment.strftime("%Y-%m-%dT%H:%M"))
+    page.page.locator("#live[data-state=paused]").wait_for()
+    then = coverage(server, incident, as_of=moment.isoformat(), known="then")
+    page.page.locator(f"#kpi-disbursed[data-value='{then['disbursed_vnd']}']").wait_for()
+    assert page.figure("kpi-entitled") == str(then["entitled_vnd"])
+    assert page.figure("kpi-overdue") == str(then["overdue"])
+    assert float(page.figure("kpi-timely") or "nan") == then["timely_pct"]
+    assert moment.strftime("%H:%M %d/%m/%Y") in page.text("#asof-banner")
+    overdue = server.get(f"/incidents/{incident}/overdue?limit=1&as_of={moment.isoformat().replace('+', '%2B')}",
+                         server.coordinator)
+    assert re.search(rf"/ {overdue['total']:,} ".replace(",", "."), page.text("#overdue-count"))
+    page.screenshot("past")
+
+    # As now known for that moment: the late submissions for it count too.
+    page.page.select_option("#asof-known", "now")
+    known_now = coverage(server, incident, as_of=moment.isoformat(), known="now")
+    page.page.locator(f"#kpi-entitled[data-value='{known_now['entitled_vnd']}']").wait_for()
+    assert page.figure("kpi-disbursed") == str(known_now["disbursed_vnd"])
+
+    page.page.click("#asof-live")
+    page.page.locator("#live[data-state=open]").wait_for()
+    now = coverage(server, incident)
+    page.page.locator(f"#kpi-entitled[data-value='{now['entitled_vnd']}']").wait_for()
+    assert not page.page.locator("#asof-banner").is_visible()
