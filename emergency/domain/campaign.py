@@ -49,7 +49,8 @@ class Campaign(AidAggregate):
     def extend(self, receiving_until: datetime | None, distribution_until: datetime | None, reason: str,
                decided_by: str, meta: dict[str, Any]) -> None:
         receiving = receiving_until or self.receiving_until
-        distribution = distribution_until or self.distribution_until
+        # Receiving longer, without a word on distribution: it keeps its time after receiving.
+        distribution = distribution_until or self.distribution_until + (receiving - self.receiving_until)
         if receiving < self.receiving_until or distribution < self.distribution_until:
             raise Conflict("an extension cannot shorten a window", field="receiving_until"
                            if receiving < self.receiving_until else "distribution_until", code="not_an_extension")
