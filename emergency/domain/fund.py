@@ -228,16 +228,25 @@ class FundCharge(AidAggregate):
                 quantity -= taken
         return back
 
+    def _draw(self, bucket: str, asset: str) -> Draw | None:
+        return next((d for d in self.draws if (d["bucket"], d["asset"]) == (bucket, asset)), None)
+
     @event("Returned")
     def returned(self, draws: list[Draw], reason: str, meta: dict[str, Any]) -> None:
         for back in draws:
-            for draw in reversed(self.draws):
-                if (draw["bucket"], draw["asset"]) == (back["bucket"], back["asset"]) and draw["quantity"]:
-                    draw["quantity"] -= back["quantity"]
-                    draw["value_vnd"] -= back["value_vnd"]
-                    break
+            draw = self._draw(back["bucket"], back["asset"])
+            assert draw is not None
+            draw["quantity"] -= back["quantity"]
+            draw["value_vnd"] -= back["value_vnd"]
         self.draws = [d for d in self.draws if d["quantity"]]
 
     @event("ToppedUp")
     def topped_up(self, draws: list[Draw], meta: dict[str, Any]) -> None:
-        self.draws.extend(dict(d) for d in draws)
+        # One draw per bucket and asset, so a return names each bucket once.
+        for more in draws:
+            draw = self._draw(more["bucket"], more["asset"])
+            if draw is None:
+                self.draws.append(dict(more))
+            else:
+                draw["quantity"] += more["quantity"]
+                draw["value_vnd"] += more["value_vnd"]
