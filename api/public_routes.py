@@ -3,19 +3,42 @@
 Only totals: an incident's areas and its timely coverage against the 100%
 target, never a household's name or single record (Decree 93/2021 Art. 14
 asks for public disclosure of totals and distribution).
+
+A campaign's money is public to everyone, with no token (the transparency
+page): its totals received, allocated and paid out, per province, the
+searchable list of contributions (sao kê) and "find my transfer" by bank
+reference. They read the funds projection's own queries
+(`projections.disclosure`, `projections.fund_reports`, `projections.trace`);
+what leaves here keeps anonymous donors anonymous and names no household: a
+transfer's trace says how many households it reached and for which support,
+never which.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Callable, TypeVar
 
 from aiohttp import web
+from pydantic import Field
 
 from api import keys
 from api.auth import EVERYONE
-from api.models import IncidentView, PublicIncident
+from api.models import Body, IncidentView, PublicIncident
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
+from emergency.domain.fund import Earmark
+from emergency.errors import NotFound
+from emergency.service import as_uuid
+from projections import disclosure, fund_reports, trace
+from projections.cases import iso
+from projections.store import Cursor
+
+T = TypeVar("T")
+CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
+                    "incident_id", "launched_at", "receiving_until", "distribution_until")
 
 
 async def public_incident(call: Call) -> web.Response:
@@ -32,8 +55,246 @@ async def public_incident(call: Call) -> web.Response:
         by_province=await cases.coverage(incident.incident_id, now, "province")))
 
 
+class Campaign(Body):
+    campaign_id: str
+    title: str
+    mobiliser_type: str
+    mobiliser_name: str
+    level: str
+    province_code: str | None
+    incident_id: str | None
+    launched_at: datetime
+    receiving_until: datetime
+    distribution_until: datetime
+
+
+class CampaignList(Body):
+    campaigns: list[Campaign] = Field(description="newest first")
+
+
+class ProvinceMoney(Body):
+    """One province's committees together (province and communes), in VND, goods at their valuation."""
+
+    province_code: str
+    raised_locally: int
+    from_central: int
+    from_other_provinces: int
+    sent_out: int
+    disbursed: int
+    balance: int
+
+
+class CampaignTotals(Body):
+    campaign: Campaign
+    contributions: int
+    received_cash_vnd: int
+    received_in_kind_vnd: int = Field(description="goods at their valuation")
+    allocated_to_provinces_vnd: int = Field(description="allocated to provinces by central committees and by "
+                                                        "other provinces")
+    disbursed_vnd: int = Field(description="paid to households, in cash and in kind (at valuation), net of "
+                                           "voided payments")
+    households: int = Field(description="households paid from the campaign's funds")
+    by_province: list[ProvinceMoney]
+
+
+class PublicEarmark(Body):
+    kind: str = Field(description="none, province, commune, household or purpose")
+    province_code: str | None = None
+    commune_code: str | None = None
+    purpose: str | None = None
+
+    @classmethod
+    def of(cls, bucket: str) -> PublicEarmark:
+        """The donor's designation; a household is named by its area only."""
+        earmark = Earmark.from_key(bucket)
+        return cls(kind=earmark.kind, province_code=earmark.province_code, commune_code=earmark.commune_code,
+                   purpose=earmark.purpose)
+
+
+class PublicContribution(Body):
+    contribution_id: str
+    received_at: datetime
+    donor_name: str = Field(description=f"{disclosure.ANONYMOUS!r} for a donor who asked not to be named")
+    donor_type: str
+    anonymous: bool
+    channel: str
+    reference: str | None
+    receipt_number: str | None
+    currency: str
+    original_amount: str | None
+    value_vnd: int
+    item: str | None
+    unit: str | None
+    quantity: int | None
+    earmark: PublicEarmark
+    description: str
+    committee_name: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> PublicContribution:
+        fields = {k: v for k, v in row.items() if k in cls.model_fields}
+        return cls(**fields, earmark=PublicEarmark.of(row["bucket"]))
+
+
+class DisclosureQuery(Body):
+    search: str = Field("", max_length=100, description="a reference, an amount in VND, or a donor's name "
+                                                        "(without regard to case or diacritics)")
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+
+class DisclosurePage(Body):
+    campaign_id: str
+    search: str
+    offset: int
+    contributions: list[PublicContribution] = Field(description="in the order received")
+    more: bool = Field(description="whether more match after this page")
+
+
+class TransferQuery(Body):
+    reference: str = Field(min_length=1, max_length=100, description="the bank transaction reference or the "
+                                                                     "receipt number")
+
+
+class PublicStop(Body):
+    """The part of a transfer that reached one committee's fund, and what became of it there."""
+
+    committee_name: str
+    level: str
+    province_code: str | None
+    commune_code: str | None
+    earmark: PublicEarmark
+    asset: str
+    arrived_vnd: Decimal
+    still_held_vnd: Decimal
+    households: int = Field(description="households whose payments this part funded here")
+    funded_vnd: Decimal
+    by_support_type: dict[str, Decimal]
+    allocated: list[PublicStop] = Field(description="parts passed on to other committees")
+
+    @classmethod
+    def of(cls, stop: dict[str, Any]) -> PublicStop:
+        by_support: dict[str, Decimal] = {}
+        for funded in stop["funded"]:
+            by_support[funded["support_type"]] = by_support.get(funded["support_type"], Decimal(0)) + Decimal(
+                funded["amount_vnd"])
+        return cls(committee_name=stop["committee_name"], level=stop["level"], province_code=stop["province_code"],
+                   commune_code=stop["commune_code"], earmark=PublicEarmark.of(stop["bucket"]), asset=stop["asset"],
+                   arrived_vnd=Decimal(stop["arrived_vnd"]), still_held_vnd=Decimal(stop["still_held_vnd"]),
+                   households=len({f["household_id"] for f in stop["funded"]}),
+                   funded_vnd=sum(by_support.values(), Decimal(0)), by_support_type=by_support,
+                   allocated=[cls.of(s) for s in stop["allocated"]])
+
+
+class Transfer(Body):
+    contribution: PublicContribution
+    households: int = Field(description="households its money reached, at every level")
+    funded_vnd: Decimal = Field(description="its share of their payments (proportional attribution)")
+    path: PublicStop
+
+
+class TransferList(Body):
+    reference: str
+    transfers: list[Transfer] = Field(description="usually one; a reference reused by two banks gives two")
+
+
+def _campaign(cur: Cursor, campaign_id: str | None = None) -> list[Campaign]:
+    """The campaigns the funds projection knows (`funds_campaign`), newest first; or the one asked for."""
+    where, params = (" WHERE campaign_id = ?", (campaign_id,)) if campaign_id else ("", ())
+    rows = cur.execute(f"SELECT {', '.join(CAMPAIGN_COLUMNS)} FROM funds_campaign{where} "
+                       "ORDER BY launched_at DESC, campaign_id", params).fetchall()
+    found = []
+    for row in rows:
+        item = dict(zip(CAMPAIGN_COLUMNS, row))
+        for name in ("launched_at", "receiving_until", "distribution_until"):
+            item[name] = iso(item[name])
+        found.append(Campaign.model_validate(item))
+    if campaign_id and not found:
+        raise NotFound(f"no campaign with id {campaign_id}", field="campaign_id")
+    return found
+
+
+async def _read(call: Call, query: Callable[[Cursor], T]) -> T:
+    """One read of the view store on a worker thread (public figures may trail the log by a moment)."""
+    store = call.request.app[keys.CASES].views.store
+
+    def run() -> T:
+        with store.read() as cur:
+            return query(cur)
+
+    return await asyncio.to_thread(run)
+
+
+def _campaign_id(call: Call) -> str:
+    return str(as_uuid(call.request.match_info["campaign_id"], "campaign_id"))
+
+
+async def campaigns(call: Call) -> web.Response:
+    return respond(CampaignList(campaigns=await _read(call, _campaign)))
+
+
+async def campaign_totals(call: Call) -> web.Response:
+    campaign_id = _campaign_id(call)
+
+    def read(cur: Cursor) -> CampaignTotals:
+        campaign = _campaign(cur, campaign_id)[0]
+        received = disclosure.totals(cur, campaign_id)
+        provinces = fund_reports.by_province(cur, campaign_id)
+        funds = fund_reports.fund_report(cur, campaign_id)
+        return CampaignTotals(
+            campaign=campaign, contributions=received["contributions"],
+            received_cash_vnd=received["received_cash_vnd"], received_in_kind_vnd=received["received_in_kind_vnd"],
+            allocated_to_provinces_vnd=sum(p["from_central"] + p["from_other_provinces"] for p in provinces),
+            disbursed_vnd=sum(f["cash"]["disbursed"] + f["in_kind"]["disbursed"] for f in funds),
+            households=received["households"], by_province=[ProvinceMoney.model_validate(p) for p in provinces])
+
+    return respond(await _read(call, read))
+
+
+async def campaign_contributions(call: Call) -> web.Response:
+    campaign_id, query = _campaign_id(call), call.query()
+
+    def read(cur: Cursor) -> list[dict[str, Any]]:
+        _campaign(cur, campaign_id)
+        return disclosure.contributions(cur, campaign_id, query.search, query.limit + 1, query.offset)
+
+    rows = await _read(call, read)
+    return respond(DisclosurePage(campaign_id=campaign_id, search=query.search, offset=query.offset,
+                                  contributions=[PublicContribution.of(r) for r in rows[:query.limit]],
+                                  more=len(rows) > query.limit))
+
+
+async def campaign_transfers(call: Call) -> web.Response:
+    campaign_id, reference = _campaign_id(call), call.query().reference.strip()
+
+    def read(cur: Cursor) -> list[Transfer]:
+        _campaign(cur, campaign_id)
+        # A search by digits also matches amounts: keep the transfers whose reference it is.
+        found = [r for r in disclosure.contributions(cur, campaign_id, reference)
+                 if reference in (r["reference"], r["receipt_number"])]
+        transfers = []
+        for row in found:
+            followed = trace.trace(cur, row["contribution_id"])
+            transfers.append(Transfer(contribution=PublicContribution.of(row), households=followed["households"],
+                                      funded_vnd=Decimal(followed["funded_vnd"]),
+                                      path=PublicStop.of(followed["path"])))
+        return transfers
+
+    return respond(TransferList(reference=reference, transfers=await _read(call, read)))
+
+
 def setup(app: web.Application) -> None:
     add_routes(app, [
         Route("GET", "/public/incidents/{incident_id}", "An incident's areas and timely coverage, in totals",
               public_incident, PublicIncident, EVERYONE, tag="public"),
+        Route("GET", "/public/campaigns", "Relief campaigns (no token needed)", campaigns, CampaignList,
+              tag="public"),
+        Route("GET", "/public/campaigns/{campaign_id}", "A campaign's money: received, allocated to provinces, "
+              "paid to households, per province", campaign_totals, CampaignTotals, tag="public"),
+        Route("GET", "/public/campaigns/{campaign_id}/contributions", "The public list of contributions (sao kê), "
+              "searchable; anonymous donors unnamed", campaign_contributions, DisclosurePage,
+              query=DisclosureQuery, tag="public"),
+        Route("GET", "/public/campaigns/{campaign_id}/transfers", "Find my transfer: a contribution by its bank "
+              "reference, and where its money went (no household named)", campaign_transfers, TransferList,
+              query=TransferQuery, tag="public"),
     ])

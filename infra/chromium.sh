@@ -20,19 +20,18 @@ if [[ -n "${EMERGENCY_CHROMIUM:-}" ]]; then
   exit 1
 fi
 
-as_root() {
-  if ((EUID == 0)); then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
+# apt-get needs root: run it as is when we are root, else through sudo.
+elevate=()
+if ((EUID != 0)); then
+  if ! command -v sudo >/dev/null 2>&1; then
     log "installing Chromium needs root or sudo; install Debian's chromium and chromium-driver"
     exit 1
   fi
-}
+  elevate=(sudo)
+fi
 
 log "installing Debian's chromium and chromium-driver"
-as_root apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+"${elevate[@]}" apt-get update -qq >&2
+"${elevate[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   chromium chromium-driver fonts-noto-core >&2
 log "installed $("$browser" --version 2>/dev/null || echo chromium)"

@@ -1,6 +1,6 @@
 """The dashboard and the transparency page in a real browser.
 
-Per store (SQLite, PostgreSQL) one real server for the module: a store loaded
+Per store (SQLite, PostgreSQL) one real server for all the browser tests: a store loaded
 with demo data (a synthetic typhoon through `emergency demo`, and a relief
 campaign from the contributions' synthetic generator), a coordinator token
 from `emergency token create`, then `emergency serve` as a subprocess on a
@@ -51,12 +51,21 @@ def _missing(reason: str) -> None:
 
 
 @dataclass
+class Campaign:
+    """What the test knows of the campaign it loaded, beyond what the public may see."""
+
+    campaign_id: str
+    households: list[str]
+    statement: Path  # the bank statement imported: remitters' real names, anonymous or not
+
+
+@dataclass
 class Server:
     url: str
     store: str
     coordinator: str  # a coordinator's bearer token
     field: str  # a field team's token, which the dashboard must refuse
-    settings: Settings
+    campaign: Campaign
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
         """One request to the API, as any client would make it."""
@@ -90,20 +99,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _load_campaign(settings: Settings, folder: Path) -> None:
+def _load_campaign(settings: Settings, folder: Path) -> Campaign:
     """A relief campaign with bank-statement contributions, allocations and payments."""
     from emergency.funding_scenario import CampaignConfig, run_campaign
 
+    statement = folder / "statement.csv"
     service = build_service(settings)
     try:
-        run_campaign(service, CampaignConfig(statement=folder / "statement.csv", contributions=1500, provinces=3,
-                                             communes_per_province=2, households_per_commune=10,
-                                             local_receipts_per_province=10))
+        report = run_campaign(service, CampaignConfig(statement=statement, contributions=1500, provinces=3,
+                                                      communes_per_province=2, households_per_commune=10,
+                                                      local_receipts_per_province=10))
     finally:
         service.app.close()
+    return Campaign(str(report.campaign_id), [str(h) for h in report.households], statement)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="package", params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
     folder = tmp_path_factory.mktemp("browser")
     if request.param == "sqlite":
@@ -117,13 +128,13 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     name, settings = store
     folder = tmp_path_factory.mktemp("server")
     env = {**os.environ, "EMERGENCY_DATABASE_URL": settings.database_url,
            "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url or "", "EMERGENCY_LOG_FORMAT": "json"}
-    _load_campaign(settings, folder)
+    campaign = _load_campaign(settings, folder)
     _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "3")
     coordinator = _cli(env, "token", "create", "--role", "coordinator", "--name", "Điều phối viên tỉnh").strip()
     field = _cli(env, "token", "create", "--role", "field", "--scope", "31", "--name", "Đội xã").strip()
@@ -131,7 +142,7 @@ def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory
     log = (folder / "server.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
                                stdout=log, stderr=subprocess.STDOUT)
-    running = Server(f"http://127.0.0.1:{port}", name, coordinator, field, settings)
+    running = Server(f"http://127.0.0.1:{port}", name, coordinator, field, campaign)
     try:
         _wait_until_healthy(running, process, folder / "server.log")
         yield running
@@ -158,7 +169,7 @@ def _wait_until_healthy(server: Server, process: subprocess.Popen, log: Path) ->
     pytest.fail(f"emergency serve did not answer within {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright

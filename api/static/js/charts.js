@@ -16,6 +16,7 @@ export const COLORS = {
   target: "#c8102e",
   gap: "rgba(210, 63, 63, 0.10)",
   allocated: "#2563a6",
+  local: "#8fb3dc",
   disbursed: "#1b8a5a",
 };
 const SERIES = ["#2563a6", "#8e44ad", "#16a0a0", "#c0571b", "#6b8e23", "#b0306a"];
@@ -76,35 +77,34 @@ export function setTrend(chart, series) {
   chart.update();
 }
 
-/** Each province's due-or-done entitlements split into on time / late / overdue (they add up to 100%). */
-export function provinceChart(canvas, onPick) {
-  const chart = new Chart(canvas, {
+/** Horizontal bars, one row per province, the datasets stacked (those of one `stack` on one bar). */
+function provinceBars(canvas, { x, label, ...options }) {
+  return new Chart(canvas, {
     type: "bar",
     data: { labels: [], datasets: [] },
     options: {
       indexAxis: "y",
       maintainAspectRatio: false,
-      scales: {
-        x: percentAxis({ stacked: true }),
-        y: { stacked: true, grid: { display: false } },
-      },
+      scales: { x: { stacked: true, ...x }, y: { stacked: true, grid: { display: false } } },
       plugins: {
         legend: { position: "bottom", labels: { boxWidth: 12 } },
-        tooltip: {
-          callbacks: {
-            label: (item) => {
-              const counts = item.dataset.counts[item.dataIndex];
-              return `${item.dataset.label}: ${percent(item.parsed.x)} (${number(counts)})`;
-            },
-          },
-        },
+        tooltip: { callbacks: { label } },
       },
-      onClick: (_, elements) => {
-        if (elements.length) onPick(chart.data.codes[elements[0].index]);
-      },
-      onHover: (event, elements) => {
-        event.native.target.style.cursor = elements.length ? "pointer" : "default";
-      },
+      ...options,
+    },
+  });
+}
+
+/** Each province's due-or-done entitlements split into on time / late / overdue (they add up to 100%). */
+export function provinceChart(canvas, onPick) {
+  const chart = provinceBars(canvas, {
+    x: percentAxis(),
+    label: (item) => `${item.dataset.label}: ${percent(item.parsed.x)} (${number(item.dataset.counts[item.dataIndex])})`,
+    onClick: (_, elements) => {
+      if (elements.length) onPick(chart.data.codes[elements[0].index]);
+    },
+    onHover: (event, elements) => {
+      event.native.target.style.cursor = elements.length ? "pointer" : "default";
     },
   });
   return chart;
@@ -125,31 +125,21 @@ export function setProvinces(chart, rows, nameOf) {
   chart.update();
 }
 
-/** Per province: allocated and paid to households, in VND. */
+/** Per province: what reached it (allocated from above, raised there) and what it paid to households, in VND. */
 export function allocationChart(canvas) {
-  return new Chart(canvas, {
-    type: "bar",
-    data: { labels: [], datasets: [] },
-    options: {
-      indexAxis: "y",
-      maintainAspectRatio: false,
-      scales: {
-        x: { ticks: { callback: (v) => vndShort(v) } },
-        y: { grid: { display: false } },
-      },
-      plugins: {
-        legend: { position: "bottom", labels: { boxWidth: 12 } },
-        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${vnd(item.parsed.x)}` } },
-      },
-    },
+  return provinceBars(canvas, {
+    x: { ticks: { callback: (v) => vndShort(v) } },
+    label: (item) => `${item.dataset.label}: ${vnd(item.parsed.x)}`,
   });
 }
 
 export function setAllocations(chart, rows, nameOf) {
   chart.data.labels = rows.map((r) => nameOf(r.province_code));
   chart.data.datasets = [
-    { label: t("alloc.allocated"), data: rows.map((r) => r.allocated_vnd), backgroundColor: COLORS.allocated },
-    { label: t("alloc.disbursed"), data: rows.map((r) => r.disbursed_vnd), backgroundColor: COLORS.disbursed },
+    { label: t("alloc.allocated"), data: rows.map((r) => r.from_central + r.from_other_provinces),
+      backgroundColor: COLORS.allocated, stack: "in" },
+    { label: t("alloc.local"), data: rows.map((r) => r.raised_locally), backgroundColor: COLORS.local, stack: "in" },
+    { label: t("alloc.disbursed"), data: rows.map((r) => r.disbursed), backgroundColor: COLORS.disbursed, stack: "out" },
   ];
   chart.update();
 }

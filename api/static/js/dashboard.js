@@ -3,7 +3,7 @@
 
 import { ApiError, follow, getJson } from "./api.js";
 import { provinceChart, setProvinces, setTrend, trendChart } from "./charts.js";
-import { $, el, fillRows, meter, setFigure } from "./dom.js";
+import { $, busy, el, fillRows, meter, setFigure } from "./dom.js";
 import * as f from "./format.js";
 import { has, setupToggle, t } from "./i18n.js";
 
@@ -191,9 +191,12 @@ function overdueList() {
   return getJson(`/incidents/${state.incident.incident_id}/overdue`, { token: state.token, params });
 }
 
-async function load({ trend }) {
+function load({ trend }) {
+  return busy(read(trend));
+}
+
+async function read(trend) {
   const generation = ++state.generation;
-  document.body.dataset.loading = "true";
   try {
     // At a past point the first answer replays the log up to it; the others then reuse that replay.
     const whole = await coverage("incident");
@@ -214,8 +217,6 @@ async function load({ trend }) {
     if (error instanceof ApiError && error.status === 401) return signOut();
     $("load-error").hidden = false;
     $("load-error").textContent = t("error.load", { message: error.message });
-  } finally {
-    if (generation === state.generation) delete document.body.dataset.loading;
   }
 }
 
@@ -349,7 +350,7 @@ function renderOverdue() {
     el("td", {}, has(`support.${c.support_type}`) ? t(`support.${c.support_type}`) : c.support_type),
     el("td", { className: "num" }, owed(c)),
     el("td", { className: "num bad" }, f.hours(c.overdue_hours)),
-    el("td", {}, f.dateTime(c.due_at)),
+    el("td", { className: "nowrap" }, f.dateTime(c.due_at)),
   )));
 }
 

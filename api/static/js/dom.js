@@ -27,6 +27,22 @@ export function meter(pct, className = "minibar") {
   return el("span", { className }, fill);
 }
 
+let pending = 0;
+
+/** Await `work` with the page marked as reading (body[data-loading]) until all such work is done. */
+export async function busy(work) {
+  pending += 1;
+  document.body.dataset.loading = "true";
+  try {
+    return await work;
+  } finally {
+    pending -= 1;
+    if (!pending) delete document.body.dataset.loading;
+  }
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Set a figure's text and keep its raw value for whoever reads the page. */
 export function setFigure(id, text, value) {
   const node = $(id);

@@ -10,6 +10,8 @@ export const ZONE_OFFSET = "+07:00";
 
 const VND = new Intl.NumberFormat("vi-VN", { style: "currency", currency: "VND" });
 const VND_SHORT = new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 2 });
+// A transfer's share of a payment is often a fraction of a đồng.
+const VND_CENTS = new Intl.NumberFormat("vi-VN", { style: "currency", currency: "VND", maximumFractionDigits: 2 });
 
 function locale() {
   return lang() === "vi" ? "vi-VN" : "en-GB";
@@ -17,6 +19,11 @@ function locale() {
 
 export function vnd(amount) {
   return amount == null ? "—" : VND.format(amount);
+}
+
+/** VND to the hundredth of a đồng; `amount` may be a decimal string. */
+export function vndCents(amount) {
+  return amount == null ? "—" : VND_CENTS.format(Number(amount));
 }
 
 /** Short VND for chart axes and tight cells: "7,34 tỷ ₫" / "7,34 bn ₫". */
@@ -49,6 +56,11 @@ export function dateTime(value) {
     timeZone: ZONE, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit",
     hourCycle: "h23",
   }).format(new Date(value));
+}
+
+export function date(value) {
+  return new Intl.DateTimeFormat(locale(), { timeZone: ZONE, day: "2-digit", month: "2-digit", year: "numeric" })
+    .format(new Date(value));
 }
 
 export function shortDateTime(value) {

@@ -1,0 +1,223 @@
+// The public transparency page: a campaign's money received, allocated and
+// paid out, per province; the searchable list of contributions; and "find my
+// transfer". Open routes only: no token, nothing private.
+
+import { ApiError, getJson } from "./api.js";
+import { allocationChart, setAllocations } from "./charts.js";
+import { $, busy, el, fillRows, setFigure, sleep } from "./dom.js";
+import * as f from "./format.js";
+import { has, setupToggle, t } from "./i18n.js";
+
+const PAGE = 50;
+const SEARCH_DELAY_MS = 300;
+
+const state = {
+  campaigns: [],
+  campaign: null,
+  totals: null,
+  provinces: {},
+  search: "",
+  limit: PAGE,
+  disclosure: null,
+  transfers: null,
+  typed: 0, // keystrokes in the search box: only the last one's search runs
+  generation: 0,
+};
+let chart;
+
+const provinceName = (code) => state.provinces[code] || code;
+const base = () => `/public/campaigns/${state.campaign.campaign_id}`;
+
+function showError(error) {
+  $("load-error").hidden = false;
+  $("load-error").textContent = t("error.load", { message: error.message });
+}
+
+// ----- reading ---------------------------------------------------------------
+
+async function openCampaign(campaign) {
+  state.campaign = campaign;
+  state.transfers = null;
+  $("campaign").value = campaign.campaign_id;
+  history.replaceState(null, "", `#campaign=${campaign.campaign_id}`);
+  $("campaign-view").hidden = false;
+  $("trace-result").hidden = true;
+  try {
+    state.totals = await getJson(base());
+    renderTotals();
+  } catch (error) {
+    showError(error);
+  }
+  await loadDisclosure();
+}
+
+async function loadDisclosure() {
+  const generation = ++state.generation;
+  try {
+    const page = await getJson(`${base()}/contributions`, { params: { search: state.search, limit: state.limit } });
+    if (generation !== state.generation) return;
+    state.disclosure = page;
+    renderDisclosure();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function findTransfer(reference) {
+  try {
+    state.transfers = await getJson(`${base()}/transfers`, { params: { reference } });
+    renderTransfers();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 422) return;
+    showError(error);
+  }
+}
+
+// ----- drawing ---------------------------------------------------------------
+
+function renderTotals() {
+  const { campaign, ...s } = state.totals;
+  $("campaign-title").textContent = campaign.title;
+  $("campaign-window").textContent = t("campaign.window", {
+    mobiliser: campaign.mobiliser_name, from: f.date(campaign.launched_at), until: f.date(campaign.receiving_until),
+    distribution: f.date(campaign.distribution_until),
+  });
+  const received = s.received_cash_vnd + s.received_in_kind_vnd;
+  const share = (part) => (received ? (100 * part) / received : 0);
+  setFigure("total-received", f.vnd(received), received);
+  $("total-received-sub").textContent = t("totals.contributions",
+    { count: f.number(s.contributions), cash: f.vnd(s.received_cash_vnd) });
+  $("total-in-kind").textContent = s.received_in_kind_vnd ? t("totals.in_kind", { value: f.vnd(s.received_in_kind_vnd) }) : "";
+  setFigure("total-allocated", f.vnd(s.allocated_to_provinces_vnd), s.allocated_to_provinces_vnd);
+  $("allocated-meter").style.width = `${share(s.allocated_to_provinces_vnd)}%`;
+  $("total-allocated-sub").textContent = t("totals.share", { pct: f.percent(share(s.allocated_to_provinces_vnd)) });
+  setFigure("total-disbursed", f.vnd(s.disbursed_vnd), s.disbursed_vnd);
+  $("disbursed-meter").style.width = `${share(s.disbursed_vnd)}%`;
+  $("total-disbursed-sub").textContent = t("totals.paid",
+    { pct: f.percent(share(s.disbursed_vnd)), households: f.number(s.households) });
+  chart.canvas.parentNode.style.height = `${Math.max(180, 64 * s.by_province.length + 80)}px`;
+  setAllocations(chart, s.by_province, provinceName);
+}
+
+function earmark(e) {
+  switch (e.kind) {
+    case "province": return t("earmark.province", { name: provinceName(e.province_code) });
+    case "commune": return t("earmark.commune", { code: e.commune_code });
+    case "household": return t("earmark.household", { code: e.commune_code });
+    case "purpose": return t("earmark.purpose", { purpose: has(`purpose.${e.purpose}`) ? t(`purpose.${e.purpose}`) : e.purpose });
+    default: return t("earmark.none");
+  }
+}
+
+function amount(c) {
+  if (!c.item) return f.vnd(c.value_vnd);
+  const goods = has(`unit.${c.unit}`) ? t(`unit.${c.unit}`) : `${c.unit} ${c.item}`;
+  return `${f.number(c.quantity)} ${goods} (${f.vnd(c.value_vnd)})`;
+}
+
+function donor(c) {
+  return c.anonymous ? el("span", { className: "anonymous" }, t("anonymous")) : c.donor_name;
+}
+
+function renderDisclosure() {
+  const page = state.disclosure;
+  const rows = page.contributions;
+  $("disclosure-count").textContent = t(page.more ? "disclosure.count.more" : "disclosure.count",
+    { shown: f.number(rows.length) });
+  $("disclosure-empty").hidden = rows.length > 0;
+  $("disclosure-more").hidden = !page.more;
+  fillRows($("disclosure").tBodies[0], rows.map((c) => el("tr", { dataset: { reference: c.reference || c.receipt_number || "" } },
+    el("td", { className: "nowrap" }, f.dateTime(c.received_at)),
+    el("td", {}, donor(c), c.description ? el("span", { className: "muted small block" }, c.description) : null),
+    el("td", { className: "mono" }, c.reference || c.receipt_number || "—"),
+    el("td", {}, earmark(c.earmark)),
+    el("td", {}, c.committee_name),
+    el("td", { className: "num" }, amount(c)),
+  )));
+}
+
+function stopItem(stop) {
+  const where = stop.province_code ? ` (${provinceName(stop.province_code)})` : "";
+  const line = el("li", {}, t("trace.stop", {
+    committee: stop.committee_name + where, arrived: f.vndCents(stop.arrived_vnd), held: f.vndCents(stop.still_held_vnd),
+  }));
+  if (stop.households) {
+    const supports = Object.entries(stop.by_support_type)
+      .map(([type, value]) => `${has(`support.${type}`) ? t(`support.${type}`) : type} ${f.vndCents(value)}`).join(", ");
+    line.append(el("div", { className: "muted small" }, t("trace.stop.paid", { households: f.number(stop.households), supports })));
+  }
+  if (stop.allocated.length) line.append(el("ul", { className: "trace-path" }, ...stop.allocated.map(stopItem)));
+  return line;
+}
+
+function renderTransfers() {
+  const box = $("trace-result");
+  box.hidden = false;
+  const { reference, transfers } = state.transfers;
+  if (!transfers.length) {
+    box.replaceChildren(el("p", { className: "error" }, t("trace.notfound", { reference })));
+    return;
+  }
+  box.replaceChildren(...transfers.map(({ contribution: c, households, funded_vnd, path }) => el("div", { className: "transfer" },
+    el("h3", {}, t("trace.found")),
+    el("dl", {},
+      el("dt", {}, t("trace.received")), el("dd", {}, f.dateTime(c.received_at)),
+      el("dt", {}, t("trace.amount")), el("dd", { className: "transfer-amount" }, amount(c)),
+      el("dt", {}, t("trace.donor")), el("dd", {}, donor(c)),
+      el("dt", {}, t("trace.fund")), el("dd", {}, c.committee_name),
+      el("dt", {}, t("trace.earmark")), el("dd", {}, earmark(c.earmark))),
+    el("h4", {}, t("trace.path")),
+    el("p", { className: "trace-summary" }, households
+      ? t("trace.summary", { households: f.number(households), amount: f.vndCents(funded_vnd) }) : t("trace.path.none")),
+    el("ul", { className: "trace-path" }, stopItem(path)),
+  )));
+}
+
+function relabel() {
+  if (state.totals) renderTotals();
+  if (state.disclosure) renderDisclosure();
+  if (state.transfers) renderTransfers();
+}
+
+// ----- wiring ----------------------------------------------------------------
+
+async function start() {
+  setupToggle($("lang"), relabel);
+  chart = allocationChart($("allocation-chart"));
+  $("campaign").addEventListener("change", (event) => {
+    busy(openCampaign(state.campaigns.find((c) => c.campaign_id === event.target.value)));
+  });
+  $("search").addEventListener("input", (event) => {
+    const typed = ++state.typed;
+    busy(sleep(SEARCH_DELAY_MS).then(() => {
+      if (typed !== state.typed) return null;
+      state.search = event.target.value.trim();
+      state.limit = PAGE;
+      return loadDisclosure();
+    }));
+  });
+  $("disclosure-more").addEventListener("click", () => {
+    state.limit += PAGE;
+    busy(loadDisclosure());
+  });
+  $("trace-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(findTransfer($("reference").value.trim()));
+  });
+  try {
+    const [names, list] = await busy(Promise.all([getJson("/public/provinces"), getJson("/public/campaigns")]));
+    state.provinces = names.provinces;
+    state.campaigns = list.campaigns;
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  $("no-campaign").hidden = state.campaigns.length > 0;
+  if (!state.campaigns.length) return;
+  $("campaign-pick").hidden = false;
+  $("campaign").replaceChildren(...state.campaigns.map((c) => el("option", { value: c.campaign_id }, c.title)));
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("campaign");
+  busy(openCampaign(state.campaigns.find((c) => c.campaign_id === wanted) || state.campaigns[0]));
+}
+
+start();

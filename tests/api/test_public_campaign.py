@@ -1,0 +1,139 @@
+"""A campaign's public routes over HTTP, with no token: totals checked
+against the recorded events themselves, the disclosure list keeping anonymous
+donors anonymous, and "find my transfer" naming no household."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+
+from emergency.envelope import Envelope
+from emergency.funding_scenario import CampaignConfig, run_campaign
+from infra.settings import Settings
+from infra.stores import build_service
+from tests.api.conftest import running
+
+
+@dataclass
+class Public:
+    session: aiohttp.ClientSession
+    url: str
+    campaign_id: str
+    households: list[str]
+    statement: list[dict[str, str]]
+    events: list[Envelope]
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(self.url + path) as response:
+            return response.status, await response.json()
+
+    async def ok(self, path: str) -> Any:
+        status, body = await self.get(path)
+        assert status == 200, (path, body)
+        assert not any(household in str(body) for household in self.households), f"{path} names a household"
+        return body
+
+
+@pytest.fixture
+async def public(settings: Settings, tmp_path: Path) -> AsyncIterator[Public]:
+    service = build_service(settings)
+    try:
+        report = run_campaign(service, CampaignConfig(statement=tmp_path / "statement.csv", contributions=300,
+                                                      provinces=2, communes_per_province=2, households_per_commune=6,
+                                                      local_receipts_per_province=5))
+        events: list[Envelope] = []
+        while page := service.log(events[-1].notification_id if events else 0, 1000):
+            events += page
+    finally:
+        service.app.close()
+    with (tmp_path / "statement.csv").open(encoding="utf-8") as handle:
+        statement = list(csv.DictReader(handle))
+    async with running(settings) as url, aiohttp.ClientSession() as session:
+        yield Public(session, url, str(report.campaign_id), [str(h) for h in report.households], statement, events)
+
+
+def drawn(events: list[Envelope], kind: str, funds: set[str] | None = None) -> int:
+    """The value moved by one kind of fund event (of some funds), from the events' own data."""
+    return sum(draw["value_vnd"] for e in events if e.kind == kind and (funds is None or e.aggregate_id in funds)
+               for draw in (e.data["draws"] if "draws" in e.data else [e.data["draw"]]))
+
+
+async def test_totals_equal_what_the_events_record(public: Public):
+    listed = await public.ok("/public/campaigns")
+    assert [c["campaign_id"] for c in listed["campaigns"]] == [public.campaign_id]
+    totals = await public.ok(f"/public/campaigns/{public.campaign_id}")
+    recorded = [e for e in public.events if e.kind == "Contribution.Recorded"]
+    assert totals["contributions"] == len(recorded)
+    assert totals["received_cash_vnd"] + totals["received_in_kind_vnd"] == sum(e.data["value_vnd"] for e in recorded)
+    assert totals["received_in_kind_vnd"] == sum(e.data["value_vnd"] for e in recorded if e.data["asset"] != "cash")
+    central = {e.aggregate_id for e in public.events if e.kind == "Fund.Opened" and e.data["level"] == "central"}
+    assert totals["allocated_to_provinces_vnd"] == drawn(public.events, "Fund.AllocatedOut", central) > 0
+    paid = drawn(public.events, "Fund.Charged") - drawn(public.events, "Fund.Returned")
+    assert totals["disbursed_vnd"] == paid == sum(p["disbursed"] for p in totals["by_province"])
+    assert sum(p["from_central"] for p in totals["by_province"]) == totals["allocated_to_provinces_vnd"]
+
+
+async def test_the_disclosure_list_keeps_anonymous_donors_anonymous(public: Public):
+    path = f"/public/campaigns/{public.campaign_id}/contributions"
+    hidden = next(line for line in public.statement if line["anonymous"] == "true")
+    found = (await public.ok(f"{path}?search={hidden['reference']}"))["contributions"]
+    assert len(found) == 1
+    assert (found[0]["donor_name"], found[0]["description"], found[0]["anonymous"]) == ("(ẩn danh)", "", True)
+    assert found[0]["value_vnd"] == int(hidden["amount"])
+    by_name = (await public.ok(f"{path}?search={hidden['remitter'].lower()}&limit=200"))["contributions"]
+    assert hidden["reference"] not in {c["reference"] for c in by_name}
+    # Paging walks the whole list once, in the order received.
+    seen, offset = [], 0
+    while True:
+        page = await public.ok(f"{path}?limit=200&offset={offset}")
+        seen += page["contributions"]
+        offset += 200
+        if not page["more"]:
+            break
+    assert len(seen) == len({c["contribution_id"] for c in seen}) == len(
+        [e for e in public.events if e.kind == "Contribution.Recorded"])
+    household_earmarks = [c["earmark"] for c in seen if c["earmark"]["kind"] == "household"]
+    assert household_earmarks and all(set(e) == {"kind", "province_code", "commune_code", "purpose"}
+                                      for e in household_earmarks)
+
+
+def conserved(stop: dict[str, Any]) -> bool:
+    """What reached a committee is what it still holds, paid out there and passed on (to the hundredth of a đồng
+    per step)."""
+    out = Decimal(stop["still_held_vnd"]) + Decimal(stop["funded_vnd"]) + sum(
+        (Decimal(s["arrived_vnd"]) for s in stop["allocated"]), Decimal(0))
+    slack = Decimal("0.01") * (2 + len(stop["allocated"]) + sum(1 for _ in stop["by_support_type"]))
+    return abs(out - Decimal(stop["arrived_vnd"])) <= slack and all(conserved(s) for s in stop["allocated"])
+
+
+async def test_find_my_transfer_by_bank_reference(public: Public):
+    path = f"/public/campaigns/{public.campaign_id}/transfers"
+    line = next(line for line in public.statement if line["anonymous"] == "false")
+    found = (await public.ok(f"{path}?reference={line['reference']}"))["transfers"]
+    assert len(found) == 1
+    transfer = found[0]
+    assert (transfer["contribution"]["reference"], transfer["contribution"]["value_vnd"]) == (
+        line["reference"], int(line["amount"]))
+    assert Decimal(transfer["path"]["arrived_vnd"]) == int(line["amount"])
+    assert conserved(transfer["path"])
+    assert transfer["households"] > 0 and Decimal(transfer["funded_vnd"]) > 0
+
+    hidden = next(line for line in public.statement if line["anonymous"] == "true")
+    anonymous = (await public.ok(f"{path}?reference={hidden['reference']}"))["transfers"]
+    assert anonymous[0]["contribution"]["donor_name"] == "(ẩn danh)"
+    assert (await public.ok(f"{path}?reference=FT-NOT-THERE"))["transfers"] == []
+
+
+async def test_refusals_name_the_field(public: Public):
+    for path, status, field in (("/public/campaigns/not-a-uuid", 422, "campaign_id"),
+                                ("/public/campaigns/00000000-0000-4000-8000-000000000000", 404, "campaign_id"),
+                                (f"/public/campaigns/{public.campaign_id}/transfers", 422, "reference"),
+                                (f"/public/campaigns/{public.campaign_id}/contributions?limit=0", 422, "limit")):
+        got, body = await public.get(path)
+        assert (got, body["field"]) == (status, field), (path, body)
