@@ -40,15 +40,19 @@ def exists(batch: _Batch, aggregate_id: UUID, *, trust_new: bool = False) -> boo
     """Created earlier in this batch, or recorded already?
 
     `trust_new`: the id is derived from the content (a bank reference), so a
-    duplicate cannot slip past the store's unique (id, version); on a batch's
-    first attempt it is taken as new without a read (an import of 400,000
-    lines saves 400,000 reads), and a clash makes the retry look it up.
+    duplicate cannot slip past the store's unique (id, version). A batch
+    reads the first such id; if it is new, the batch takes the others as new
+    without a read (an import of 400,000 lines saves 400,000 reads), and a
+    clash in the store makes the retry read them all (`_Batch.careful`).
     """
     if aggregate_id in batch.aggregates:
         return True
-    if trust_new and not batch.careful:
+    if trust_new and batch.careful is False:
         return False
-    return bool(batch.app.recorder.select_events(aggregate_id, limit=1))
+    found = bool(batch.app.recorder.select_events(aggregate_id, limit=1))
+    if trust_new and batch.careful is None:
+        batch.careful = found
+    return found
 
 
 class Funding:

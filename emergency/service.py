@@ -79,12 +79,13 @@ class _Batch:
     """Aggregates loaded or created by the commands of one batch, and which
     of them each command changed (to hand each caller its own log positions)."""
 
-    def __init__(self, app: AidApplication, careful: bool = False):
+    def __init__(self, app: AidApplication, careful: bool | None = None):
         self.app = app
-        # False on a first attempt: a command may trust an id derived from its
-        # content (a bank reference) to be new and leave a duplicate to the
-        # store's unique (id, version); the retry after such a clash is careful
-        # and looks it up.
+        # May a command trust an id derived from its content (a bank
+        # reference) to be new without reading the store, leaving a duplicate
+        # to the store's unique (id, version)? None: not known yet (the first
+        # such id is read, and decides: False if new, True if recorded, so a
+        # re-import turns careful at once); the retry after a clash: True.
         self.careful = careful
         self.aggregates: dict[UUID, Aggregate] = {}
         # per command: (aggregate, first, last version) of the events it added
@@ -192,7 +193,7 @@ class AidService:
 
     def _run_with_retries(self, submissions: Sequence[Submission]) -> list[Outcome | AidError]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            batch = _Batch(self.app, careful=attempt > 1)
+            batch = _Batch(self.app, careful=True if attempt > 1 else None)
             outcomes = [self._run_one(batch, s) for s in submissions]
             try:
                 recordings = self.app.save(*batch.aggregates.values())
