@@ -44,7 +44,7 @@ class Storm:
 @pytest.fixture
 def storm(service: AidService) -> Storm:
     with clock.frozen_at(AT):
-        report = run_scenario(service, ScenarioConfig(households=150, provinces=3, until=AT, seed=5))
+        report = run_scenario(service, ScenarioConfig(households=90, provinces=3, until=AT, seed=5))
         quiet = open_incident(service, title="Lũ quét (chưa ghi nhận thiệt hại)")
     registered = [e.aggregate_id for e in service.log(0, 100_000) if e.kind == "HouseholdCase.Registered"]
     return Storm(str(report.incident_id), str(quiet), [service.household(h) for h in registered])

@@ -57,7 +57,7 @@ def history(service: AidService, settings: Settings) -> Iterator[History]:
     views = open_views(settings)
     runner = EmbeddedRunner(service.app.recorder, views)
     with clock.frozen_at(T1):
-        report = run_scenario(service, ScenarioConfig(households=120, provinces=2, until=T1, seed=11))
+        report = run_scenario(service, ScenarioConfig(households=80, provinces=2, until=T1, seed=11))
     runner.catch_up()
     incident_id = str(report.incident_id)
     snapshot = shown(views.store, incident_id, T1)
@@ -68,7 +68,7 @@ def history(service: AidService, settings: Settings) -> Iterator[History]:
         for household in added:
             assess(service, household, assessed_at=T1 + timedelta(hours=2), dead=0, persons_short_of_food=3)
     with clock.frozen_at(T2):
-        run_scenario(service, ScenarioConfig(households=40, provinces=1, started_at=T1 + timedelta(hours=4),
+        run_scenario(service, ScenarioConfig(households=20, provinces=1, started_at=T1 + timedelta(hours=4),
                                              until=T2, seed=12))
     runner.catch_up()
     assert shown(views.store, incident_id, T1) != snapshot  # the live views moved on
