@@ -262,8 +262,7 @@ function renderAll() {
 }
 
 function renderHeadline() {
-  const c = state.headline;
-  if (!c) return;
+  const c = state.headline || {}; // nothing assessed yet: every figure shows "—"
   setFigure("kpi-timely", f.percent(c.timely_pct), c.timely_pct);
   $("kpi-timely-meter").style.width = `${c.timely_pct ?? 0}%`;
   $("kpi-timely-target").textContent = c.timely_pct == null ? t("kpi.timely.none")
