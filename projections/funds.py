@@ -180,11 +180,19 @@ def _fold_campaign(batch: _Batch, e: Envelope) -> None:
             **{k: micros(d[k]) for k in ("launched_at", "receiving_until", "distribution_until")},
             "version": e.version})
         return
-    campaign = batch.campaigns.get(e.aggregate_id)
-    if campaign is None or e.version <= campaign["version"]:
-        return
-    campaign.update(version=e.version, receiving_until=micros(d["receiving_until"]),
-                    distribution_until=micros(d["distribution_until"]))
+    campaign = _newer(batch.campaigns, e)
+    if campaign is not None:
+        campaign.update(receiving_until=micros(d["receiving_until"]), distribution_until=micros(d["distribution_until"]))
+
+
+def _newer(rows: dict[str, dict[str, Any]], e: Envelope) -> dict[str, Any] | None:
+    """The row of `e`'s aggregate, moved to `e`'s version; None if `e` is
+    already folded in (a duplicate delivery) or the aggregate is unknown."""
+    row = rows.get(e.aggregate_id)
+    if row is None or e.version <= row["version"]:
+        return None
+    row["version"] = e.version
+    return row
 
 
 # ----- funds --------------------------------------------------------------------
@@ -196,10 +204,8 @@ def _fold_fund(batch: _Batch, e: Envelope) -> None:
         batch.funds.setdefault(e.aggregate_id, {"fund_id": e.aggregate_id, **{k: d[k] for k in FUND_COLUMNS[1:6]},
                                                 "version": e.version})
         return
-    fund = batch.funds.get(e.aggregate_id)
-    if fund is None or e.version <= fund["version"]:
+    if _newer(batch.funds, e) is None:
         return
-    fund["version"] = e.version
     kind, sign, ref, counterpart, at = _MOVEMENTS[e.type](e)
     for draw in d["draws"] if "draws" in d else [d["draw"]]:
         held = batch.balances.setdefault((e.aggregate_id, draw["bucket"], draw["asset"]), [0, 0])
@@ -245,10 +251,9 @@ def _fold_household(batch: _Batch, e: Envelope) -> None:
             "commune_code": d["commune_code"], "head_name": d["head_name"], "head_key": fold(d["head_name"]),
             "version": e.version})
         return
-    household = batch.households.get(e.aggregate_id)
-    if household is None or e.version <= household["version"]:
+    household = _newer(batch.households, e)
+    if household is None:
         return
-    household["version"] = e.version
     if e.type == "DetailsCorrected" and "head_name" in d["changes"]:
         household.update(head_name=d["changes"]["head_name"], head_key=fold(d["changes"]["head_name"]))
     elif e.type == "Disbursed" and d["disbursement"].get("fund_id"):
