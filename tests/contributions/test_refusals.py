@@ -3,6 +3,7 @@ records nothing: not the fund's event, not the household's."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 from uuid import UUID, uuid4
 
@@ -13,8 +14,9 @@ from emergency import clock
 from emergency import commands as c
 from emergency import funding_commands as fc
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.service import AidService, Scope
+from emergency.service import AidService, Scope, Submission
 from infra.settings import Settings
+from infra.stores import build_service
 from tests.contributions.builders import (
     ACCOUNT, Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
 from tests.factories import assess, register
@@ -153,8 +155,6 @@ def test_a_bank_reference_is_recorded_once(service: AidService, funds: Funds):
 
 
 def test_a_reference_twice_in_one_batch_records_once(service: AidService, funds: Funds):
-    from emergency.service import Submission
-
     outcomes = service.execute_batch([Submission(bank(funds.central, "FT1", M))] * 3)
     assert [getattr(o, "code", "recorded") for o in outcomes] == ["recorded", "already_recorded", "already_recorded"]
     assert service.funding.fund(funds.central).total("cash") == M
@@ -230,3 +230,30 @@ def test_floats_and_half_stated_channels_are_refused():
         fc.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="overseas", channel="bank",
                               account=ACCOUNT, reference="FT1", received_at=hours(2), amount_vnd=2_540_000,
                               currency="USD")
+
+
+def test_concurrent_writers_to_one_fund_lose_nothing(service: AidService, funds: Funds, settings: Settings):
+    writers = [build_service(settings) for _ in range(2)]
+    barrier = threading.Barrier(len(writers))
+
+    def record(writer: AidService, tag: str) -> None:
+        barrier.wait()
+        with clock.frozen_at(hours(72)):
+            for start in range(0, 60, 10):
+                outcomes = writer.execute_batch([Submission(bank(funds.central, f"FT-{tag}-{i}", M))
+                                                 for i in range(start, start + 10)])
+                assert not [o for o in outcomes if isinstance(o, AidError)]
+        # and one allocation each, racing the other's contributions
+        with clock.frozen_at(hours(72)):
+            allocate(writer, funds.central, funds.province, 5 * M)
+
+    threads = [threading.Thread(target=record, args=(w, str(n))) for n, w in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.app.close()
+    assert service.funding.fund(funds.central).total("cash") == 110 * M
+    assert service.funding.fund(funds.province).total("cash") == 10 * M
+    assert conservation(service, views_of(service, settings.views_url())).ok
