@@ -1,0 +1,214 @@
+"""HTTP ingest of damage assessments against `emergency serve`, single and batched.
+
+    python bench/ingest.py [--stores sqlite,postgres] [--seconds 8] \
+        [--single-rates 1000,5000] [--batch-rates 5000] [--batch-size 100]
+
+For each store: registers households in a fresh store, starts `emergency
+serve` on it (JSON logs, read-your-writes on, as deployed), and runs the load
+process (bench/load.py) once per offered rate: single assessments
+(`POST /households/{id}/assessments`) and batches (`POST /assessments/batch`),
+each with an Idempotency-Key. Reports assessments/s recorded, p50/p99/max
+latency, the events they stored, and the raw eventsourcing recorder inserting
+as many events of the same size in transactions of the same size (from the
+server's group-commit log). Writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from common import ROOT, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, write_results
+
+from api.tokens import TokenStore  # noqa: E402
+from emergency import commands as c  # noqa: E402
+from emergency.scenario import DAMAGE_WEIGHTS  # noqa: E402
+from emergency.service import Submission  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from infra.stores import build_service  # noqa: E402
+
+TARGET = {"assessments_per_s": 5000, "p99_ms": 50}
+# Four provinces of twelve (invented) communes each.
+AREAS = {p: [f"{int(p) * 1000 + 100 + i:05d}" for i in range(12)] for p in ("31", "22", "15", "25")}
+META = c.Meta(actor="bench", source="bench")
+
+
+def assessment(rng: random.Random, household_id: uuid.UUID, members: int, at: datetime) -> dict[str, Any]:
+    """One household's first assessment, damage drawn as the synthetic typhoon draws it."""
+    damage = rng.choices(list(DAMAGE_WEIGHTS), weights=list(DAMAGE_WEIGHTS.values()))[0]
+    heavy = damage in ("very_heavy", "total")
+    return {"household_id": str(household_id), "assessment_id": str(uuid.uuid4()), "assessed_at": at.isoformat(),
+            "house_damage": damage, "injured": int(rng.random() < 0.03), "dead": int(rng.random() < 0.004),
+            "persons_short_of_food": members if heavy or rng.random() < 0.25 else 0,
+            "food_months": rng.choice((1, 2, 3)), "relocation_ordered": heavy and rng.random() < 0.25,
+            "evacuated": heavy}
+
+
+def prepare(url: str, households: int) -> list[dict[str, Any]]:
+    """Open an incident and register `households` households; return one
+    assessment to send for each."""
+    rng = random.Random(7)
+    started = datetime.now(timezone.utc) - timedelta(days=1)
+    service = build_service(Settings(database_url=url))
+    try:
+        incident = service.execute(c.OpenIncident(
+            incident_type="storm", title="Bão Yagi (bench)", started_at=started,
+            areas=[c.Area(province_code=p, commune_codes=codes) for p, codes in AREAS.items()]),
+            META).result["incident_id"]
+        plan = []
+        codes = [code for area in AREAS.values() for code in area]
+        for start in range(0, households, 1000):
+            batch = [(uuid.uuid4(), rng.choice((1, 2, 3, 4, 4, 5, 6))) for _ in range(min(1000, households - start))]
+            outcomes = service.execute_batch([Submission(c.RegisterHousehold(
+                household_id=h, incident_id=incident, commune_code=rng.choice(codes), head_name="Nguyễn Văn An",
+                members=m, flags=["poor"] if rng.random() < 0.12 else []), META) for h, m in batch])
+            assert not any(isinstance(o, Exception) for o in outcomes), outcomes
+            plan += [assessment(rng, h, m, started + timedelta(hours=6)) for h, m in batch]
+        return plan
+    finally:
+        service.app.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`emergency serve` as a subprocess, logging JSON lines to a file."""
+
+    def __init__(self, url: str, log_path: Path, read_your_writes: float = 2.0):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = dict(os.environ, EMERGENCY_DATABASE_URL=url, EMERGENCY_LOG_FORMAT="json", EMERGENCY_LOG_LEVEL="debug",
+                   EMERGENCY_READ_YOUR_WRITES_SECONDS=str(read_your_writes))
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port)],
+                                        cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.health()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"emergency serve did not answer; see {log_path}")
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
+            return json.loads(response.read())
+
+    def head(self) -> int:
+        return self.health().get("last_notification_id") or 0
+
+    def group_commits(self, since: int) -> int:
+        """Group commits logged after byte offset `since` of the log."""
+        with self.log_path.open() as handle:
+            handle.seek(since)
+            return sum('"group_commit"' in line for line in handle)
+
+    def log_size(self) -> int:
+        self.log.flush()
+        return self.log_path.stat().st_size
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def steps(args: argparse.Namespace) -> Iterator[tuple[str, float]]:
+    for rate in args.single_rates:
+        yield "single", rate
+    for rate in args.batch_rates:
+        yield "batch", rate
+
+
+def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    needed = int(sum(rate for _, rate in steps(args)) * args.seconds) + 1000
+    rows = []
+    with fresh_store(kind, "ingest") as url:
+        print(f"{kind}: registering {needed:,} households", flush=True)
+        plan = prepare(url, needed)
+        token = TokenStore.from_settings(Settings(database_url=url)).create("bench", "coordinator", ())[1]
+        server = Server(url, workdir / f"serve-{kind}.log")
+        try:
+            used = 0
+            for mode, rate in steps(args):
+                count = int(rate * args.seconds)
+                plan_file = workdir / "plan.json"
+                plan_file.write_text(json.dumps({"assessments": plan[used:used + count]}))
+                used += count
+                head, offset = server.head(), server.log_size()
+                out = workdir / "load.json"
+                subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--url", server.base, "--token",
+                                token, "--plan", str(plan_file), "--mode", mode, "--rate", str(rate), "--seconds",
+                                str(args.seconds), "--batch-size", str(args.batch_size), "--out", str(out)],
+                               check=True)
+                load = json.loads(out.read_text())
+                events = server.head() - head
+                rows.append(row(kind, load, events, server.group_commits(offset), url, head))
+                print_table(f"{kind} {mode} at {rate:,.0f} assessments/s offered", rows[-1:], COLUMNS)
+        finally:
+            server.stop()
+    return rows
+
+
+def row(kind: str, load: dict[str, Any], events: int, commits: int, url: str, head: int) -> dict[str, Any]:
+    recorded = load["assessments_recorded"]
+    rate = recorded / load["seconds"]
+    shape = stored_shape(url, head, commits)
+    raw = raw_insert_rate(kind, shape)
+    errors = {k: v for k, v in load["statuses"].items() if k not in ("200", "201")}
+    return {"store": kind, "mode": load["mode"], "batch": load["batch_size"], "offered_per_s": load["offered_per_s"],
+            "assessments_per_s": round(rate), **latency_summary(load["latencies_s"]),
+            "requests": load["requests"], "errors": sum(errors.values()), "error_statuses": errors,
+            "events_per_assessment": round(events / max(recorded, 1), 2), "events_per_s": round(rate * events
+                                                                                                / max(recorded, 1)),
+            "events_per_commit": shape.per_transaction, "event_bytes": shape.state_bytes,
+            "raw_events_per_s": round(raw), "vs_raw": round(rate * events / max(recorded, 1) / raw, 3)}
+
+
+COLUMNS = ("store", "mode", "batch", "offered_per_s", "assessments_per_s", "p50_ms", "p99_ms", "max_ms", "errors",
+           "events_per_assessment", "events_per_commit", "events_per_s", "raw_events_per_s", "vs_raw")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rates = lambda text: [float(x) for x in text.split(",") if x]  # noqa: E731
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--single-rates", type=rates, default=[1000.0, 5000.0])
+    parser.add_argument("--batch-rates", type=rates, default=[5000.0])
+    parser.add_argument("--batch-size", type=int, default=100)
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for kind in args.stores.split(","):
+            results += measure(kind, args, Path(workdir))
+    print_table("HTTP ingest of damage assessments", results, COLUMNS)
+    write_results("ingest", {"seconds": args.seconds, "batch_size": args.batch_size}, results, TARGET)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
