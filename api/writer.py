@@ -100,6 +100,8 @@ class Writer:
             results = [StoreUnavailable(f"the event store failed: {type(error).__name__}")] * len(submissions)
         else:
             self.on_commit()
+        # One line per transaction: how well commits group (bench/ingest.py counts them).
+        log.debug("group_commit", commands=len(submissions), requests=len(jobs))
         start = 0
         for job in jobs:
             share = results[start:start + len(job.submissions)]

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,9 @@ _HEADER_FIELDS = ("originator_id", "originator_version", "timestamp", "originato
 
 def plain(value: Any) -> Any:
     """Turn decoded event values into JSON-compatible ones."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values: already JSON
+        return value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -49,9 +53,9 @@ class Envelope:
     data: dict[str, Any]
     meta: dict[str, Any]
 
-    @property
+    @cached_property
     def kind(self) -> str:
-        """`HouseholdCase.Disbursed`: what projections dispatch on."""
+        """`HouseholdCase.Disbursed`: what projections dispatch on (asked once per projection)."""
         return f"{self.aggregate_type}.{self.type}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID, uuid4
 
 import structlog
@@ -88,6 +88,8 @@ class _Batch:
         # re-import turns careful at once); the retry after a clash: True.
         self.careful = careful
         self.aggregates: dict[UUID, Aggregate] = {}
+        # read ahead for the whole batch in one query (None: nothing recorded)
+        self.preloaded: dict[UUID, Aggregate | None] = {}
         # per command: (aggregate, first, last version) of the events it added
         self.touched: list[list[tuple[UUID, int, int]]] = []
         # pending-event counts when the current command first saw each aggregate
@@ -104,13 +106,22 @@ class _Batch:
                 found.append((a, pending[n].originator_version, pending[-1].originator_version))
         return found
 
+    def preload(self, ids: Iterable[UUID]) -> None:
+        """Read the aggregates the batch's commands name, in one query."""
+        self.preloaded = self.app.get_many(ids)
+
     def get(self, cls: type[Aggregate], aggregate_id: UUID, field: str) -> Any:
         found = self.aggregates.get(aggregate_id)
         if found is None:
-            try:
-                found = self.app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field) from None
+            if aggregate_id in self.preloaded:
+                found = self.preloaded[aggregate_id]
+            else:
+                try:
+                    found = self.app.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    pass
+            if found is None:
+                raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field)
             self.aggregates[aggregate_id] = found
         self._counts.setdefault(aggregate_id, len(found.pending_events))
         if not isinstance(found, cls):
@@ -138,6 +149,17 @@ def as_uuid(value: UUID | str, field: str) -> UUID:
         return value if isinstance(value, UUID) else UUID(str(value))
     except ValueError:
         raise InvalidInput(f"{value!r} is not a UUID", field=field, code="invalid_uuid") from None
+
+
+def _named_ids(submissions: Sequence[Submission]) -> Iterator[UUID]:
+    """The records a batch will surely read: each keyed command's idempotency
+    record, and the household a household command names."""
+    for s in submissions:
+        if s.idempotency_key is not None:
+            yield IdempotencyRecord.id_for(s.key_scope, s.idempotency_key)
+        household_id = getattr(s.command, "household_id", None)
+        if isinstance(household_id, UUID):
+            yield household_id
 
 
 def request_hash(command: c.Command) -> str:
@@ -194,6 +216,7 @@ class AidService:
     def _run_with_retries(self, submissions: Sequence[Submission]) -> list[Outcome | AidError]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             batch = _Batch(self.app, careful=True if attempt > 1 else None)
+            batch.preload(_named_ids(submissions))
             outcomes = [self._run_one(batch, s) for s in submissions]
             try:
                 recordings = self.app.save(*batch.aggregates.values())

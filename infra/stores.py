@@ -13,6 +13,7 @@ from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic
 from infra.settings import Settings, postgres_parts, sqlite_path
+from infra.stream_reads import stream_reader
 
 
 def event_store_env(url: str) -> dict[str, str]:
@@ -51,7 +52,9 @@ def ensure_schema(url: str, schema: str) -> None:
 
 
 def open_application(settings: Settings) -> AidApplication:
-    return AidApplication(env=event_store_env(settings.database_url))
+    app = AidApplication(env=event_store_env(settings.database_url))
+    app.stream_reader = stream_reader(app.recorder)
+    return app
 
 
 def build_service(settings: Settings, app: AidApplication | None = None) -> AidService:
