@@ -13,10 +13,13 @@ import json
 import os
 import platform
 import resource
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -241,3 +244,60 @@ def raw_insert_rate(kind: str, shape: Shape) -> float:
             return shape.events / timed(started)
         finally:
             app.close()
+
+
+# ----- the server ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`emergency serve` as a subprocess, logging JSON lines to a file."""
+
+    def __init__(self, url: str, log_path: Path, read_your_writes: float = 2.0):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = dict(os.environ, EMERGENCY_DATABASE_URL=url, EMERGENCY_LOG_FORMAT="json", EMERGENCY_LOG_LEVEL="debug",
+                   EMERGENCY_READ_YOUR_WRITES_SECONDS=str(read_your_writes))
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port)],
+                                        cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.health()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"emergency serve did not answer; see {log_path}")
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
+            return json.loads(response.read())
+
+    def head(self) -> int:
+        return self.health().get("last_notification_id") or 0
+
+    def group_commits(self, since: int) -> int:
+        """Group commits logged after byte offset `since` of the log."""
+        with self.log_path.open() as handle:
+            handle.seek(since)
+            return sum('"group_commit"' in line for line in handle)
+
+    def log_size(self) -> int:
+        self.log.flush()
+        return self.log_path.stat().st_size
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from common import ROOT, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, write_results
+from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, \
+    write_results
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import commands as c  # noqa: E402
@@ -57,9 +53,9 @@ def assessment(rng: random.Random, household_id: uuid.UUID, members: int, at: da
             "evacuated": heavy}
 
 
-def prepare(url: str, households: int) -> list[dict[str, Any]]:
-    """Open an incident and register `households` households; return one
-    assessment to send for each."""
+def prepare(url: str, households: int) -> tuple[str, list[dict[str, Any]]]:
+    """Open an incident and register `households` households; return the
+    incident's id and one assessment to send for each household."""
     rng = random.Random(7)
     started = datetime.now(timezone.utc) - timedelta(days=1)
     service = build_service(Settings(database_url=url))
@@ -77,63 +73,9 @@ def prepare(url: str, households: int) -> list[dict[str, Any]]:
                 members=m, flags=["poor"] if rng.random() < 0.12 else []), META) for h, m in batch])
             assert not any(isinstance(o, Exception) for o in outcomes), outcomes
             plan += [assessment(rng, h, m, started + timedelta(hours=6)) for h, m in batch]
-        return plan
+        return incident, plan
     finally:
         service.app.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`emergency serve` as a subprocess, logging JSON lines to a file."""
-
-    def __init__(self, url: str, log_path: Path, read_your_writes: float = 2.0):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = dict(os.environ, EMERGENCY_DATABASE_URL=url, EMERGENCY_LOG_FORMAT="json", EMERGENCY_LOG_LEVEL="debug",
-                   EMERGENCY_READ_YOUR_WRITES_SECONDS=str(read_your_writes))
-        self.log = log_path.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port)],
-                                        cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self.health()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"emergency serve did not answer; see {log_path}")
-
-    def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
-            return json.loads(response.read())
-
-    def head(self) -> int:
-        return self.health().get("last_notification_id") or 0
-
-    def group_commits(self, since: int) -> int:
-        """Group commits logged after byte offset `since` of the log."""
-        with self.log_path.open() as handle:
-            handle.seek(since)
-            return sum('"group_commit"' in line for line in handle)
-
-    def log_size(self) -> int:
-        self.log.flush()
-        return self.log_path.stat().st_size
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def steps(args: argparse.Namespace) -> Iterator[tuple[str, float]]:
@@ -148,7 +90,7 @@ def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[dict[str
     rows = []
     with fresh_store(kind, "ingest") as url:
         print(f"{kind}: registering {needed:,} households", flush=True)
-        plan = prepare(url, needed)
+        _, plan = prepare(url, needed)
         token = TokenStore.from_settings(Settings(database_url=url)).create("bench", "coordinator", ())[1]
         server = Server(url, workdir / f"serve-{kind}.log")
         try:
