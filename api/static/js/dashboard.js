@@ -207,7 +207,7 @@ async function read(trend) {
     state.byProvince = provinces.rows;
     state.byCommune = communes.rows;
     state.overdue = overdue;
-    state.at = whole.at;
+    $("board").dataset.at = whole.at; // the moment the figures are evaluated at
     if (state.asOf == null) markUpdated(whole.at);
     renderAll();
     if (trend || !state.trend) await loadTrend(generation, provinces);
