@@ -1,0 +1,59 @@
+"""Run the four benchmarks of the typhoon-scale targets one after the other, then the chart.
+
+    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag]
+
+At full size (the targets' own sizes: 400,000 statement lines, 10 million
+events) a first run takes about an hour on 2 cores, most of it making and
+rebuilding the 10-million-event log (kept in var/bench/ for the next run).
+`--quick` runs smaller sizes (100,000 lines, 1 million events, shorter loads)
+in about a quarter of that; each result file records the sizes it ran.
+Needs PostgreSQL and Kafka (`infra/bench.sh` starts both and runs this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+FULL = {
+    "ingest": ["ingest.py"],
+    "import": ["import_statement.py", "--lines", "400000"],
+    "rebuild": ["rebuild.py", "--events", "10000000"],
+    "lag": ["lag.py"],
+}
+QUICK = {
+    "ingest": ["ingest.py", "--seconds", "5"],
+    "import": ["import_statement.py", "--lines", "100000"],
+    "rebuild": ["rebuild.py", "--events", "1000000"],
+    "lag": ["lag.py", "--seconds", "5"],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a try-out")
+    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag")
+    args = parser.parse_args()
+    skipped = set(filter(None, args.skip.split(",")))
+    failed = []
+    for name, command in (QUICK if args.quick else FULL).items():
+        if name in skipped:
+            continue
+        print(f"\n===== {name}: {' '.join(command)}", flush=True)
+        started = time.perf_counter()
+        if subprocess.run([sys.executable, str(HERE / command[0]), *command[1:]], cwd=HERE.parent).returncode:
+            failed.append(name)
+        print(f"===== {name} took {time.perf_counter() - started:,.0f} s", flush=True)
+    subprocess.run([sys.executable, str(HERE / "chart.py")], check=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
