@@ -8,6 +8,7 @@ minus the ids the path already carries. Every write takes an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -104,7 +105,10 @@ async def assess_batch(call: Call) -> web.Response:
             continue
         # Without its own key, an item's key derives from the request's.
         key = item.idempotency_key or (f"{header_key}#{i}" if header_key else None)
-        queued[i] = call.submission(item.assessment, key)
+        # One caller, one request: its first submission carries what they all share.
+        first = next(iter(queued.values()), None)
+        queued[i] = replace(first, command=item.assessment, idempotency_key=key) if first \
+            else call.submission(item.assessment, key)
     if queued:
         results.update(zip(queued, await call.writer.submit_many(list(queued.values()))))
     items = [_item_result(results[i]) for i in range(len(batch.items))]

@@ -11,24 +11,18 @@ EMERGENCY_TEST_POSTGRES_URL), then measures on the broker named by
   view schema (one consumer, rows and offsets per poll in one transaction);
 - replay: events/s of the embedded runner folding the same log into the same
   projections, for comparison.
-Prints one JSON object per measurement and writes them to
-bench/results/kafka_path.json.
+Prints a table and writes bench/results/kafka_path.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import drop_schemas, print_table, schema_url, write_results
 
 from consumers.consumer import ProjectionConsumer  # noqa: E402
 from consumers.feed import KafkaFeed  # noqa: E402
@@ -38,16 +32,12 @@ from consumers.status import end_offsets  # noqa: E402
 from consumers.topic import ensure_topic  # noqa: E402
 from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402
 from infra.settings import Settings  # noqa: E402
-from infra.stores import build_service, connect_postgres  # noqa: E402
+from infra.stores import build_service  # noqa: E402
 from projections.catalog import default_projections  # noqa: E402
 from projections.runner import EmbeddedRunner, ProjectionSet  # noqa: E402
 from projections.store import open_view_store  # noqa: E402
 
 PARTITIONS = 6
-
-
-def schema_url(base: str, schema: str) -> str:
-    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
 
 
 def fresh_topic(bootstrap: str) -> str:
@@ -112,7 +102,7 @@ def main() -> None:
 
     def report(**row: Any) -> None:
         row.update(households=args.households, events=service.last_notification_id(), store="postgres")
-        print(json.dumps(row), flush=True)
+        print_table(f"{row['measure']}", [row], list(row))
         results.append(row)
 
     try:
@@ -125,12 +115,9 @@ def main() -> None:
         report(measure="replay", events_per_s=round(replay_rate(service, replay_url)))
     finally:
         service.app.close()
-        with connect_postgres(args.postgres) as conn:
-            for schema in schemas:
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-    out = Path(__file__).resolve().parent / "results" / "kafka_path.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+        drop_schemas(args.postgres, schemas)
+    print_table("Kafka path: events/s", results, ["measure", "page", "events_per_s", "events", "store"])
+    write_results("kafka_path", {"households": args.households}, results)
 
 
 if __name__ == "__main__":

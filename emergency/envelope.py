@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -53,9 +52,9 @@ class Envelope:
     data: dict[str, Any]
     meta: dict[str, Any]
 
-    @cached_property
+    @property
     def kind(self) -> str:
-        """`HouseholdCase.Disbursed`: what projections dispatch on (asked once per projection)."""
+        """`HouseholdCase.Disbursed`: what projections dispatch on."""
         return f"{self.aggregate_type}.{self.type}"
 
     def to_dict(self) -> dict[str, Any]:
