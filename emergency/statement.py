@@ -147,17 +147,17 @@ def _earmark(text: str) -> dict[str, str]:
     return {"kind": kind, **dict(zip(shapes[kind], parts))}
 
 
+class _Malformed(Exception):
+    def __init__(self, column: str, message: str):
+        super().__init__(message)
+        self.column = column
+
+
 def _parse(values: dict[str, str], name: str, parse: Callable[[str], object]) -> object:
     try:
         return parse(values.get(name, "").strip())
     except ValueError as error:
         raise _Malformed(name, str(error)) from None
-
-
-class _Malformed(Exception):
-    def __init__(self, column: str, message: str):
-        super().__init__(message)
-        self.column = column
 
 
 def _amount(text: str) -> int:
