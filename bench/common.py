@@ -117,7 +117,7 @@ def peak_rss_mib(children: bool = False) -> float:
 def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     def cell(value: Any) -> str:
         if isinstance(value, float):
-            return f"{value:,.1f}"
+            return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{value:,}"
         return "" if value is None else str(value)
