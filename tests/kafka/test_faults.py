@@ -195,7 +195,8 @@ def test_a_second_consumer_takes_over_partitions_without_loss_or_double_count(st
 
 
 def kafka_sh(*args: str) -> None:
-    env = dict(os.environ, EMERGENCY_KAFKA_PORT=str(PRIVATE_BROKER_PORT))
+    env = dict(os.environ, EMERGENCY_KAFKA_PORT=str(PRIVATE_BROKER_PORT),
+               EMERGENCY_KAFKA_CONTROLLER_PORT=str(PRIVATE_BROKER_PORT + 1))
     subprocess.run([str(ROOT / "infra" / "kafka.sh"), *args], env=env, check=True, stdout=subprocess.DEVNULL,
                    timeout=300)
 
