@@ -24,13 +24,19 @@ class Projection(ABC):
     # Event kinds (`HouseholdCase.Disbursed`) it reads; empty means all.
     kinds: ClassVar[frozenset[str]] = frozenset()
 
-    @abstractmethod
+    # Its CREATE … IF NOT EXISTS statements, and the tables a rebuild drops.
+    ddl: ClassVar[tuple[str, ...]] = ()
+    tables: ClassVar[tuple[str, ...]] = ()
+
     def create(self, cur: Cursor) -> None:
         """Create its tables if missing (idempotent)."""
+        for statement in self.ddl:
+            cur.execute(statement)
 
-    @abstractmethod
     def drop(self, cur: Cursor) -> None:
         """Drop its tables."""
+        for table in self.tables:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
 
     @abstractmethod
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:

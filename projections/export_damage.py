@@ -37,12 +37,8 @@ class DamageProjection(Projection):
     kinds = frozenset({"HouseholdCase.Registered", "HouseholdCase.DetailsCorrected",
                        "HouseholdCase.DamageAssessed"})
 
-    def create(self, cur: Cursor) -> None:
-        cur.execute(DDL)
-        cur.execute(INDEX)
-
-    def drop(self, cur: Cursor) -> None:
-        cur.execute("DROP TABLE IF EXISTS damage_households")
+    ddl = (DDL, INDEX)
+    tables = ("damage_households",)
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         rows = _load(cur, sorted({e.aggregate_id for e in events}))

@@ -153,13 +153,8 @@ class FundsProjection(Projection):
         "HouseholdCase.DetailsCorrected", "HouseholdCase.Disbursed", "HouseholdCase.DisbursementCorrected",
     })
 
-    def create(self, cur: Cursor) -> None:
-        for statement in DDL:
-            cur.execute(statement)
-
-    def drop(self, cur: Cursor) -> None:
-        for table in TABLES:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
+    ddl = DDL
+    tables = TABLES
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         batch = _Batch(cur)

@@ -23,11 +23,8 @@ class KindCounts(Projection):
 
     name = "test_kind_counts"
 
-    def create(self, cur: Cursor) -> None:
-        cur.execute("CREATE TABLE IF NOT EXISTS test_kind_counts (kind TEXT PRIMARY KEY, n BIGINT NOT NULL)")
-
-    def drop(self, cur: Cursor) -> None:
-        cur.execute("DROP TABLE IF EXISTS test_kind_counts")
+    ddl = ("CREATE TABLE IF NOT EXISTS test_kind_counts (kind TEXT PRIMARY KEY, n BIGINT NOT NULL)",)
+    tables = ("test_kind_counts",)
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         counts: dict[str, int] = {}

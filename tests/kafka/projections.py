@@ -19,12 +19,9 @@ class AggregateChains(Projection):
 
     name = "test_chains"
 
-    def create(self, cur: Cursor) -> None:
-        cur.execute("CREATE TABLE IF NOT EXISTS test_chains (aggregate_id TEXT PRIMARY KEY, "
-                    "events INTEGER NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL)")
-
-    def drop(self, cur: Cursor) -> None:
-        cur.execute("DROP TABLE IF EXISTS test_chains")
+    ddl = ("CREATE TABLE IF NOT EXISTS test_chains (aggregate_id TEXT PRIMARY KEY, "
+           "events INTEGER NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL)",)
+    tables = ("test_chains",)
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         ids = sorted({e.aggregate_id for e in events})

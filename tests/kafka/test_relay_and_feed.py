@@ -138,11 +138,8 @@ class DeadlockOnce(Projection):
     def __init__(self) -> None:
         self.failed = False
 
-    def create(self, cur: Cursor) -> None:
-        cur.execute("CREATE TABLE IF NOT EXISTS test_deadlock_once (n INTEGER)")
-
-    def drop(self, cur: Cursor) -> None:
-        cur.execute("DROP TABLE IF EXISTS test_deadlock_once")
+    ddl = ("CREATE TABLE IF NOT EXISTS test_deadlock_once (n INTEGER)",)
+    tables = ("test_deadlock_once",)
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         cur.execute("INSERT INTO test_deadlock_once (n) VALUES (?)", (len(events),))
