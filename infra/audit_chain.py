@@ -29,7 +29,6 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
-from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
