@@ -105,10 +105,9 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
             "max_ms": ms(max(seconds) if seconds else None)}
 
 
-def peak_rss_mib(children: bool = False) -> float:
-    """Peak resident memory of this process (or of its finished children)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
-    return round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
 
 
 # ----- reporting -----------------------------------------------------------------
