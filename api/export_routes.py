@@ -54,9 +54,9 @@ def _national(call: Call) -> None:
                         field="Authorization", code="out_of_scope")
 
 
-async def _stream(call: Call, lines: Iterator[str], content_type: str, filename: str) -> web.StreamResponse:
+async def _stream(call: Call, lines: Iterator[str], filename: str) -> web.StreamResponse:
     response = web.StreamResponse(headers={
-        "Content-Type": content_type, "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Request-ID": call.request[keys.REQUEST_ID]})
     await response.prepare(call.request)
     while chunk := await asyncio.to_thread(lambda: "".join(itertools.islice(lines, LINES_PER_CHUNK))):
@@ -75,8 +75,7 @@ def _fresh_views(app: web.Application, export: Callable[[ViewStore], Iterator[st
     return export(app[keys.CASES].views.store)
 
 
-def _view_route(kind: str, filename: str,
-                content_type: str = "text/csv; charset=utf-8") -> Callable[[Call], Awaitable[web.StreamResponse]]:
+def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.StreamResponse]]:
     async def handler(call: Call) -> web.StreamResponse:
         _national(call)
         query: ExportQuery = call.query()
@@ -84,29 +83,35 @@ def _view_route(kind: str, filename: str,
         ids = {name: str(as_uuid(raw, name)) for name, raw in call.request.match_info.items()}
         lines = await asyncio.to_thread(_fresh_views, call.request.app, lambda store: view_export(
             kind, store, at, ids.get("incident_id"), ids.get("campaign_id")))
-        return await _stream(call, lines, content_type, filename)
+        return await _stream(call, lines, filename)
     return handler
 
 
 async def events(call: Call) -> web.StreamResponse:
     _national(call)
-    return await _stream(call, event_lines(call.service.app.recorder), "application/x-ndjson", "events.jsonl")
+    return await _stream(call, event_lines(call.service.app.recorder), "events.jsonl")
+
+
+CSV = "text/csv; charset=utf-8"
 
 
 def setup(app: web.Application) -> None:
     add_routes(app, [
         Route("GET", "/exports/incidents.csv", "Every incident: damage and timely coverage (CSV with HXL tags)",
-              _view_route("hxl-incidents", "incidents.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+              _view_route("hxl-incidents", "incidents.csv"), None, EXPORTERS, query=ExportQuery, tag="exports",
+              media_type=CSV),
         Route("GET", "/exports/incidents/{incident_id}/communes.csv",
               "Damage and timely coverage per commune of one incident (CSV with HXL tags)",
-              _view_route("hxl-communes", "communes.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+              _view_route("hxl-communes", "communes.csv"), None, EXPORTERS, query=ExportQuery, tag="exports",
+              media_type=CSV),
         Route("GET", "/exports/incidents/{incident_id}/sendai.csv",
               "Sendai Framework A-2, A-3, B-2, B-3, B-4 of one incident, in total and per province (CSV with HXL)",
-              _view_route("sendai", "sendai.csv"), None, EXPORTERS, query=ExportQuery, tag="exports"),
+              _view_route("sendai", "sendai.csv"), None, EXPORTERS, query=ExportQuery, tag="exports",
+              media_type=CSV),
         Route("GET", "/exports/campaigns/{campaign_id}/iati.xml",
               "A campaign's incoming funds, commitments, disbursements and expenditure (IATI-style XML)",
-              _view_route("iati", "iati.xml", "application/xml; charset=utf-8"), None, EXPORTERS, query=ExportQuery,
-              tag="exports"),
+              _view_route("iati", "iati.xml"), None, EXPORTERS, query=ExportQuery, tag="exports",
+              media_type="application/xml; charset=utf-8"),
         Route("GET", "/exports/events.jsonl", "The whole event log with each event's chain hash (JSON Lines)",
-              events, None, AUDITORS, tag="exports"),
+              events, None, AUDITORS, tag="exports", media_type="application/x-ndjson"),
     ])

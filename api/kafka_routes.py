@@ -65,5 +65,5 @@ def setup(app: web.Application) -> None:
         Route("GET", "/kafka/status", "Relay lag against the event log and consumer lag per partition",
               kafka_status, KafkaStatusView, COORDINATORS, tag="operations"),
         Route("GET", "/kafka/metrics", "Relay and consumer lag in Prometheus text format",
-              kafka_metrics, None, COORDINATORS, tag="operations"),
+              kafka_metrics, None, COORDINATORS, tag="operations", media_type="text/plain"),
     ])

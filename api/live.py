@@ -197,7 +197,7 @@ def setup(app: web.Application) -> None:
     app.on_shutdown.append(_close_streams)
     add_routes(app, [
         Route("GET", "/live/coverage", "An incident's case changes and coverage as they happen (Server-Sent "
-              "Events; resume with Last-Event-ID)", sse, None, READERS, tag="live"),
+              "Events; resume with Last-Event-ID)", sse, None, READERS, tag="live", media_type="text/event-stream"),
         Route("GET", "/live/ws", "The same stream over a WebSocket (resume with ?after=<last id>)", websocket,
               None, READERS, tag="live"),
     ])

@@ -72,12 +72,18 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     return found
 
 
+def _success(route: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
+    if route.media_type != "application/json":
+        return {route.media_type: {"schema": {"type": "string"}}}
+    return _json(refs[(route.response, "serialization")] if route.response else {"type": "object"})
+
+
 def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
-    success = refs[(route.response, "serialization")] if route.response else {"type": "object"}
-    responses: dict[str, Any] = {str(route.status): {"description": "done", "content": _json(success)}}
+    success = _success(route, refs)
+    responses: dict[str, Any] = {str(route.status): {"description": "done", "content": success}}
     if route.writes and route.status == 201:
         responses["200"] = {"description": "replayed: the first result of this Idempotency-Key",
-                            "content": _json(success)}
+                            "content": success}
     error = _json(refs[(ErrorBody, "serialization")])
     responses.update({str(s): {"description": ERRORS[s], "content": error} for s in _error_statuses(route)})
     operation: dict[str, Any] = {

@@ -41,6 +41,8 @@ class Route:
     # Batch routes take larger bodies (settings.max_batch_body_bytes).
     bulk: bool = False
     tag: str = "records"
+    # What a success is sent as; anything but JSON is documented as a text stream.
+    media_type: str = "application/json"
 
     @property
     def path_parameters(self) -> list[str]:

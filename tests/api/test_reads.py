@@ -149,6 +149,10 @@ async def test_the_openapi_document_comes_from_the_models(api: Api):
     overdue_parameters = {p["name"]: p for p in paths["/incidents/{incident_id}/overdue"]["get"]["parameters"]}
     assert {"incident_id", "province", "commune", "support_type", "limit", "offset"} <= set(overdue_parameters)
     assert paths["/healthz"]["get"]["security"] == []
+    exported = paths["/exports/incidents/{incident_id}/communes.csv"]["get"]["responses"]["200"]["content"]
+    assert exported == {"text/csv; charset=utf-8": {"schema": {"type": "string"}}}
+    assert set(paths["/exports/events.jsonl"]["get"]["responses"]["200"]["content"]) == {"application/x-ndjson"}
+    assert set(paths["/exports/incidents.csv"]["get"]["responses"]["403"]["content"]) == {"application/json"}
 
     refs = set()
 
