@@ -21,6 +21,7 @@ from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemRes
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
 from emergency import commands as c
+from emergency import funding_commands as fc
 from emergency.errors import AidError, InvalidInput
 from emergency.service import Submission
 
@@ -41,6 +42,15 @@ COMMAND_ROUTES: tuple[tuple[str, type[c.Command], frozenset[str], str], ...] = (
      "Confirm the household received a disbursement"),
     ("/households/{household_id}/disbursements/{disbursement_id}/corrections", c.CorrectDisbursement,
      COORDINATORS, "Void a disbursement or restate its amount"),
+    # Relief committees: a campaign, its funds, the money coming in and passed on.
+    ("/campaigns", fc.LaunchCampaign, COORDINATORS, "Launch a relief campaign"),
+    ("/campaigns/{campaign_id}/extensions", fc.ExtendCampaign, COORDINATORS,
+     "Extend a campaign's receiving or distribution window"),
+    ("/campaigns/{campaign_id}/funds", fc.OpenFund, COORDINATORS, "Open a committee's fund for a campaign"),
+    ("/funds/{fund_id}/contributions", fc.RecordContribution, COORDINATORS,
+     "Record a contribution: a bank transfer, a cash receipt, or goods"),
+    ("/funds/{from_fund_id}/allocations", fc.AllocateFunds, COORDINATORS,
+     "Allocate money or goods from this fund to another"),
 )
 
 

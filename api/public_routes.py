@@ -97,6 +97,30 @@ class CampaignTotals(Body):
     by_province: list[ProvinceMoney]
 
 
+class FundFlows(Body):
+    from_donors: int
+    from_funds: int = Field(description="allocated in by other committees")
+    allocated_out: int
+    disbursed: int = Field(description="paid to households, net of voided payments")
+    balance: int
+
+
+class FundMoney(Body):
+    fund_id: str
+    level: str
+    province_code: str | None
+    commune_code: str | None
+    committee_name: str
+    cash: FundFlows = Field(description="in VND")
+    in_kind: FundFlows = Field(description="goods at their valuation, in VND")
+    items: dict[str, int] = Field(description="goods held, by `item|unit`: quantity")
+
+
+class FundList(Body):
+    campaign_id: str
+    funds: list[FundMoney] = Field(description="central first, then provinces and communes")
+
+
 class PublicEarmark(Body):
     kind: str = Field(description="none, province, commune, household or purpose")
     province_code: str | None = None
@@ -251,6 +275,17 @@ async def campaign_totals(call: Call) -> web.Response:
     return respond(await _read(call, read))
 
 
+async def campaign_funds(call: Call) -> web.Response:
+    campaign_id = _campaign_id(call)
+
+    def read(cur: Cursor) -> list[dict[str, Any]]:
+        _campaign(cur, campaign_id)
+        return fund_reports.fund_report(cur, campaign_id)
+
+    rows = await _read(call, read)
+    return respond(FundList(campaign_id=campaign_id, funds=[FundMoney.model_validate({k: r[k] for k in FundMoney.model_fields}) for r in rows]))
+
+
 async def campaign_contributions(call: Call) -> web.Response:
     campaign_id, query = _campaign_id(call), call.query()
 
@@ -291,6 +326,8 @@ def setup(app: web.Application) -> None:
               tag="public"),
         Route("GET", "/public/campaigns/{campaign_id}", "A campaign's money: received, allocated to provinces, "
               "paid to households, per province", campaign_totals, CampaignTotals, tag="public"),
+        Route("GET", "/public/campaigns/{campaign_id}/funds", "Each committee's fund of a campaign: received, "
+              "allocated on, paid to households, balance", campaign_funds, FundList, tag="public"),
         Route("GET", "/public/campaigns/{campaign_id}/contributions", "The public list of contributions (sao kê), "
               "searchable; anonymous donors unnamed", campaign_contributions, DisclosurePage,
               query=DisclosureQuery, tag="public"),
