@@ -60,6 +60,15 @@ def test_totals_allocations_and_the_disclosure_list(page: Page, server: Server) 
     assert drawn["data"] == [[p["from_central"] + p["from_other_provinces"] for p in totals["by_province"]],
                              [p["raised_locally"] for p in totals["by_province"]],
                              [p["disbursed"] for p in totals["by_province"]]]
+    # Each committee's fund, as the API states it, cash and goods together.
+    funds = server.get(f"/public/campaigns/{campaign}/funds")["funds"]
+    shown = page.page.evaluate("""() => [...document.querySelectorAll('#funds tbody tr')].map(row =>
+        [row.dataset.fund, ...[...row.querySelectorAll('td[data-flow]')].map(cell => Number(cell.dataset.value))])""")
+    flows = ("from_donors", "from_funds", "allocated_out", "disbursed", "balance")
+    assert shown == [[fund["fund_id"], *(fund["cash"][k] + fund["in_kind"][k] for k in flows)] for fund in funds]
+    assert len(funds) > 1 and funds[0]["level"] == "central"
+    first_row = page.page.locator("#funds tbody tr").first
+    assert vnd(funds[0]["cash"]["balance"] + funds[0]["in_kind"]["balance"]) in first_row.inner_text()
     page.screenshot("totals")
 
     # A name search ignores case and diacritics; an anonymous donor is found by reference only.

@@ -15,6 +15,7 @@ const state = {
   campaigns: [],
   campaign: null,
   totals: null,
+  funds: null,
   provinces: {},
   search: "",
   limit: PAGE,
@@ -43,8 +44,9 @@ async function openCampaign(campaign) {
   $("campaign-view").hidden = false;
   $("trace-result").hidden = true;
   try {
-    state.totals = await getJson(base());
+    [state.totals, state.funds] = await Promise.all([getJson(base()), getJson(`${base()}/funds`)]);
     renderTotals();
+    renderFunds();
   } catch (error) {
     showError(error);
   }
@@ -97,6 +99,20 @@ function renderTotals() {
     { pct: f.percent(share(s.disbursed_vnd)), households: f.number(s.households) });
   chart.canvas.parentNode.style.height = `${Math.max(180, 64 * s.by_province.length + 80)}px`;
   setAllocations(chart, s.by_province, provinceName);
+}
+
+// A fund's flows, cash and goods (at valuation) together.
+const FLOWS = ["from_donors", "from_funds", "allocated_out", "disbursed", "balance"];
+
+function renderFunds() {
+  fillRows($("funds").tBodies[0], state.funds.funds.map((fund) => {
+    const where = fund.commune_code || (fund.province_code && provinceName(fund.province_code));
+    return el("tr", { dataset: { fund: fund.fund_id } },
+      el("td", {}, fund.committee_name,
+        el("span", { className: "muted small block" }, [t(`level.${fund.level}`), where].filter(Boolean).join(" · "))),
+      ...FLOWS.map((flow) => el("td", { className: "num", dataset: { flow, value: fund.cash[flow] + fund.in_kind[flow] } },
+        f.vnd(fund.cash[flow] + fund.in_kind[flow]))));
+  }));
 }
 
 function earmark(e) {
@@ -175,6 +191,7 @@ function renderTransfers() {
 
 function relabel() {
   if (state.totals) renderTotals();
+  if (state.funds) renderFunds();
   if (state.disclosure) renderDisclosure();
   if (state.transfers) renderTransfers();
 }
