@@ -42,6 +42,7 @@ EXPORTERS = frozenset({"auditor", "admin", "coordinator"})
 LINES_PER_CHUNK = 1000
 # How long an export waits for the projections to reach the log's head.
 FRESHNESS_WAIT = 5.0
+CSV = "text/csv; charset=utf-8"
 
 
 class ExportQuery(Body):
@@ -90,9 +91,6 @@ def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.Stre
 async def events(call: Call) -> web.StreamResponse:
     _national(call)
     return await _stream(call, event_lines(call.service.app.recorder), "events.jsonl")
-
-
-CSV = "text/csv; charset=utf-8"
 
 
 def setup(app: web.Application) -> None:
