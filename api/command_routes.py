@@ -1,4 +1,5 @@
-"""Write routes: one per command, plus assessments in batches.
+"""Write routes: one per command, assessments in batches, and `/sync`:
+writes of any kind in one request, for teams back from a day offline.
 
 A command's request body is the command model itself (`emergency.commands`),
 minus the ids the path already carries. Every write takes an
@@ -9,7 +10,7 @@ minus the ids the path already carries. Every write takes an
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field, create_model
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field, create_model
 from api.auth import COORDINATORS, FIELD_WRITERS
 from api.bodies import validate
 from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemResult, BatchResult, Body, ErrorBody, \
-    WriteResult
+    IdempotencyKey, WriteResult
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
 from emergency import commands as c
@@ -96,29 +97,53 @@ class _Batch(Body):
     items: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+# Every single-write command, by its public name, with the roles its route allows.
+BY_NAME: dict[str, tuple[type[c.Command], frozenset[str]]] = {
+    command.name: (command, roles) for _, command, roles, _ in COMMAND_ROUTES}
+CommandName = Literal[tuple(BY_NAME)]  # type: ignore[valid-type]
+
+
+class SyncItem(Body):
+    command: CommandName = Field(description="the command's name, as in `WriteResult.command`")
+    idempotency_key: IdempotencyKey | None = Field(
+        None, description="made on the device when the write was recorded; a resent item is not recorded twice")
+    body: dict[str, Any] = Field(description="the command's fields, as its own route takes them, with the ids "
+                                             "its path would carry")
+
+
+class SyncBatch(Body):
+    """Writes of any kind made offline, in the order they were made."""
+
+    items: list[SyncItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 def _item_result(result: Result) -> BatchItemResult:
     if isinstance(result, AidError):
         return BatchItemResult(status=result.status, error=ErrorBody.of(result))
     return BatchItemResult(status=200 if result.replayed else 201, outcome=WriteResult.of(result))
 
 
-async def assess_batch(call: Call) -> web.Response:
+Parsed = tuple[c.Command, str | None]  # an item's command and its own idempotency key
+
+
+async def _run_batch(call: Call, parse: Callable[[int, Any], Parsed]) -> web.Response:
+    """Check each item on its own, submit the good ones together in their
+    order, and answer one result per item."""
     header_key = call.idempotency_key()
     batch = validate(_Batch, await call.body())
     results: dict[int, Result] = {}
     queued: dict[int, Submission] = {}
     for i, raw in enumerate(batch.items):
         try:
-            item = validate(BatchAssessment, raw, prefix=f"items.{i}")
-        except InvalidInput as error:
+            command, own_key = parse(i, raw)
+        except AidError as error:
             results[i] = error
             continue
         # Without its own key, an item's key derives from the request's.
-        key = item.idempotency_key or (f"{header_key}#{i}" if header_key else None)
+        key = own_key or (f"{header_key}#{i}" if header_key else None)
         # One caller, one request: its first submission carries what they all share.
         first = next(iter(queued.values()), None)
-        queued[i] = replace(first, command=item.assessment, idempotency_key=key) if first \
-            else call.submission(item.assessment, key)
+        queued[i] = replace(first, command=command, idempotency_key=key) if first else call.submission(command, key)
     if queued:
         results.update(zip(queued, await call.writer.submit_many(list(queued.values()))))
     items = [_item_result(results[i]) for i in range(len(batch.items))]
@@ -127,10 +152,28 @@ async def assess_batch(call: Call) -> web.Response:
         refused=sum(r.error is not None for r in items)))
 
 
+async def assess_batch(call: Call) -> web.Response:
+    def parse(i: int, raw: Any) -> Parsed:
+        item = validate(BatchAssessment, raw, prefix=f"items.{i}")
+        return item.assessment, item.idempotency_key
+    return await _run_batch(call, parse)
+
+
+async def sync(call: Call) -> web.Response:
+    def parse(i: int, raw: Any) -> Parsed:
+        item = validate(SyncItem, raw, prefix=f"items.{i}")
+        command, roles = BY_NAME[item.command]
+        call.principal.check_role(roles)
+        return validate(command, item.body, prefix=f"items.{i}.body"), item.idempotency_key
+    return await _run_batch(call, parse)
+
+
 def setup(app: web.Application) -> None:
     routes = [Route("POST", path, summary, command_handler(command), WriteResult, roles,
                     body=body_model(command, path), status=201, tag="writes")
               for path, command, roles, summary in COMMAND_ROUTES]
     routes.append(Route("POST", "/assessments/batch", "Submit up to 1,000 damage assessments at once",
                         assess_batch, BatchResult, FIELD_WRITERS, body=AssessmentBatch, bulk=True, tag="writes"))
+    routes.append(Route("POST", "/sync", "Submit up to 1,000 writes of any kind at once, in order (offline sync)",
+                        sync, BatchResult, FIELD_WRITERS, body=SyncBatch, bulk=True, tag="writes"))
     add_routes(app, routes)
