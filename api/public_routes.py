@@ -5,9 +5,10 @@ target, never a household's name or single record (Decree 93/2021 Art. 14
 asks for public disclosure of totals and distribution).
 
 A campaign's money is public to everyone, with no token (the transparency
-page): its totals received, allocated and paid out, per province, the
-searchable list of contributions (sao kê) and "find my transfer" by bank
-reference. They read the funds projection's own queries
+page): its totals received, allocated and paid out, per province and per
+committee's fund, the searchable lists of contributions (sao kê) and of
+payments to households (by commune and support, searchable by amount only),
+and "find my transfer" by bank reference. They read the funds projection's own queries
 (`projections.disclosure`, `projections.fund_reports`, `projections.trace`);
 what leaves here keeps anonymous donors anonymous and names no household: a
 transfer's trace says how many households it reached and for which support,
@@ -175,6 +176,37 @@ class DisclosurePage(Body):
     more: bool = Field(description="whether more match after this page")
 
 
+class PublicDisbursement(Body):
+    """A payment to a household from the campaign's funds, by its place, never its name."""
+
+    disbursement_id: str
+    delivered_at: datetime
+    province_code: str
+    commune_code: str
+    support_type: str
+    form: str
+    amount_vnd: int | None
+    item: str | None
+    unit: str | None
+    quantity: int | None
+    committee_name: str = Field(description="the committee whose fund paid it")
+
+
+class PaymentQuery(Body):
+    # Amounts only: a name search would tell who received aid, even with the names hidden.
+    search: str = Field("", max_length=15, pattern=r"^\d*$", description="an amount in VND")
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+
+class PaymentPage(Body):
+    campaign_id: str
+    search: str
+    offset: int
+    disbursements: list[PublicDisbursement] = Field(description="in the order delivered; voided ones left out")
+    more: bool = Field(description="whether more match after this page")
+
+
 class TransferQuery(Body):
     reference: str = Field(min_length=1, max_length=100, description="the bank transaction reference or the "
                                                                      "receipt number")
@@ -299,6 +331,20 @@ async def campaign_contributions(call: Call) -> web.Response:
                                   more=len(rows) > query.limit))
 
 
+async def campaign_disbursements(call: Call) -> web.Response:
+    campaign_id, query = _campaign_id(call), call.query()
+
+    def read(cur: Cursor) -> list[dict[str, Any]]:
+        _campaign(cur, campaign_id)
+        return disclosure.disbursements(cur, campaign_id, query.search, query.limit + 1, query.offset)
+
+    rows = await _read(call, read)
+    return respond(PaymentPage(
+        campaign_id=campaign_id, search=query.search, offset=query.offset, more=len(rows) > query.limit,
+        disbursements=[PublicDisbursement.model_validate({k: r[k] for k in PublicDisbursement.model_fields})
+                       for r in rows[:query.limit]]))
+
+
 async def campaign_transfers(call: Call) -> web.Response:
     campaign_id, reference = _campaign_id(call), call.query().reference.strip()
 
@@ -331,6 +377,9 @@ def setup(app: web.Application) -> None:
         Route("GET", "/public/campaigns/{campaign_id}/contributions", "The public list of contributions (sao kê), "
               "searchable; anonymous donors unnamed", campaign_contributions, DisclosurePage,
               query=DisclosureQuery, tag="public"),
+        Route("GET", "/public/campaigns/{campaign_id}/disbursements", "The public list of payments to households "
+              "from the campaign's funds, by commune and support (no household named); searchable by amount",
+              campaign_disbursements, PaymentPage, query=PaymentQuery, tag="public"),
         Route("GET", "/public/campaigns/{campaign_id}/transfers", "Find my transfer: a contribution by its bank "
               "reference, and where its money went (no household named)", campaign_transfers, TransferList,
               query=TransferQuery, tag="public"),

@@ -130,6 +130,33 @@ async def test_find_my_transfer_by_bank_reference(public: Public):
     assert (await public.ok(f"{path}?reference=FT-NOT-THERE"))["transfers"] == []
 
 
+async def test_payments_to_households_are_listed_by_place_never_by_name(public: Public):
+    path = f"/public/campaigns/{public.campaign_id}/disbursements"
+    listed, offset = [], 0
+    while True:
+        page = await public.ok(f"{path}?limit=200&offset={offset}")
+        listed += page["disbursements"]
+        offset += 200
+        if not page["more"]:
+            break
+    # What the events say was paid from the campaign's funds and not voided.
+    paid = {e.data["disbursement"]["disbursement_id"] for e in public.events
+            if e.kind == "HouseholdCase.Disbursed" and e.data["disbursement"].get("fund_id")}
+    voided = {e.data["correction"]["disbursement_id"] for e in public.events
+              if e.kind == "HouseholdCase.DisbursementCorrected" and e.data["correction"]["void"]}
+    assert paid and voided
+    assert {d["disbursement_id"] for d in listed} == paid - voided
+    assert listed == sorted(listed, key=lambda d: (d["delivered_at"], d["disbursement_id"]))
+    heads = {e.data["head_name"] for e in public.events if e.kind == "HouseholdCase.Registered"}
+    assert not any(head in str(listed) for head in heads)
+
+    amount = next(d["amount_vnd"] for d in listed if d["amount_vnd"])
+    found = (await public.ok(f"{path}?search={amount}"))["disbursements"]
+    assert found and all(d["amount_vnd"] == amount for d in found)
+    got, body = await public.get(f"{path}?search=nguyen")
+    assert (got, body["field"]) == (422, "search")
+
+
 async def test_refusals_name_the_field(public: Public):
     for path, status, field in (("/public/campaigns/not-a-uuid", 422, "campaign_id"),
                                 ("/public/campaigns/00000000-0000-4000-8000-000000000000", 404, "campaign_id"),
