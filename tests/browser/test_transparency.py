@@ -69,6 +69,14 @@ def test_totals_allocations_and_the_disclosure_list(page: Page, server: Server) 
     assert len(funds) > 1 and funds[0]["level"] == "central"
     first_row = page.page.locator("#funds tbody tr").first
     assert vnd(funds[0]["cash"]["balance"] + funds[0]["in_kind"]["balance"]) in first_row.inner_text()
+    # Payments to households, as the API lists them, by place and never by name.
+    payments = server.get(f"/public/campaigns/{campaign}/disbursements")["disbursements"]
+    page.page.locator(f"#payments tbody tr >> nth={len(payments) - 1}").wait_for()
+    assert page.page.evaluate("""() => [...document.querySelectorAll('#payments tbody tr')]
+        .map(row => row.dataset.disbursement)""") == [d["disbursement_id"] for d in payments]
+    cash = next(d for d in payments if d["amount_vnd"])
+    row = page.page.locator(f"#payments tr[data-disbursement='{cash['disbursement_id']}']")
+    assert vnd(cash["amount_vnd"]) in row.inner_text()
     page.screenshot("totals")
 
     # A name search ignores case and diacritics; an anonymous donor is found by reference only.

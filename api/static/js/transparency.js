@@ -20,6 +20,8 @@ const state = {
   search: "",
   limit: PAGE,
   disclosure: null,
+  payments: null,
+  paymentsLimit: PAGE,
   transfers: null,
   typed: 0, // keystrokes in the search box: only the last one's search runs
   generation: 0,
@@ -50,7 +52,17 @@ async function openCampaign(campaign) {
   } catch (error) {
     showError(error);
   }
-  await loadDisclosure();
+  state.paymentsLimit = PAGE;
+  await Promise.all([loadDisclosure(), loadPayments()]);
+}
+
+async function loadPayments() {
+  try {
+    state.payments = await getJson(`${base()}/disbursements`, { params: { limit: state.paymentsLimit } });
+    renderPayments();
+  } catch (error) {
+    showError(error);
+  }
 }
 
 async function loadDisclosure() {
@@ -125,10 +137,12 @@ function earmark(e) {
   }
 }
 
+function goods(c) {
+  return `${f.number(c.quantity)} ${has(`unit.${c.unit}`) ? t(`unit.${c.unit}`) : `${c.unit} ${c.item}`}`;
+}
+
 function amount(c) {
-  if (!c.item) return f.vnd(c.value_vnd);
-  const goods = has(`unit.${c.unit}`) ? t(`unit.${c.unit}`) : `${c.unit} ${c.item}`;
-  return `${f.number(c.quantity)} ${goods} (${f.vnd(c.value_vnd)})`;
+  return c.item ? `${goods(c)} (${f.vnd(c.value_vnd)})` : f.vnd(c.value_vnd);
 }
 
 function donor(c) {
@@ -152,6 +166,26 @@ function renderDisclosure() {
   )));
 }
 
+function support(type) {
+  return has(`support.${type}`) ? t(`support.${type}`) : type;
+}
+
+function renderPayments() {
+  const rows = state.payments.disbursements;
+  $("payments-count").textContent = t(state.payments.more ? "payments.count.more" : "payments.count",
+    { shown: f.number(rows.length) });
+  $("payments-empty").hidden = rows.length > 0;
+  $("payments-more").hidden = !state.payments.more;
+  fillRows($("payments").tBodies[0], rows.map((d) => el("tr", { dataset: { disbursement: d.disbursement_id } },
+    el("td", { className: "nowrap" }, f.date(d.delivered_at)),
+    el("td", {}, provinceName(d.province_code)),
+    el("td", { className: "mono" }, d.commune_code),
+    el("td", {}, support(d.support_type)),
+    el("td", {}, d.committee_name),
+    el("td", { className: "num" }, d.item ? goods(d) : f.vnd(d.amount_vnd)),
+  )));
+}
+
 function stopItem(stop) {
   const where = stop.province_code ? ` (${provinceName(stop.province_code)})` : "";
   const line = el("li", {}, t("trace.stop", {
@@ -159,7 +193,7 @@ function stopItem(stop) {
   }));
   if (stop.households) {
     const supports = Object.entries(stop.by_support_type)
-      .map(([type, value]) => `${has(`support.${type}`) ? t(`support.${type}`) : type} ${f.vndCents(value)}`).join(", ");
+      .map(([type, value]) => `${support(type)} ${f.vndCents(value)}`).join(", ");
     line.append(el("div", { className: "muted small" }, t("trace.stop.paid", { households: f.number(stop.households), supports })));
   }
   if (stop.allocated.length) line.append(el("ul", { className: "trace-path" }, ...stop.allocated.map(stopItem)));
@@ -193,6 +227,7 @@ function relabel() {
   if (state.totals) renderTotals();
   if (state.funds) renderFunds();
   if (state.disclosure) renderDisclosure();
+  if (state.payments) renderPayments();
   if (state.transfers) renderTransfers();
 }
 
@@ -216,6 +251,10 @@ async function start() {
   $("disclosure-more").addEventListener("click", () => {
     state.limit += PAGE;
     busy(loadDisclosure());
+  });
+  $("payments-more").addEventListener("click", () => {
+    state.paymentsLimit += PAGE;
+    busy(loadPayments());
   });
   $("trace-form").addEventListener("submit", (event) => {
     event.preventDefault();
