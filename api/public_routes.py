@@ -161,19 +161,27 @@ class PublicContribution(Body):
         return cls(**fields, earmark=PublicEarmark.of(row["bucket"]))
 
 
-class DisclosureQuery(Body):
-    search: str = Field("", max_length=100, description="a reference, an amount in VND, or a donor's name "
-                                                        "(without regard to case or diacritics)")
+class PageQuery(Body):
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10_000_000)
 
 
-class DisclosurePage(Body):
+class Page(Body):
+    """One page of a campaign's public list."""
+
     campaign_id: str
     search: str
     offset: int
-    contributions: list[PublicContribution] = Field(description="in the order received")
     more: bool = Field(description="whether more match after this page")
+
+
+class DisclosureQuery(PageQuery):
+    search: str = Field("", max_length=100, description="a reference, an amount in VND, or a donor's name "
+                                                        "(without regard to case or diacritics)")
+
+
+class DisclosurePage(Page):
+    contributions: list[PublicContribution] = Field(description="in the order received")
 
 
 class PublicDisbursement(Body):
@@ -192,19 +200,13 @@ class PublicDisbursement(Body):
     committee_name: str = Field(description="the committee whose fund paid it")
 
 
-class PaymentQuery(Body):
+class PaymentQuery(PageQuery):
     # Amounts only: a name search would tell who received aid, even with the names hidden.
     search: str = Field("", max_length=15, pattern=r"^\d*$", description="an amount in VND")
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=10_000_000)
 
 
-class PaymentPage(Body):
-    campaign_id: str
-    search: str
-    offset: int
+class PaymentPage(Page):
     disbursements: list[PublicDisbursement] = Field(description="in the order delivered; voided ones left out")
-    more: bool = Field(description="whether more match after this page")
 
 
 class TransferQuery(Body):

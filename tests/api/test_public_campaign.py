@@ -33,6 +33,15 @@ class Public:
         async with self.session.get(self.url + path) as response:
             return response.status, await response.json()
 
+    async def every(self, path: str, listed: str) -> list[dict[str, Any]]:
+        """All of a paged list, page by page."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = await self.ok(f"{path}?limit=200&offset={len(found)}")
+            found += page[listed]
+            if not page["more"]:
+                return found
+
     async def ok(self, path: str) -> Any:
         status, body = await self.get(path)
         assert status == 200, (path, body)
@@ -89,13 +98,7 @@ async def test_the_disclosure_list_keeps_anonymous_donors_anonymous(public: Publ
     by_name = (await public.ok(f"{path}?search={hidden['remitter'].lower()}&limit=200"))["contributions"]
     assert hidden["reference"] not in {c["reference"] for c in by_name}
     # Paging walks the whole list once, in the order received.
-    seen, offset = [], 0
-    while True:
-        page = await public.ok(f"{path}?limit=200&offset={offset}")
-        seen += page["contributions"]
-        offset += 200
-        if not page["more"]:
-            break
+    seen = await public.every(path, "contributions")
     assert len(seen) == len({c["contribution_id"] for c in seen}) == len(
         [e for e in public.events if e.kind == "Contribution.Recorded"])
     household_earmarks = [c["earmark"] for c in seen if c["earmark"]["kind"] == "household"]
@@ -132,13 +135,7 @@ async def test_find_my_transfer_by_bank_reference(public: Public):
 
 async def test_payments_to_households_are_listed_by_place_never_by_name(public: Public):
     path = f"/public/campaigns/{public.campaign_id}/disbursements"
-    listed, offset = [], 0
-    while True:
-        page = await public.ok(f"{path}?limit=200&offset={offset}")
-        listed += page["disbursements"]
-        offset += 200
-        if not page["more"]:
-            break
+    listed = await public.every(path, "disbursements")
     # What the events say was paid from the campaign's funds and not voided.
     paid = {e.data["disbursement"]["disbursement_id"] for e in public.events
             if e.kind == "HouseholdCase.Disbursed" and e.data["disbursement"].get("fund_id")}
