@@ -31,7 +31,9 @@ pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
 # Short sessions: a killed consumer's partitions move after 6 s, not 45 s.
 SESSION_TIMEOUT_MS = "6000"
-PRIVATE_BROKER_PORT = int(os.environ.get("EMERGENCY_TEST_KAFKA_RESTART_PORT", "59392"))
+# Below the kernel's ephemeral range (32768-60999 here): a client socket that happens to
+# hold the port mid-suite would stop the broker from binding it.
+PRIVATE_BROKER_PORT = int(os.environ.get("EMERGENCY_TEST_KAFKA_RESTART_PORT", "29392"))
 
 
 class Stack:
