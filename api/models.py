@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,11 @@ IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], **more: Any) -> Self:
+        """The model from a query's row, taking only its own fields (rows carry more)."""
+        return cls.model_validate({**{k: v for k, v in row.items() if k in cls.model_fields}, **more})
 
 
 class ErrorBody(Body):

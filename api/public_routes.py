@@ -157,8 +157,7 @@ class PublicContribution(Body):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> PublicContribution:
-        fields = {k: v for k, v in row.items() if k in cls.model_fields}
-        return cls(**fields, earmark=PublicEarmark.of(row["bucket"]))
+        return cls.from_row(row, earmark=PublicEarmark.of(row["bucket"]))
 
 
 class PageQuery(Body):
@@ -317,34 +316,34 @@ async def campaign_funds(call: Call) -> web.Response:
         return fund_reports.fund_report(cur, campaign_id)
 
     rows = await _read(call, read)
-    return respond(FundList(campaign_id=campaign_id, funds=[FundMoney.model_validate({k: r[k] for k in FundMoney.model_fields}) for r in rows]))
+    return respond(FundList(campaign_id=campaign_id, funds=[FundMoney.from_row(r) for r in rows]))
+
+
+Lister = Callable[[Cursor, str, str, int, int], list[dict[str, Any]]]
+
+
+async def _page(call: Call, lister: Lister) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A page of one of a campaign's public lists: the page's own fields, and its rows."""
+    campaign_id, query = _campaign_id(call), call.query()
+
+    def read(cur: Cursor) -> list[dict[str, Any]]:
+        _campaign(cur, campaign_id)
+        # One row more than asked tells whether another page follows.
+        return lister(cur, campaign_id, query.search, query.limit + 1, query.offset)
+
+    rows = await _read(call, read)
+    page = dict(campaign_id=campaign_id, search=query.search, offset=query.offset, more=len(rows) > query.limit)
+    return page, rows[:query.limit]
 
 
 async def campaign_contributions(call: Call) -> web.Response:
-    campaign_id, query = _campaign_id(call), call.query()
-
-    def read(cur: Cursor) -> list[dict[str, Any]]:
-        _campaign(cur, campaign_id)
-        return disclosure.contributions(cur, campaign_id, query.search, query.limit + 1, query.offset)
-
-    rows = await _read(call, read)
-    return respond(DisclosurePage(campaign_id=campaign_id, search=query.search, offset=query.offset,
-                                  contributions=[PublicContribution.of(r) for r in rows[:query.limit]],
-                                  more=len(rows) > query.limit))
+    page, rows = await _page(call, disclosure.contributions)
+    return respond(DisclosurePage(**page, contributions=[PublicContribution.of(r) for r in rows]))
 
 
 async def campaign_disbursements(call: Call) -> web.Response:
-    campaign_id, query = _campaign_id(call), call.query()
-
-    def read(cur: Cursor) -> list[dict[str, Any]]:
-        _campaign(cur, campaign_id)
-        return disclosure.disbursements(cur, campaign_id, query.search, query.limit + 1, query.offset)
-
-    rows = await _read(call, read)
-    return respond(PaymentPage(
-        campaign_id=campaign_id, search=query.search, offset=query.offset, more=len(rows) > query.limit,
-        disbursements=[PublicDisbursement.model_validate({k: r[k] for k in PublicDisbursement.model_fields})
-                       for r in rows[:query.limit]]))
+    page, rows = await _page(call, disclosure.disbursements)
+    return respond(PaymentPage(**page, disbursements=[PublicDisbursement.from_row(r) for r in rows]))
 
 
 async def campaign_transfers(call: Call) -> web.Response:

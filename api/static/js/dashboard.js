@@ -5,7 +5,7 @@ import { ApiError, follow, getJson } from "./api.js";
 import { provinceChart, setProvinces, setTrend, trendChart } from "./charts.js";
 import { $, busy, el, fillRows, meter, setFigure } from "./dom.js";
 import * as f from "./format.js";
-import { has, setupToggle, t } from "./i18n.js";
+import { labelOr, setupToggle, t } from "./i18n.js";
 
 const TOKEN_KEY = "emergency.token";
 const TREND_POINTS = 24;
@@ -330,7 +330,7 @@ function rateClass(pct) {
 function owed(c) {
   if (c.owed_vnd != null) return f.vnd(c.owed_vnd);
   if (c.owed_quantity != null) {
-    const unit = has(`unit.${c.unit}`) ? t(`unit.${c.unit}`) : c.unit || "";
+    const unit = labelOr(`unit.${c.unit}`, c.unit || "");
     return `${f.number(c.owed_quantity)} ${unit}`;
   }
   return t("owed.decision");
@@ -346,7 +346,7 @@ function renderOverdue() {
     el("td", {}, el("strong", {}, c.head_name), el("span", { className: "muted small block" },
       `${f.number(c.members)} ${t("col.members").toLowerCase()}`)),
     el("td", {}, c.commune_code, el("span", { className: "muted small block" }, provinceName(c.province_code))),
-    el("td", {}, has(`support.${c.support_type}`) ? t(`support.${c.support_type}`) : c.support_type),
+    el("td", {}, labelOr(`support.${c.support_type}`, c.support_type)),
     el("td", { className: "num" }, owed(c)),
     el("td", { className: "num bad" }, f.hours(c.overdue_hours)),
     el("td", { className: "nowrap" }, f.dateTime(c.due_at)),

@@ -340,9 +340,9 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
 }
 
-/** Whether the dictionary has a label for this key (support types, units). */
-export function has(key) {
-  return key in DICTIONARY[lang()];
+/** The label for `key` (a support type, unit or purpose), or `fallback` when the dictionary has none. */
+export function labelOr(key, fallback) {
+  return key in DICTIONARY[lang()] ? t(key) : fallback;
 }
 
 /** Fill every labelled element under `root` in the current language. */

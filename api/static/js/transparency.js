@@ -6,7 +6,7 @@ import { ApiError, getJson } from "./api.js";
 import { allocationChart, setAllocations } from "./charts.js";
 import { $, busy, el, fillRows, setFigure, sleep } from "./dom.js";
 import * as f from "./format.js";
-import { has, setupToggle, t } from "./i18n.js";
+import { labelOr, setupToggle, t } from "./i18n.js";
 
 const PAGE = 50;
 const SEARCH_DELAY_MS = 300;
@@ -132,13 +132,13 @@ function earmark(e) {
     case "province": return t("earmark.province", { name: provinceName(e.province_code) });
     case "commune": return t("earmark.commune", { code: e.commune_code });
     case "household": return t("earmark.household", { code: e.commune_code });
-    case "purpose": return t("earmark.purpose", { purpose: has(`purpose.${e.purpose}`) ? t(`purpose.${e.purpose}`) : e.purpose });
+    case "purpose": return t("earmark.purpose", { purpose: labelOr(`purpose.${e.purpose}`, e.purpose) });
     default: return t("earmark.none");
   }
 }
 
 function goods(c) {
-  return `${f.number(c.quantity)} ${has(`unit.${c.unit}`) ? t(`unit.${c.unit}`) : `${c.unit} ${c.item}`}`;
+  return `${f.number(c.quantity)} ${labelOr(`unit.${c.unit}`, `${c.unit} ${c.item}`)}`;
 }
 
 function amount(c) {
@@ -166,10 +166,6 @@ function renderDisclosure() {
   )));
 }
 
-function support(type) {
-  return has(`support.${type}`) ? t(`support.${type}`) : type;
-}
-
 function renderPayments() {
   const rows = state.payments.disbursements;
   $("payments-count").textContent = t(state.payments.more ? "payments.count.more" : "payments.count",
@@ -180,7 +176,7 @@ function renderPayments() {
     el("td", { className: "nowrap" }, f.date(d.delivered_at)),
     el("td", {}, provinceName(d.province_code)),
     el("td", { className: "mono" }, d.commune_code),
-    el("td", {}, support(d.support_type)),
+    el("td", {}, labelOr(`support.${d.support_type}`, d.support_type)),
     el("td", {}, d.committee_name),
     el("td", { className: "num" }, d.item ? goods(d) : f.vnd(d.amount_vnd)),
   )));
@@ -193,7 +189,7 @@ function stopItem(stop) {
   }));
   if (stop.households) {
     const supports = Object.entries(stop.by_support_type)
-      .map(([type, value]) => `${support(type)} ${f.vndCents(value)}`).join(", ");
+      .map(([type, value]) => `${labelOr(`support.${type}`, type)} ${f.vndCents(value)}`).join(", ");
     line.append(el("div", { className: "muted small" }, t("trace.stop.paid", { households: f.number(stop.households), supports })));
   }
   if (stop.allocated.length) line.append(el("ul", { className: "trace-path" }, ...stop.allocated.map(stopItem)));
