@@ -1,27 +1,29 @@
-"""The read side behind the overdue list and public coverage: the persisted
-case projection (`projections.cases`), kept current by the embedded runner.
+"""The read side behind coverage, the trend and the overdue list: the
+persisted projections (`projections.coverage`), kept current by the
+embedded runner.
 
 The writer wakes the runner after every commit, and a query first waits (a
 little) for the runner to reach the log's head, so a caller reads its own
-writes. Routes ask only `overdue()` and `coverage()` of this module.
+writes. Every read is restricted to the caller's scope in SQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import structlog
 
 from api.models import CoverageView, OverdueCase
+from emergency import clock
 from emergency.errors import Forbidden
 from emergency.service import AidService, Scope
 from infra.settings import Settings
 from projections import coverage as cov
+from projections.asof import Instant, instant
 from projections.catalog import open_views
 from projections.runner import EmbeddedRunner
-from projections.store import ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -29,8 +31,10 @@ T = TypeVar("T")
 # How long a query waits for the projections to reach the log's head before
 # answering from what they hold.
 FRESHNESS_WAIT = 2.0
-# A scope of several areas is filtered after the query: read at most this many.
-SCOPED_READ_LIMIT = 1_000_000
+
+
+def areas_of(scope: Scope) -> cov.Areas:
+    return cov.Areas(scope.provinces, scope.communes)
 
 
 class CaseView:
@@ -46,24 +50,31 @@ class CaseView:
         self.runner.stop()
         self.views.store.close()
 
-    async def overdue(self, incident_id: str, at: datetime, scope: Scope, filters: cov.Filters, limit: int,
-                      offset: int, store: ViewStore | None = None) -> tuple[int, list[OverdueCase]]:
-        """(how many in all, one page), restricted to what `scope` may see;
-        from `store` when given (a past point's replay), else the live rows."""
-        rows_at = store or self.views.store
-        filters = _narrowed(cov.Filters(incident_id, filters.province_code, filters.commune_code,
-                                        filters.support_type), scope)
-        if _single_area(scope):
-            total, rows = await self._read(lambda: cov.overdue(rows_at, at, filters, limit, offset))
-        else:
-            _, everything = await self._read(lambda: cov.overdue(rows_at, at, filters, SCOPED_READ_LIMIT))
-            allowed = [r for r in everything if scope.allows(r["province_code"], r["commune_code"])]
-            total, rows = len(allowed), allowed[offset:offset + limit]
-        return total, [OverdueCase.model_validate(r) for r in rows]
+    async def instant(self, as_of: str | None) -> Instant:
+        """What a point (`as_of`; None: now) stands for."""
+        return await self._read(lambda: instant(self.views.store, self.service.app.recorder, as_of, clock.now))
 
-    async def coverage(self, incident_id: str, at: datetime, by: str) -> list[CoverageView]:
-        rows = await self._read(lambda: cov.coverage(self.views.store, incident_id, at, by))
-        return [CoverageView.model_validate(r) for r in rows]
+    async def overdue(self, incident_id: str, at: Instant, known: str, scope: Scope, filters: cov.Filters,
+                      limit: int, offset: int, after: cov.After | None) -> tuple[int, list[OverdueCase], str | None]:
+        """(how many in all, one page, where the next page starts), within `scope`."""
+        _check_asked(filters, scope)
+        asked = cov.Filters(incident_id, filters.province_code, filters.commune_code, filters.support_type)
+        total, rows = await self._read(lambda: cov.overdue(self.views.store, at.at, asked, limit, offset, known,
+                                                           areas_of(scope), after, at.position))
+        following = rows[-1]["cursor"] if len(rows) == limit else None
+        return total, [OverdueCase.model_validate(r) for r in rows], following
+
+    async def coverage(self, incident_id: str, at: Instant, by: str, known: str = "now", scope: Scope = Scope(),
+                       page: cov.Page = cov.Page()) -> tuple[int, list[CoverageView]]:
+        """(rows in all, one page of them), within `scope`."""
+        total, rows = await self._read(lambda: cov.coverage_page(self.views.store, incident_id, at.at, by, known,
+                                                                 areas_of(scope), page, position=at.position))
+        return total, [CoverageView.model_validate(r) for r in rows]
+
+    async def series(self, incident_id: str, moments: Sequence[datetime], known: str,
+                     scope: Scope) -> list[CoverageView | None]:
+        rows = await self._read(lambda: cov.series(self.views.store, incident_id, moments, known, areas_of(scope)))
+        return [CoverageView.model_validate(r) if r else None for r in rows]
 
     async def _read(self, query: Callable[[], T]) -> T:
         return await asyncio.to_thread(self._fresh_then, query)
@@ -76,22 +87,9 @@ class CaseView:
         return query()
 
 
-def _single_area(scope: Scope) -> bool:
-    """Whether the SQL filters alone express the scope (everywhere, or one area)."""
-    return len(scope.communes or ()) <= 1 and len(scope.provinces or ()) <= 1
-
-
-def _narrowed(filters: cov.Filters, scope: Scope) -> cov.Filters:
-    """Filters with the scope's one province or one commune filled in; asking
-    for an area outside the scope is refused."""
-    narrowed = {"province_code": filters.province_code, "commune_code": filters.commune_code}
-    for name, parameter, allowed in (("province_code", "province", scope.provinces),
-                                     ("commune_code", "commune", scope.communes)):
-        asked = narrowed[name]
-        if allowed is None:
-            continue
-        if asked is None and len(allowed) == 1:
-            narrowed[name] = next(iter(allowed))
-        elif asked is not None and asked not in allowed:
+def _check_asked(filters: cov.Filters, scope: Scope) -> None:
+    """Asking for an area outside the scope is refused (rather than answered empty)."""
+    for asked, parameter, allowed in ((filters.province_code, "province", scope.provinces),
+                                      (filters.commune_code, "commune", scope.communes)):
+        if asked is not None and allowed is not None and asked not in allowed:
             raise Forbidden(f"{asked} is outside your scope", field=parameter, code="out_of_scope")
-    return cov.Filters(filters.incident_id, support_type=filters.support_type, **narrowed)

@@ -21,6 +21,8 @@ from emergency.service import Outcome
 MAX_BATCH = 1000
 _INDEX = re.compile(r"\[(\d+)\]")
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+# Where a page of the overdue list ends: deadline (epoch µs), household, support type.
+OVERDUE_CURSOR = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Z_]{1,40}$"
 
 
 class Body(BaseModel):
@@ -92,15 +94,18 @@ class AggregateHistoryQuery(Body):
     limit: int = Field(100, ge=1, le=1000)
 
 
+KnownAxis = Annotated[Literal["then", "now"], Field(description=(
+    "'then': as known at that moment (what had been recorded by then); "
+    "'now': as now known for that moment (every fact known now that occurred by then)"))]
+
+
 class AsOfQuery(Body):
     """A past point to read at, on one of the two time axes (`projections.asof`)."""
 
     as_of: str | None = Field(None, max_length=40, description=(
-        "a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a notification id; "
-        "default: now"))
-    known: Literal["then", "now"] = Field("then", description=(
-        "with as_of: 'then' replays what was recorded up to that point (as known then); "
-        "'now' counts every fact known now that occurred by then"))
+        "a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a notification id "
+        "(the moment by which it and everything before it was recorded); default: now"))
+    known: KnownAxis = "then"
 
 
 class OverdueQuery(AsOfQuery):
@@ -108,7 +113,9 @@ class OverdueQuery(AsOfQuery):
     commune: c.CommuneCode | None = None
     support_type: c.SupportType | None = None
     limit: int = Field(100, ge=1, le=10_000)
-    offset: int = Field(0, ge=0, le=10_000_000)
+    offset: int = Field(0, ge=0, le=100_000, description="rows to skip (after `after`, if given)")
+    after: str | None = Field(None, pattern=OVERDUE_CURSOR, description=(
+        "the `next_after` of the page before: the next page starts after it (cheaper than a deep offset)"))
 
 
 class EventView(Body):
@@ -195,6 +202,7 @@ class OverdueList(Body):
     total: int = Field(description="overdue cases matching the filters, in all")
     offset: int
     cases: list[OverdueCase] = Field(description="oldest deadline first")
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last page")
 
 
 class CoverageView(ProjectionRow):
@@ -202,6 +210,10 @@ class CoverageView(ProjectionRow):
 
     incident_id: str
     province_code: str | None = None
+    province_name: str | None = None
+    commune_code: str | None = None
+    commune_name: str | None = None
+    support_type: str | None = None
     households_in_need: int
     persons_in_need: int
     households_overdue: int

@@ -1,37 +1,41 @@
 """Coverage of an incident for coordinators: now, as known at a past point,
-or as now known for a past point (`projections.asof`).
+or as now known for a past point, and the trend over time.
 
 `GET /incidents/{incident_id}/coverage?group_by=province&as_of=2024-09-12T17:00:00%2B07:00&known=then`
+`GET /incidents/{incident_id}/coverage/series?points=24&known=now`
+
+Both read the coverage projection's sums (`projections.coverage`): a request
+costs a few rows per group it returns, never a replay of the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, AsyncIterator, Literal
+from typing import Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from api import keys
 from api.auth import READERS
-from api.models import AsOfQuery, Body, CoverageView
+from api.models import AsOfQuery, Body, CoverageView, KnownAxis
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
-from projections.asof import Replayer, views_at
-from projections.catalog import default_projections
-from projections.coverage import coverage
+from projections.coverage import SORTS, Page
 
-REPLAYER = web.AppKey("replayer", Replayer)
+MAX_POINTS = 96
 
 
 class CoverageQuery(AsOfQuery):
     group_by: Literal["incident", "province", "commune", "support_type"] = "incident"
-
-
-class CoverageRow(CoverageView):
-    commune_code: str | None = None
-    support_type: str | None = None
+    sort: Literal[SORTS] = Field("code", description=(  # type: ignore[valid-type]
+        "code (areas in code order), name, gap (widest gap to the target first) or overdue (most overdue first)"))
+    search: str | None = Field(None, min_length=1, max_length=100,
+                               description="rows whose code or official name contains this (any case)")
+    limit: int = Field(100, ge=1, le=5000, description=(
+        "rows per page (a page's time-to-delivery percentiles cost a read of its groups' delivered cases)"))
+    offset: int = Field(0, ge=0, le=100_000)
 
 
 class CoverageReport(Body):
@@ -40,33 +44,61 @@ class CoverageReport(Body):
     as_of: str | None
     known: str
     at: datetime = Field(description="the moment the rows are evaluated at (overdue means due before it)")
-    rows: list[CoverageRow]
+    total: int = Field(description="rows of this grouping (matching `search`) in all; `rows` is one page")
+    offset: int
+    rows: list[CoverageView]
+
+
+class SeriesQuery(Body):
+    known: KnownAxis = "now"
+    points: int = Field(24, ge=2, le=MAX_POINTS, description="moments, evenly spaced from `from` to `to`")
+    from_: AwareDatetime | None = Field(None, alias="from", description="default: the incident's start")
+    to: AwareDatetime | None = Field(None, description="default: now")
+
+
+class SeriesPoint(Body):
+    at: datetime
+    coverage: CoverageView | None = Field(description="the incident's totals then (no percentiles); null before "
+                                                      "any entitlement")
+
+
+class CoverageSeries(Body):
+    incident_id: str
+    known: str
+    points: list[SeriesPoint]
 
 
 async def incident_coverage(call: Call) -> web.Response:
     query: CoverageQuery = call.query()
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
-    incident_id = found["incident_id"]
-    app = call.request.app
-
-    def read() -> tuple[datetime, list[dict[str, Any]]]:
-        store, at = views_at(app[keys.CASES].views.store, app[REPLAYER], query.as_of, query.known, clock.now)
-        return at, coverage(store, incident_id, at, query.group_by)
-
-    at, rows = await asyncio.to_thread(read)
-    return respond(CoverageReport(incident_id=incident_id, group_by=query.group_by, as_of=query.as_of,
-                                  known=query.known, at=at, rows=[CoverageRow.model_validate(r) for r in rows]))
+    cases = call.request.app[keys.CASES]
+    point = await cases.instant(query.as_of)
+    total, rows = await cases.coverage(found["incident_id"], point, query.group_by, query.known,
+                                       call.principal.scope, Page(query.sort, query.search, query.limit, query.offset))
+    return respond(CoverageReport(incident_id=found["incident_id"], group_by=query.group_by, as_of=query.as_of,
+                                  known=query.known, at=point.at, total=total, offset=query.offset,
+                                  rows=rows))
 
 
-async def _replayer(app: web.Application) -> AsyncIterator[None]:
-    app[REPLAYER] = Replayer(app[keys.SERVICE].app.recorder, default_projections)
-    yield
+async def coverage_series(call: Call) -> web.Response:
+    query: SeriesQuery = call.query()
+    found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
+    start = query.from_ or datetime.fromisoformat(found["started_at"])  # plain(): ISO text
+    end = query.to or clock.now()
+    step = (end - start) / (query.points - 1)
+    moments = [start + step * index for index in range(query.points)]
+    rows = await call.request.app[keys.CASES].series(found["incident_id"], moments, query.known,
+                                                     call.principal.scope)
+    return respond(CoverageSeries(incident_id=found["incident_id"], known=query.known,
+                                  points=[SeriesPoint(at=m, coverage=r) for m, r in zip(moments, rows)]))
 
 
 def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(_replayer)  # after the app's own resources: the service exists by then
     add_routes(app, [
         Route("GET", "/incidents/{incident_id}/coverage",
               "Timely coverage against the 100% target, now or at a past point, by area or support type",
               incident_coverage, CoverageReport, READERS, query=CoverageQuery, tag="coverage"),
+        Route("GET", "/incidents/{incident_id}/coverage/series",
+              "The incident's timely coverage at evenly spaced moments, for a trend chart", coverage_series,
+              CoverageSeries, READERS, query=SeriesQuery, tag="coverage"),
     ])

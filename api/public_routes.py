@@ -34,6 +34,7 @@ from emergency.domain.fund import Earmark
 from emergency.errors import NotFound
 from emergency.service import as_uuid
 from projections import disclosure, fund_reports, trace
+from projections.asof import Instant
 from projections.cases import iso
 from projections.store import Cursor
 
@@ -47,13 +48,13 @@ async def public_incident(call: Call) -> web.Response:
     incident = IncidentView.model_validate(found)
     now = clock.now()
     cases = call.request.app[keys.CASES]
-    whole = await cases.coverage(incident.incident_id, now, "incident")
+    _, whole = await cases.coverage(incident.incident_id, Instant(now), "incident")
+    _, by_province = await cases.coverage(incident.incident_id, Instant(now), "province")
     return respond(PublicIncident(
         incident_id=incident.incident_id, incident_type=incident.incident_type, title=incident.title,
         started_at=incident.started_at, closed_at=incident.closed_at, provinces=sorted(incident.areas),
         communes=sum(len(communes) for communes in incident.areas.values()), as_of=now,
-        coverage=whole[0] if whole else None,
-        by_province=await cases.coverage(incident.incident_id, now, "province")))
+        coverage=whole[0] if whole else None, by_province=by_province))
 
 
 class Campaign(Body):

@@ -14,12 +14,9 @@ from api import keys
 from api.auth import AUDITORS, READERS
 from api.models import (AggregateEventPage, AggregateHistoryQuery, EventPage, EventView, Health, HistoryQuery,
                         HouseholdView, IncidentView, OverdueList, OverdueQuery)
-from api.projection_routes import REPLAYER
 from api.routing import Call, Route, add_routes, respond
-from emergency import clock
 from emergency.service import as_uuid
-from projections.asof import views_at
-from projections.coverage import Filters
+from projections.coverage import After, Filters
 
 HEALTH_TIMEOUT = 5.0
 
@@ -39,16 +36,23 @@ async def incident(call: Call) -> web.Response:
 async def overdue(call: Call) -> web.Response:
     query: OverdueQuery = call.query()
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
-    app = call.request.app
+    cases = call.request.app[keys.CASES]
     # Now, or at a past point on either time axis (as the coverage route reads it).
-    store, at = await asyncio.to_thread(views_at, app[keys.CASES].views.store, app[REPLAYER], query.as_of,
-                                        query.known, clock.now)
-    total, cases = await app[keys.CASES].overdue(
-        found["incident_id"], at, call.principal.scope,
+    point = await cases.instant(query.as_of)
+    total, page, following = await cases.overdue(
+        found["incident_id"], point, query.known, call.principal.scope,
         Filters(province_code=query.province, commune_code=query.commune, support_type=query.support_type),
-        query.limit, query.offset, store)
-    return respond(OverdueList(incident_id=found["incident_id"], as_of=at, total=total, offset=query.offset,
-                               cases=cases))
+        query.limit, query.offset, _after(query.after))
+    return respond(OverdueList(incident_id=found["incident_id"], as_of=point.at, total=total, offset=query.offset,
+                               cases=page, next_after=following))
+
+
+def _after(cursor: str | None) -> After | None:
+    """A page's end as the query gave it (its form is checked by the model)."""
+    if cursor is None:
+        return None
+    due_at, household_id, support_type = cursor.split(".")
+    return int(due_at), household_id, support_type
 
 
 async def aggregate_events(call: Call) -> web.Response:

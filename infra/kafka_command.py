@@ -105,6 +105,12 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     if not _require_bootstrap(settings):
         return 2
     projections = [load_projection(entry) for entry in args.projection or PROJECTIONS]
+    ordered = [p.name for p in projections if p.log_ordered]
+    if ordered and args.projection:
+        print(f"{', '.join(ordered)} depend on the log's total order: only the embedded runner feeds them",
+              file=sys.stderr)
+        return 2
+    projections = [p for p in projections if not p.log_ordered]
     feed = KafkaFeed(ProjectionSet(open_view_store(settings.views_url()), projections), settings.kafka_topic)
     consumer = ProjectionConsumer(feed, settings.kafka_bootstrap, args.group, max_records=args.max_records,
                                   session_timeout_ms=args.session_timeout_ms,

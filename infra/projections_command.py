@@ -13,9 +13,9 @@ from emergency import clock
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
-from projections.asof import KNOWN, Replayer, views_at
-from projections.catalog import default_projections, open_views
-from projections.coverage import GROUPINGS, Filters, coverage, overdue
+from projections.asof import instant
+from projections.catalog import open_views
+from projections.coverage import GROUPINGS, KNOWN, Filters, coverage, overdue
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore
 
@@ -62,22 +62,21 @@ def run_coverage(args: argparse.Namespace, settings: Settings) -> int:
     service = build_service(settings)
     views = open_views(settings)
     catch_up(service, views, "catching up")
-    replayer = Replayer(service.app.recorder, default_projections)
-    store, at = views_at(views.store, replayer, args.as_of, args.known, clock.now)
-    print_coverage(store, args.incident, at, args.by, args.overdue)
+    point = instant(views.store, service.app.recorder, args.as_of, clock.now)
+    print_coverage(views.store, args.incident, point.at, args.by, args.overdue, args.known, point.position)
     return 0
 
 
 def print_coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "province",
-                   oldest_overdue: int = 5) -> None:
+                   oldest_overdue: int = 5, known: str = "now", position: int | None = None) -> None:
     local = at.astimezone(clock.VIETNAM).strftime("%Y-%m-%d %H:%M")
     print(f"\nTimely coverage against the 100% target, incident {incident_id}, at {local} (Hà Nội time)")
     columns = GROUPINGS[by][1:]
     header = (*(by_name for by_name in columns), "households", "entitled", "on time", "late", "overdue", "pending",
               "timely %", "median h", "p90 h", "VND disbursed / entitled", "rice kg delivered / entitled")
     print(" | ".join(header))
-    total = coverage(store, incident_id, at, "incident")
-    rows = ([] if by == "incident" else coverage(store, incident_id, at, by)) + \
+    total = coverage(store, incident_id, at, "incident", known, position=position)
+    rows = ([] if by == "incident" else coverage(store, incident_id, at, by, known, position=position)) + \
         [dict(total[0], **{c: "ALL" for c in columns})] if total else []
     for row in rows:
         print(" | ".join(str(v) for v in (
@@ -86,7 +85,7 @@ def print_coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "
             row["median_hours_to_delivery"], row["p90_hours_to_delivery"],
             f"{row['disbursed_vnd']:,} / {row['entitled_vnd']:,}",
             f"{row['rice_delivered_kg']:,} / {row['rice_entitled_kg']:,}")))
-    count, oldest = overdue(store, at, Filters(incident_id), limit=oldest_overdue)
+    count, oldest = overdue(store, at, Filters(incident_id), limit=oldest_overdue, known=known, position=position)
     print(f"\nIn the gap: {count} overdue entitlements." + (" Oldest:" if oldest else ""))
     for case in oldest:
         owed = f"{case['owed_vnd']:,} VND" if case["owed_vnd"] is not None else f"{case['owed_quantity']} {case['unit']}"

@@ -1,35 +1,34 @@
-"""Projections as they stood at a past moment, and the two time axes.
+"""Past points and the moments they stand for, and the slow replay auditors use.
 
-"As known on day X" replays the log up to X into a private in-memory view
-store (the projections' own fold, so the answer is what the live projection
-showed then) and evaluates it at X. The cut is a prefix of the log: it stops
-at the first event recorded after X (or after notification id N), which is
-what a reader saw at X, since the log only grows at its end.
+A point is an ISO time with offset, or a notification id. A notification id
+stands for the moment by which it and every event before it had been
+recorded (`recorded_moment`): the log's prefix a reader saw then. Coverage
+reads both time axes at such a moment from the coverage projection, with no
+replay (`projections.coverage`).
 
-"As now known for day X" reads the live rows and evaluates them at X: every
-fact known now counts if it occurred by X (see `projections.coverage`).
-
-Past prefixes never change, so replays that ended before the log's head are
-kept in a small cache.
+`replay` folds the log's prefix up to a point into a private in-memory view
+store with every projection's own code: what the live projections showed
+then. Auditors use it (`emergency replay`, `emergency diff`), and tests use
+it as the slow reference the fast answers must equal.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from emergency.envelope import Envelope, from_notification
 from emergency.errors import InvalidInput, NotFound
 from projections.base import Projection
+from projections.cases import to_micros
 from projections.runner import NotificationSource, ProjectionSet
 from projections.store import ViewStore, open_view_store
 
-KNOWN = ("then", "now")
 # How far back to look for the event before a gap in the notification ids.
 GAP_SPAN = 1000
+# Notifications read after the nearest clock mark (marks are at most 256 apart).
+MARK_SPAN = 5000
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,9 @@ class Cutoff:
     @classmethod
     def parse(cls, text: str, field: str = "as_of") -> Cutoff:
         """`12345` (notification id) or an ISO time with offset."""
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
+            if len(text) > 18:
+                raise InvalidInput("a notification id has at most 18 digits", field=field, code="invalid_as_of")
             return cls(notification_id=int(text))
         try:
             moment = datetime.fromisoformat(text)
@@ -101,32 +102,6 @@ def _prefix(envelopes: list[Envelope], cutoff: Cutoff) -> list[Envelope]:
     return envelopes
 
 
-class Replayer:
-    """Replays on demand, keeping the last few final ones."""
-
-    def __init__(self, source: NotificationSource, projections: Callable[[], Sequence[Projection]],
-                 keep: int = 4):
-        self.source = source
-        self.projections = projections
-        self.keep = keep
-        self._cache: OrderedDict[Cutoff, Replay] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __call__(self, cutoff: Cutoff) -> Replay:
-        with self._lock:
-            found = self._cache.get(cutoff)
-            if found is not None:
-                self._cache.move_to_end(cutoff)
-                return found
-        result = replay(self.source, cutoff, self.projections())
-        if result.complete:
-            with self._lock:
-                self._cache[cutoff] = result
-                while len(self._cache) > self.keep:
-                    self._cache.popitem(last=False)[1].store.close()
-        return result
-
-
 def moment_of(source: NotificationSource, notification_id: int) -> datetime:
     """When the event with this notification id (or the last one before it:
     rolled-back inserts leave gaps in the ids) was recorded."""
@@ -138,20 +113,42 @@ def moment_of(source: NotificationSource, notification_id: int) -> datetime:
     return datetime.fromisoformat(from_notification(found[-1]).recorded_at)
 
 
-def views_at(live: ViewStore, replayer: Replayer, as_of: str | None, known: str,
-             now: Callable[[], datetime]) -> tuple[ViewStore, datetime]:
-    """The rows to read and the moment to evaluate them at, for an `as_of`
-    point (None: now) on the `known` axis ("then": as known at that point,
-    "now": as now known for that point)."""
-    if known not in KNOWN:
-        raise InvalidInput(f"known must be one of {KNOWN}", field="known", code="invalid_known")
+def recorded_moment(store: ViewStore, source: NotificationSource, notification_id: int) -> datetime:
+    """The moment a notification id stands for on both time axes: when it and
+    every event before it had been recorded (the running maximum of recorded
+    times, from the coverage projection's clock marks and the few events
+    after the nearest mark)."""
+    with store.read() as cur:
+        mark = cur.execute("SELECT notification_id, recorded_max FROM cov_clock WHERE notification_id <= ? "
+                           "ORDER BY notification_id DESC LIMIT 1", (notification_id,)).fetchone()
+    start, best = (int(mark[0]), int(mark[1])) if mark else (0, None)
+    if notification_id > start:
+        found = source.select_notifications(start=start, limit=min(notification_id - start, MARK_SPAN),
+                                            stop=notification_id, inclusive_of_start=False)
+        for envelope in (from_notification(n) for n in found):
+            moment = to_micros(datetime.fromisoformat(envelope.recorded_at))
+            best = moment if best is None else max(best, moment)
+    if best is None:
+        raise NotFound(f"no event is recorded at or before notification id {notification_id}", field="as_of")
+    return datetime.fromtimestamp(best // 1_000_000, timezone.utc).replace(microsecond=best % 1_000_000)
+
+
+class Instant(NamedTuple):
+    """A point as the read side asks it: a moment and, for a notification id,
+    that id (of events recorded in the very same instant, those after it
+    were not known yet)."""
+
+    at: datetime
+    position: int | None = None
+
+
+def instant(store: ViewStore, source: NotificationSource, as_of: str | None,
+            now: Callable[[], datetime]) -> Instant:
+    """What an `as_of` (None: now) stands for."""
     if as_of is None:
-        return live, now()
+        return Instant(now())
     cutoff = Cutoff.parse(as_of)
-    if known == "then":
-        result = replayer(cutoff)
-        return result.store, result.at
     if cutoff.recorded_at is not None:
-        return live, cutoff.recorded_at
+        return Instant(cutoff.recorded_at)
     assert cutoff.notification_id is not None
-    return live, moment_of(replayer.source, cutoff.notification_id)
+    return Instant(recorded_moment(store, source, cutoff.notification_id), cutoff.notification_id)

@@ -23,6 +23,9 @@ class Projection(ABC):
     version: ClassVar[int] = 1
     # Event kinds (`HouseholdCase.Disbursed`) it reads; empty means all.
     kinds: ClassVar[frozenset[str]] = frozenset()
+    # Whether it depends on the log's total order, not only each aggregate's:
+    # then only the embedded runner, which reads the log in order, may feed it.
+    log_ordered: ClassVar[bool] = False
 
     # Its CREATE … IF NOT EXISTS statements, and the tables a rebuild drops.
     ddl: ClassVar[tuple[str, ...]] = ()

@@ -14,8 +14,8 @@ from projections.base import Projection
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
-PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.export_damage:DamageProjection",
-                               "projections.funds:FundsProjection")
+PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.coverage_projection:CoverageProjection",
+                               "projections.export_damage:DamageProjection", "projections.funds:FundsProjection")
 
 
 def default_projections() -> list[Projection]:

@@ -1,36 +1,53 @@
-"""Timely coverage against the 100% target, and the overdue list, read from
-the case rows (`projections.cases`) at a moment `at`.
+"""Timely coverage against the 100% target, the overdue list and the trend,
+at any moment on either time axis, read from the coverage projection
+(`projections.coverage_projection`).
 
 "Timely" follows DOMAIN.md: an entitlement is delivered in full before its
-deadline. The clock is a parameter, not an event: at a moment `at` a case
-counts if its need was assessed by then and it was not withdrawn or rejected
-by then (occurred times), and it is exactly one of on time, late (delivered
-in full after the deadline), overdue (not delivered in full, deadline passed)
-or within deadline. Deliveries count when delivered by `at`. So time passing
-turns a case overdue with no event, and the same rows answer "now" and "as
-now known for day X". The timely rate counts only cases that are due or
-done: a case still within its deadline is neither a success nor a failure yet.
+deadline. At a moment X a case counts once its need was assessed, until it
+is withdrawn; it is then exactly one of rejected, on time (delivered in full
+by its deadline), late (in full, after it), overdue (not in full, deadline
+passed) or within its deadline. The timely share counts only cases that are
+due or done: one still within its deadline is neither a success nor a
+failure yet. Counts are in entitlements (one household's claim to one
+support type); households and persons are counted once per group.
 
-Counts are in entitlements (one household's claim to one support type);
-households and persons are counted once per group.
+Every count is a sum of deltas up to X (`projections.buckets`), so a
+request reads a few rows per group it returns, whatever the number of
+households or events. The time-to-delivery percentiles are order
+statistics: they read the durations of the group's delivered cases in
+index order, up to the 90th percentile's rank.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from statistics import median, quantiles
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from emergency.errors import InvalidInput
-from projections.cases import RICE_UNIT, iso, to_micros
-from projections.store import ViewStore
+from projections.buckets import ALL_TYPES, prefix
+from projections.cases import iso, to_micros
+from projections.coverage_projection import AXES, METRICS
+from projections.store import Cursor, ViewStore
+from projections.timeline import FIELDS, HOUSEHOLD, WIDTH
 
 GROUPINGS = {
     "incident": ("incident_id",),
     "province": ("incident_id", "province_code"),
     "commune": ("incident_id", "province_code", "commune_code"),
     "support_type": ("incident_id", "support_type"),
+}
+KNOWN = ("then", "now")
+HOUR_US = 3_600_000_000
+_N, _DECIDED, _REJECTED, _ON_TIME, _LATE, _OVERDUE, _WITHIN, _VND, _PAID, _RICE, _PAID_RICE, _PERSONS, \
+    _PERSONS_OVERDUE = range(WIDTH)
+# What each level's rows are keyed by, when read from the single deltas.
+_DELTA_KEYS = {
+    0: "'' AS province_code, '' AS commune_code, support_type",
+    1: "province_code, '' AS commune_code, support_type",
+    2: f"province_code, commune_code, CASE WHEN support_type = '{HOUSEHOLD}' THEN '{HOUSEHOLD}' "
+       f"ELSE '{ALL_TYPES}' END AS support_type",
+    3: "province_code, commune_code, support_type",
 }
 
 
@@ -40,6 +57,32 @@ def micros_of(moment: datetime) -> int:
     return to_micros(moment)
 
 
+def axis_of(known: str) -> int:
+    if known not in KNOWN:
+        raise InvalidInput(f"known must be one of {KNOWN}", field="known", code="invalid_known")
+    return AXES[known]
+
+
+@dataclass(frozen=True)
+class Areas:
+    """The areas a reader may see: None means every one."""
+
+    provinces: frozenset[str] | None = None
+    communes: frozenset[str] | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        clauses, params = "", []
+        for column, codes in (("province_code", self.provinces), ("commune_code", self.communes)):
+            if codes is not None:
+                ordered = sorted(codes)
+                clauses += f" AND {column} IN ({', '.join('?' * len(ordered))})" if ordered else " AND 1 = 0"
+                params += ordered
+        return clauses, params
+
+
+EVERYWHERE = Areas()
+
+
 @dataclass(frozen=True)
 class Filters:
     incident_id: str | None = None
@@ -47,126 +90,257 @@ class Filters:
     commune_code: str | None = None
     support_type: str | None = None
 
-    def where(self, alias: str) -> tuple[str, list[Any]]:
-        clauses, params = [], []
+    def sql(self) -> tuple[str, list[Any]]:
+        clauses, params = "", []
         for name in ("incident_id", "province_code", "commune_code", "support_type"):
             value = getattr(self, name)
             if value is not None:
-                clauses.append(f"{alias}.{name} = ?")
+                clauses += f" AND {name} = ?"
                 params.append(value)
-        return "".join(f" AND {c}" for c in clauses), params
+        return clauses, params
 
 
-def _cases_at(at: int, filters: Filters) -> tuple[str, list[Any]]:
-    """A CTE `k`: the cases counting at `at`, with their state then as 0/1 flags.
-
-    `at` is an int we computed, so it is written into the SQL as a literal.
-    """
-    case_where, case_params = filters.where("c")
-    delivery_where, delivery_params = Filters(filters.incident_id).where("d")
-    sql = f"""WITH k AS (
-        SELECT c.household_id, c.incident_id, c.province_code, c.commune_code, c.support_type, c.members,
-               c.need_at, c.due_at, c.amount_vnd, c.quantity, c.unit, c.completed_at,
-               CASE WHEN c.status = 'rejected' AND c.decided_at <= {at} THEN 1 ELSE 0 END AS rejected,
-               CASE WHEN c.decided_at IS NOT NULL AND c.decided_at <= {at} THEN 1 ELSE 0 END AS decided,
-               CASE WHEN c.completed_at IS NOT NULL AND c.completed_at <= {at} THEN 1 ELSE 0 END AS done,
-               CASE WHEN c.completed_at IS NULL OR c.completed_at > {at} THEN
-                    CASE WHEN c.due_at < {at} THEN 1 ELSE 0 END ELSE 0 END AS overdue,
-               COALESCE(dd.vnd, 0) AS delivered_vnd, COALESCE(dd.qty, 0) AS delivered_quantity
-        FROM case_entitlements c LEFT JOIN (
-            SELECT d.household_id, d.support_type, SUM(d.amount_vnd) AS vnd, SUM(d.quantity) AS qty
-            FROM case_deliveries d WHERE d.voided = 0 AND d.delivered_at <= {at}{delivery_where}
-            GROUP BY d.household_id, d.support_type
-        ) dd ON dd.household_id = c.household_id AND dd.support_type = c.support_type
-        WHERE c.need_at <= {at} AND NOT (c.status = 'withdrawn' AND c.withdrawn_at <= {at}){case_where}
-    )"""
-    return sql, delivery_params + case_params
+def _level(by: str, areas: Areas, support_filter: bool = False) -> int:
+    """The coarsest level of sums that answers `by` within `areas`."""
+    if areas.communes is not None:
+        return 3 if by == "support_type" or support_filter else 2
+    if areas.provinces is not None:
+        return 2 if by == "commune" and not support_filter else 1
+    return {"incident": 0, "support_type": 0, "province": 1, "commune": 2}[by]
 
 
-def coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "incident") -> list[dict[str, Any]]:
-    """Coverage rows of one incident at `at`, grouped `by` incident, province, commune or support type."""
-    if by not in GROUPINGS:
-        raise InvalidInput(f"group_by must be one of {sorted(GROUPINGS)}", field="group_by")
-    moment = micros_of(at)
-    cte, params = _cases_at(moment, Filters(incident_id))
-    g = ", ".join(GROUPINGS[by])
-    counts = f"""{cte} SELECT {g},
-        SUM(1 - rejected), SUM(decided), SUM(rejected),
-        SUM(CASE WHEN rejected = 0 AND done = 1 AND completed_at <= due_at THEN 1 ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 AND done = 1 AND completed_at > due_at THEN 1 ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 THEN overdue ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 AND done = 0 AND overdue = 0 THEN 1 ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 THEN COALESCE(amount_vnd, 0) ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 THEN delivered_vnd ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 AND unit = '{RICE_UNIT}' THEN COALESCE(quantity, 0) ELSE 0 END),
-        SUM(CASE WHEN rejected = 0 AND unit = '{RICE_UNIT}' THEN delivered_quantity ELSE 0 END)
-        FROM k GROUP BY {g} ORDER BY {g}"""
-    people = f"""{cte} SELECT {g}, COUNT(*), SUM(members), SUM(overdue), SUM(overdue * members) FROM (
-        SELECT {g}, household_id, MAX(members) AS members, MAX(overdue) AS overdue
-        FROM k WHERE rejected = 0 GROUP BY {g}, household_id) h GROUP BY {g}"""
-    durations = f"""{cte} SELECT {g}, completed_at - need_at FROM k WHERE rejected = 0 AND done = 1
-        ORDER BY {g}, completed_at - need_at"""
-    width = len(GROUPINGS[by])
-    with store.read() as cur:
-        count_rows = cur.execute(counts, params).fetchall()
-        people_rows = {tuple(r[:width]): r[width:] for r in cur.execute(people, params).fetchall()}
-        hours: dict[tuple[Any, ...], list[float]] = {}
-        for row in cur.execute(durations, params).fetchall():
-            hours.setdefault(tuple(row[:width]), []).append(int(row[width]) / 3_600_000_000)
-    return [_row(dict(zip(GROUPINGS[by], r[:width])), [int(v or 0) for v in r[width:]],
-                 [int(v or 0) for v in people_rows.get(tuple(r[:width]), (0, 0, 0, 0))],
-                 hours.get(tuple(r[:width]), []))
-            for r in count_rows]
+LAST = 2**62  # a position after every event: a moment asked as a time counts all it had recorded
 
 
-def _row(key: dict[str, Any], counts: list[int], people: list[int], hours: list[float]) -> dict[str, Any]:
-    (entitlements, decided, rejected, on_time, late, overdue, within, entitled_vnd, disbursed_vnd,
-     rice_entitled, rice_delivered) = counts
-    due_or_done = on_time + late + overdue
+def sums(cur: Cursor, incident_id: str, axis: int, at: int, level: int, areas: Areas = EVERYWHERE,
+         position: int = LAST) -> list[tuple[str, str, str, tuple[int, ...]]]:
+    """(province, commune, support type, vector) of `level`, summed up to
+    `at` inclusive (on the "then" axis, of the events recorded in that very
+    instant, those up to `position`)."""
+    where, where_params = areas.sql()
+    parts, params = [], []
+    if level == 3:
+        start: int | None = None
+    else:
+        ranges, start = prefix(level, at)
+        for r in ranges:
+            low = "" if r.low is None else " AND start >= ?"
+            parts.append(f"SELECT province_code, commune_code, support_type, {METRICS} FROM cov_buckets "
+                         f"WHERE incident_id = ? AND axis = ? AND level = ? AND size = ?{low} AND start < ?{where}")
+            params += [incident_id, axis, level, r.size, *([] if r.low is None else [r.low]), r.high, *where_params]
+    since = "" if start is None else " AND t >= ?"
+    parts.append(f"SELECT {_DELTA_KEYS[level]}, {METRICS} FROM cov_deltas "
+                 f"WHERE incident_id = ? AND axis = ?{since} AND t <= ? AND (t < ? OR known_id <= ?){where}")
+    params += [incident_id, axis, *([] if start is None else [start]), at, at, position, *where_params]
+    totals = ", ".join(f"SUM({name})" for name in FIELDS)
+    rows = cur.execute(f"SELECT province_code, commune_code, support_type, {totals} FROM "
+                       f"({' UNION ALL '.join(parts)}) u GROUP BY province_code, commune_code, support_type",
+                       params).fetchall()
+    return [(r[0], r[1], r[2], tuple(int(v or 0) for v in r[3:])) for r in rows]
+
+
+@dataclass
+class _Group:
+    key: tuple[str, ...]
+    cases: list[int] = field(default_factory=lambda: [0] * WIDTH)
+    households: list[int] = field(default_factory=lambda: [0] * WIDTH)
+
+
+def _groups(found: Iterable[tuple[str, str, str, tuple[int, ...]]], incident_id: str,
+            by: str) -> dict[tuple[str, ...], _Group]:
+    groups: dict[tuple[str, ...], _Group] = {}
+    for province, commune, support_type, vector in found:
+        if by == "support_type" and support_type == HOUSEHOLD:
+            continue
+        key = {"incident": (incident_id,), "province": (incident_id, province),
+               "commune": (incident_id, province, commune), "support_type": (incident_id, support_type)}[by]
+        group = groups.setdefault(key, _Group(key))
+        target = group.households if support_type == HOUSEHOLD else group.cases
+        for index, value in enumerate(vector):
+            target[index] += value
+    for group in groups.values():
+        if by == "support_type":
+            group.households = group.cases
+    return {key: g for key, g in sorted(groups.items()) if g.cases[_N] + g.cases[_REJECTED] > 0}
+
+
+def _row(by: str, group: _Group) -> dict[str, Any]:
+    c, h = group.cases, group.households
+    due_or_done = c[_ON_TIME] + c[_LATE] + c[_OVERDUE]
+    timely = round(100 * c[_ON_TIME] / due_or_done, 2) if due_or_done else None
     return {
-        **key,
-        "households_in_need": people[0], "persons_in_need": people[1],
-        "households_overdue": people[2], "persons_overdue": people[3],
-        "entitlements": entitlements, "decided": decided, "rejected": rejected,
-        "disbursed": on_time + late, "disbursed_on_time": on_time, "late": late,
-        "overdue": overdue, "within_deadline": within,
-        "timely_pct": round(100 * on_time / due_or_done, 2) if due_or_done else None,
-        "gap_to_target_pct": round(100 - 100 * on_time / due_or_done, 2) if due_or_done else None,
-        "median_hours_to_delivery": round(median(hours), 2) if hours else None,
-        "p90_hours_to_delivery": round(_p90(hours), 2) if hours else None,
-        "entitled_vnd": entitled_vnd, "disbursed_vnd": disbursed_vnd,
-        "rice_entitled_kg": rice_entitled, "rice_delivered_kg": rice_delivered,
+        **dict(zip(GROUPINGS[by], group.key)),
+        "households_in_need": h[_N], "persons_in_need": h[_PERSONS],
+        "households_overdue": h[_OVERDUE], "persons_overdue": h[_PERSONS_OVERDUE],
+        "entitlements": c[_N], "decided": c[_DECIDED], "rejected": c[_REJECTED],
+        "disbursed": c[_ON_TIME] + c[_LATE], "disbursed_on_time": c[_ON_TIME], "late": c[_LATE],
+        "overdue": c[_OVERDUE], "within_deadline": c[_WITHIN],
+        "timely_pct": timely, "gap_to_target_pct": round(100 - timely, 2) if timely is not None else None,
+        "median_hours_to_delivery": None, "p90_hours_to_delivery": None,
+        "entitled_vnd": c[_VND], "disbursed_vnd": c[_PAID],
+        "rice_entitled_kg": c[_RICE], "rice_delivered_kg": c[_PAID_RICE],
     }
 
 
-def _p90(values: list[float]) -> float:
-    return values[0] if len(values) == 1 else quantiles(values, n=10, method="inclusive")[-1]
+def _stabbing(axis: int, at: int, position: int) -> tuple[str, list[int]]:
+    """Rows of a stretch that holds at the moment asked about, on `axis`
+    (`projections.coverage_projection.Known`)."""
+    if axis == AXES["now"]:
+        return "now_from <= ? AND x_to > ?", [at, at]
+    return "(then_from, then_from_id) <= (?, ?) AND (x_to, x_to_id) > (?, ?)", [at, position, at, position]
+
+
+def _percentiles(cur: Cursor, row: dict[str, Any], by: str, axis: int, at: int, areas: Areas,
+                 position: int) -> None:
+    """Median and 90th percentile of hours from need to full delivery, as
+    `statistics.median` and `statistics.quantiles(n=10, method="inclusive")`
+    compute them over the group's delivered cases."""
+    done = row["disbursed"]
+    if not done:
+        return
+    where, params = areas.sql()
+    group = "" if by == "incident" else f" AND {GROUPINGS[by][-1]} = ?"
+    holds, holds_params = _stabbing(axis, at, position)
+    select = (f"SELECT duration FROM cov_durations WHERE incident_id = ?{group} AND {holds}{where} "
+              "ORDER BY duration LIMIT 2 OFFSET ?")
+    fixed = [row["incident_id"], *([row[GROUPINGS[by][-1]]] if group else []), *holds_params, *params]
+
+    def two(offset: int) -> list[float]:
+        return [int(r[0]) / HOUR_US for r in cur.execute(select, [*fixed, offset]).fetchall()]
+
+    middle = two((done - 1) // 2)
+    row["median_hours_to_delivery"] = round(middle[0] if done % 2 else (middle[0] + middle[1]) / 2, 2)
+    if done == 1:
+        row["p90_hours_to_delivery"] = round(middle[0], 2)
+        return
+    j, delta = divmod(9 * (done - 1), 10)
+    pair = two(j)
+    row["p90_hours_to_delivery"] = round((pair[0] * (10 - delta) + pair[1] * delta) / 10, 2)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which rows of a grouping to return, and in what order."""
+
+    sort: str = "code"  # code | name | gap | overdue
+    search: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+SORTS = ("code", "name", "gap", "overdue")
+
+
+def _sorted(rows: list[dict[str, Any]], by: str, page: Page) -> list[dict[str, Any]]:
+    if page.search:
+        needle = page.search.casefold()
+        rows = [r for r in rows if any(needle in str(r.get(k) or "").casefold() for k in _SEARCHED[by])]
+    if page.sort == "gap":
+        rows = sorted(rows, key=lambda r: (-(r["gap_to_target_pct"] if r["gap_to_target_pct"] is not None else -1),
+                                           -r["overdue"]))
+    elif page.sort == "overdue":
+        rows = sorted(rows, key=lambda r: (-r["overdue"], -(r["gap_to_target_pct"] or 0)))
+    elif page.sort == "name":
+        rows = sorted(rows, key=lambda r: str(r.get(_NAMES[by]) or r.get(GROUPINGS[by][-1]) or "").casefold())
+    return rows
+
+
+_NAMES = {"incident": "incident_id", "province": "province_name", "commune": "commune_name",
+          "support_type": "support_type"}
+_SEARCHED = {"incident": ("incident_id",), "province": ("province_code", "province_name"),
+             "commune": ("commune_code", "commune_name", "province_code", "province_name"),
+             "support_type": ("support_type",)}
+
+
+def coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "incident", known: str = "now",
+             areas: Areas = EVERYWHERE, page: Page = Page(), label: Any = None,
+             position: int | None = None) -> list[dict[str, Any]]:
+    """Coverage rows of one incident at `at` on the `known` axis, grouped `by`
+    incident, province, commune or support type, within `areas`; `label`
+    may add names to each row (for sorting and searching by name). At a
+    moment asked as a notification id, `position` is that id."""
+    return coverage_page(store, incident_id, at, by, known, areas, page, label, position)[1]
+
+
+def coverage_page(store: ViewStore, incident_id: str, at: datetime, by: str = "incident", known: str = "now",
+                  areas: Areas = EVERYWHERE, page: Page = Page(), label: Any = None,
+                  position: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """(rows matching the search in all, the page of them)."""
+    if by not in GROUPINGS:
+        raise InvalidInput(f"group_by must be one of {sorted(GROUPINGS)}", field="group_by")
+    axis, moment, last = axis_of(known), micros_of(at), LAST if position is None else position
+    with store.read() as cur:
+        groups = _groups(sums(cur, incident_id, axis, moment, _level(by, areas), areas, last), incident_id, by)
+        rows = [_row(by, g) for g in groups.values()]
+        if label is not None:
+            rows = [label(r) for r in rows]
+        rows = _sorted(rows, by, page)
+        chosen = rows[page.offset:None if page.limit is None else page.offset + page.limit]
+        for row in chosen:
+            _percentiles(cur, row, by, axis, moment, areas, last)
+    return len(rows), chosen
+
+
+def series(store: ViewStore, incident_id: str, moments: Sequence[datetime], known: str = "now",
+           areas: Areas = EVERYWHERE) -> list[dict[str, Any] | None]:
+    """The incident's coverage totals at each moment (no percentiles): the trend."""
+    axis, level = axis_of(known), _level("incident", areas)
+    found: list[dict[str, Any] | None] = []
+    with store.read() as cur:
+        for moment in moments:
+            groups = _groups(sums(cur, incident_id, axis, micros_of(moment), level, areas), incident_id, "incident")
+            found.append(_row("incident", groups[(incident_id,)]) if groups else None)
+    return found
 
 
 OVERDUE_COLUMNS = ("household_id", "head_name", "incident_id", "province_code", "commune_code", "support_type",
                    "members", "need_at", "due_at", "amount_vnd", "quantity", "unit", "delivered_vnd",
                    "delivered_quantity")
+After = tuple[int, str, str]  # (due at µs, household id, support type): the last case of a page
 
 
-def overdue(store: ViewStore, at: datetime, filters: Filters = Filters(), limit: int = 100,
-            offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+def overdue(store: ViewStore, at: datetime, filters: Filters = Filters(), limit: int = 100, offset: int = 0,
+            known: str = "now", areas: Areas = EVERYWHERE, after: After | None = None,
+            position: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Cases past their deadline at `at` and not delivered in full, oldest
-    deadline first: (how many in all, one page of them)."""
-    moment = micros_of(at)
-    cte, params = _cases_at(moment, filters)
-    where = "FROM k JOIN case_households h ON h.household_id = k.household_id WHERE k.rejected = 0 AND k.overdue = 1"
-    columns = ", ".join("h.head_name" if c == "head_name" else f"k.{c}" for c in OVERDUE_COLUMNS)
+    deadline first: (how many in all, one page of them). A page starts
+    `offset` rows after the case `after` (the last one of the page before)."""
+    if filters.incident_id is None:
+        raise InvalidInput("name the incident", field="incident_id")
+    axis, moment, last = axis_of(known), micros_of(at), LAST if position is None else position
+    where, params = filters.sql()
+    area_where, area_params = areas.sql()
+    holds, holds_params = _stabbing(axis, moment, last)
+    keyset = " AND (due_at, household_id, support_type) > (?, ?, ?)" if after is not None else ""
+    query = (f"SELECT {', '.join(OVERDUE_COLUMNS)} FROM cov_overdue WHERE due_at < ?{where}{area_where} "
+             f"AND {holds}{keyset} ORDER BY due_at, household_id, support_type LIMIT ? OFFSET ?")
     with store.read() as cur:
-        total = cur.execute(f"{cte} SELECT COUNT(*) {where}", params).fetchone()
-        rows = cur.execute(f"{cte} SELECT {columns} {where} ORDER BY k.due_at, k.household_id, k.support_type "
-                           "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
-    return int(total[0] if total else 0), [_overdue_row(dict(zip(OVERDUE_COLUMNS, r)), moment) for r in rows]
+        rows = cur.execute(query, [moment, *params, *area_params, *holds_params, *(after or ()), limit,
+                                   offset]).fetchall()
+        total = _overdue_total(cur, filters, axis, moment, areas, last)
+    return total, [_overdue_row(dict(zip(OVERDUE_COLUMNS, r)), moment) for r in rows]
+
+
+def _overdue_total(cur: Cursor, filters: Filters, axis: int, at: int, areas: Areas, position: int) -> int:
+    """How many cases are overdue, from the sums: the narrowest areas named decide the level."""
+    assert filters.incident_id is not None
+    narrowed = Areas(
+        frozenset({filters.province_code}) & (areas.provinces or {filters.province_code})
+        if filters.province_code else areas.provinces,
+        frozenset({filters.commune_code}) & (areas.communes or {filters.commune_code})
+        if filters.commune_code else areas.communes)
+    by = "support_type" if filters.support_type else "incident"
+    level = _level(by, narrowed, support_filter=filters.support_type is not None)
+    return sum(vector[_OVERDUE] for _, _, support_type, vector in sums(cur, filters.incident_id, axis, at, level,
+                                                                        narrowed, position)
+               if support_type != HOUSEHOLD and (filters.support_type is None or support_type == filters.support_type))
 
 
 def _overdue_row(row: dict[str, Any], at: int) -> dict[str, Any]:
     owed_vnd, owed_quantity = row["amount_vnd"], row["quantity"]
     row["owed_vnd"] = None if owed_vnd is None else max(owed_vnd - row["delivered_vnd"], 0)
     row["owed_quantity"] = None if owed_quantity is None else max(owed_quantity - row["delivered_quantity"], 0)
-    row["overdue_hours"] = round((at - row["due_at"]) / 3_600_000_000, 2)
+    row["overdue_hours"] = round((at - row["due_at"]) / HOUR_US, 2)
+    row["cursor"] = f"{row['due_at']}.{row['household_id']}.{row['support_type']}"
     row["need_at"], row["due_at"] = iso(row["need_at"]), iso(row["due_at"])
     return row
