@@ -11,7 +11,7 @@ due or done: one still within its deadline is neither a success nor a
 failure yet. Counts are in entitlements (one household's claim to one
 support type); households and persons are counted once per group.
 
-Every count is a sum of deltas up to X (`projections.buckets`), so a
+Every count is a sum of deltas up to X (`projections.checkpoints`), so a
 request reads a few rows per group it returns, whatever the number of
 households or events. The time-to-delivery percentiles are order
 statistics: they read the durations of the group's delivered cases in
@@ -25,9 +25,9 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from emergency.errors import InvalidInput
-from projections.buckets import ALL_TYPES, prefix
+from projections import checkpoints
 from projections.cases import iso, to_micros
-from projections.coverage_projection import AXES, METRICS
+from projections.coverage_projection import AXES
 from projections.store import Cursor, ViewStore
 from projections.timeline import FIELDS, HOUSEHOLD, WIDTH
 
@@ -41,16 +41,6 @@ KNOWN = ("then", "now")
 HOUR_US = 3_600_000_000
 _N, _DECIDED, _REJECTED, _ON_TIME, _LATE, _OVERDUE, _WITHIN, _VND, _PAID, _RICE, _PAID_RICE, _PERSONS, \
     _PERSONS_OVERDUE = range(WIDTH)
-# What each level's rows are keyed by, when read from the single deltas.
-_DELTA_KEYS = {
-    0: "'' AS province_code, '' AS commune_code, support_type",
-    1: "province_code, '' AS commune_code, support_type",
-    2: f"province_code, commune_code, CASE WHEN support_type = '{HOUSEHOLD}' THEN '{HOUSEHOLD}' "
-       f"ELSE '{ALL_TYPES}' END AS support_type",
-    3: "province_code, commune_code, support_type",
-}
-
-
 def micros_of(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise InvalidInput("a moment needs a timezone offset", field="at", code="naive_time")
@@ -103,7 +93,7 @@ class Filters:
 def _level(by: str, areas: Areas, support_filter: bool = False) -> int:
     """The coarsest level of sums that answers `by` within `areas`."""
     if areas.communes is not None:
-        return 3 if by == "support_type" or support_filter else 2
+        return checkpoints.DETAIL if by == "support_type" or support_filter else 2
     if areas.provinces is not None:
         return 2 if by == "commune" and not support_filter else 1
     return {"incident": 0, "support_type": 0, "province": 1, "commune": 2}[by]
@@ -117,26 +107,12 @@ def sums(cur: Cursor, incident_id: str, axis: int, at: int, level: int, areas: A
     """(province, commune, support type, vector) of `level`, summed up to
     `at` inclusive (on the "then" axis, of the events recorded in that very
     instant, those up to `position`)."""
-    where, where_params = areas.sql()
-    parts, params = [], []
-    if level == 3:
-        start: int | None = None
-    else:
-        ranges, start = prefix(level, at)
-        for r in ranges:
-            low = "" if r.low is None else " AND start >= ?"
-            parts.append(f"SELECT province_code, commune_code, support_type, {METRICS} FROM cov_buckets "
-                         f"WHERE incident_id = ? AND axis = ? AND level = ? AND size = ?{low} AND start < ?{where}")
-            params += [incident_id, axis, level, r.size, *([] if r.low is None else [r.low]), r.high, *where_params]
-    since = "" if start is None else " AND t >= ?"
-    parts.append(f"SELECT {_DELTA_KEYS[level]}, {METRICS} FROM cov_deltas "
-                 f"WHERE incident_id = ? AND axis = ?{since} AND t <= ? AND (t < ? OR known_id <= ?){where}")
-    params += [incident_id, axis, *([] if start is None else [start]), at, at, position, *where_params]
-    totals = ", ".join(f"SUM({name})" for name in FIELDS)
-    rows = cur.execute(f"SELECT province_code, commune_code, support_type, {totals} FROM "
-                       f"({' UNION ALL '.join(parts)}) u GROUP BY province_code, commune_code, support_type",
-                       params).fetchall()
-    return [(r[0], r[1], r[2], tuple(int(v or 0) for v in r[3:])) for r in rows]
+    number = checkpoints.incident_number(cur, incident_id)
+    if number is None:
+        return []
+    where, params = areas.sql()
+    return [(r[0], r[1], r[2], tuple(int(v or 0) for v in r[3:]))
+            for r in checkpoints.sums(cur, number, axis, level, at, position, where, params)]
 
 
 @dataclass

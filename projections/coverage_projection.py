@@ -20,8 +20,8 @@ Tables (prefix `cov_`):
   moment, province, commune and support type (`*`: the household's own
   counts), with the notification id of the event that made it known (on the
   "then" axis: of events recorded in one instant, an id asked about counts
-  those up to it); `cov_buckets`: the same summed per time bucket and level
-  (`projections.buckets`). The sum of deltas up to X is the coverage at X.
+  those up to it). The sum of deltas up to X is the coverage at X; the
+  checkpoints and totals of `projections.checkpoints` keep it a few rows.
 - `cov_overdue`, `cov_durations`: the stretches in which a case was overdue
   (with what the overdue list shows) or done (with its time to delivery).
   A row of the current facts has `now_from` (its start) and `then_from`
@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from emergency.envelope import Envelope
 from projections.base import Projection
-from projections.buckets import ALL_TYPES, LEVEL_SIZES
+from projections import checkpoints
 from projections.cases import CHUNK, micros
 from projections.store import Cursor
 from projections.timeline import (FIELDS, HOUSEHOLD, OPEN, WIDTH, Segment, Shown, Stretch, case_segments,
@@ -54,21 +54,11 @@ OVERDUE_COLUMNS = ("incident_id", "household_id", "support_type", "province_code
                    "delivered_quantity", "now_from", *KNOWN_COLUMNS)
 DURATION_COLUMNS = ("incident_id", "household_id", "support_type", "province_code", "commune_code", "duration",
                     "now_from", *KNOWN_COLUMNS)
-BUCKET_KEY = ("incident_id", "axis", "level", "size", "start", "province_code", "commune_code", "support_type")
-DELTA_COLUMNS = ("incident_id", "axis", "t", "known_id", "province_code", "commune_code", "support_type", *FIELDS)
 
 _metric_columns = ", ".join(f"{name} BIGINT NOT NULL" for name in FIELDS)
 DDL = (
     """CREATE TABLE IF NOT EXISTS cov_households (household_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL,
         version INTEGER NOT NULL, facts TEXT NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS cov_deltas (incident_id TEXT NOT NULL, axis SMALLINT NOT NULL, t BIGINT NOT NULL,
-        known_id BIGINT NOT NULL, province_code TEXT NOT NULL, commune_code TEXT NOT NULL, support_type TEXT NOT NULL, {_metric_columns})""",
-    "CREATE INDEX IF NOT EXISTS cov_deltas_time ON cov_deltas (incident_id, axis, t)",
-    "CREATE INDEX IF NOT EXISTS cov_deltas_commune ON cov_deltas (incident_id, axis, commune_code, t)",
-    f"""CREATE TABLE IF NOT EXISTS cov_buckets (incident_id TEXT NOT NULL, axis SMALLINT NOT NULL,
-        level SMALLINT NOT NULL, size BIGINT NOT NULL, start BIGINT NOT NULL, province_code TEXT NOT NULL,
-        commune_code TEXT NOT NULL, support_type TEXT NOT NULL, {_metric_columns},
-        PRIMARY KEY ({', '.join(BUCKET_KEY)}))""",
     """CREATE TABLE IF NOT EXISTS cov_overdue (incident_id TEXT NOT NULL, household_id TEXT NOT NULL,
         support_type TEXT NOT NULL, province_code TEXT NOT NULL, commune_code TEXT NOT NULL, head_name TEXT NOT NULL,
         members INTEGER NOT NULL, need_at BIGINT NOT NULL, due_at BIGINT NOT NULL, amount_vnd BIGINT,
@@ -95,7 +85,8 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS cov_durations_household ON cov_durations (household_id)",
     "CREATE TABLE IF NOT EXISTS cov_clock (notification_id BIGINT PRIMARY KEY, recorded_max BIGINT NOT NULL)",
 )
-TABLES = ("cov_households", "cov_deltas", "cov_buckets", "cov_overdue", "cov_durations", "cov_clock")
+DDL += checkpoints.DDL
+TABLES = ("cov_households", "cov_overdue", "cov_durations", "cov_clock", *checkpoints.TABLES)
 
 
 @dataclass
@@ -177,14 +168,15 @@ class Known(NamedTuple):
 class Changes:
     """What one batch adds to the tables, gathered in memory and written once."""
 
-    def __init__(self) -> None:
+    def __init__(self, incidents: dict[str, int]) -> None:
+        self.incidents = incidents  # incident id -> its number (`projections.checkpoints`)
         self.deltas: dict[tuple[Any, ...], list[int]] = {}
         self.closed_overdue: list[tuple[Any, ...]] = []
         self.closed_durations: list[tuple[Any, ...]] = []
 
     def add(self, household: Household, axis: int, support_type: str, moment: int, change: Sequence[int],
             notification_id: int = 0) -> None:
-        key = (household.incident_id, axis, moment, notification_id, household.province_code,
+        key = (self._number(household.incident_id), axis, moment, notification_id, household.province_code,
                household.commune_code, support_type)
         found = self.deltas.get(key)
         if found is None:
@@ -192,6 +184,12 @@ class Changes:
         else:
             for index, value in enumerate(change):
                 found[index] += value
+
+    def _number(self, incident_id: str) -> int:
+        found = self.incidents.get(incident_id)
+        if found is None:
+            found = self.incidents[incident_id] = max(self.incidents.values(), default=0) + 1
+        return found
 
     def nonzero(self) -> list[tuple[Any, ...]]:
         return [key + tuple(vector) for key, vector in sorted(self.deltas.items()) if any(vector)]
@@ -270,7 +268,8 @@ class CoverageProjection(Projection):
         households = _load(cur, events)
         first = {key: draw(h) for key, h in households.items()}
         drawings = dict(first)
-        changes, marks = Changes(), []
+        incidents = {r[0]: int(r[1]) for r in cur.execute("SELECT incident_id, incident_no FROM cov_incidents").fetchall()}
+        changes, marks = Changes(dict(incidents)), []
         for index, event in enumerate(events):
             clock = max(clock, micros(event.recorded_at))
             if index % CLOCK_EVERY == CLOCK_EVERY - 1 or index == len(events) - 1:
@@ -283,7 +282,10 @@ class CoverageProjection(Projection):
             for support_type in set(drawings[key]) | set(before):
                 for moment, vector in difference(drawings[key].get(support_type), before.get(support_type)).items():
                     changes.add(households[key], AXES["now"], support_type, moment, vector)
+        cur.insert_many("INSERT INTO cov_incidents (incident_id, incident_no) VALUES (?, ?)",
+                        sorted((k, v) for k, v in changes.incidents.items() if k not in incidents))
         _save(cur, households, {key: drawings[key] for key in changed}, changes, marks)
+        checkpoints.record(cur, changes.nonzero(), clock)
 
     def _fold(self, e: Envelope, households: dict[str, Household], drawings: dict[str, Drawing],
               changes: Changes, clock: int) -> None:
@@ -422,8 +424,7 @@ def _insert(columns: Sequence[str], table: str) -> str:
 def _save(cur: Cursor, households: dict[str, Household], changed: dict[str, Drawing], changes: Changes,
           marks: list[tuple[int, int]]) -> None:
     """Write the batch: every household's facts; the current stretches of
-    those whose cases changed (replacing their previous ones); deltas,
-    buckets and clock marks."""
+    those whose cases changed (replacing their previous ones); clock marks."""
     cur.insert_many("INSERT INTO cov_households (household_id, incident_id, version, facts) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (household_id) DO UPDATE SET version = excluded.version, facts = excluded.facts",
                     [(k, h.incident_id, h.version, h.to_json()) for k, h in sorted(households.items())])
@@ -439,35 +440,5 @@ def _save(cur: Cursor, households: dict[str, Household], changed: dict[str, Draw
         durations.extend(now_durations)
     cur.insert_many(_insert(OVERDUE_COLUMNS, "cov_overdue"), overdue)
     cur.insert_many(_insert(DURATION_COLUMNS, "cov_durations"), durations)
-    _save_deltas(cur, changes.nonzero())
     cur.insert_many("INSERT INTO cov_clock (notification_id, recorded_max) VALUES (?, ?) "
                     "ON CONFLICT (notification_id) DO UPDATE SET recorded_max = excluded.recorded_max", marks)
-
-
-# The level keys of a delta row, in SQL (`projections.buckets.roll_up`).
-_LEVEL_KEYS = {0: ("''", "''", "support_type"), 1: ("province_code", "''", "support_type"),
-               2: ("province_code", "commune_code",
-                   f"CASE WHEN support_type = '{HOUSEHOLD}' THEN '{HOUSEHOLD}' ELSE '{ALL_TYPES}' END")}
-
-
-def _save_deltas(cur: Cursor, rows: list[tuple[Any, ...]]) -> None:
-    """Add the batch's deltas, and sum them into every level's buckets in SQL
-    (through a temporary table: the database sums faster than Python). Times
-    are after 1970, so integer division floors them as `buckets.prefix` does."""
-    if not rows:
-        return
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS cov_batch (incident_id TEXT, axis SMALLINT, t BIGINT, known_id BIGINT, "
-                f"province_code TEXT, commune_code TEXT, support_type TEXT, {', '.join(f'{n} BIGINT' for n in FIELDS)})")
-    cur.execute("DELETE FROM cov_batch")
-    cur.insert_many(_insert(DELTA_COLUMNS, "cov_batch"), rows)
-    cur.execute(f"INSERT INTO cov_deltas ({', '.join(DELTA_COLUMNS)}) SELECT {', '.join(DELTA_COLUMNS)} FROM cov_batch")
-    added = ", ".join(f"{name} = cov_buckets.{name} + excluded.{name}" for name in FIELDS)
-    totals = ", ".join(f"SUM({name})" for name in FIELDS)
-    for level, sizes in LEVEL_SIZES.items():
-        keys = ", ".join(_LEVEL_KEYS[level])
-        grouped = ", ".join(k for k in _LEVEL_KEYS[level] if k != "''")  # PostgreSQL groups by no constant
-        for size in sizes:
-            cur.execute(f"INSERT INTO cov_buckets ({', '.join((*BUCKET_KEY, *FIELDS))}) "
-                        f"SELECT incident_id, axis, {level}, {size}, t / {size} * {size}, {keys}, {totals} "
-                        f"FROM cov_batch WHERE true GROUP BY incident_id, axis, t / {size} * {size}, {grouped} "
-                        f"ON CONFLICT ({', '.join(BUCKET_KEY)}) DO UPDATE SET {added}")

@@ -29,7 +29,6 @@ from projections.asof import Cutoff, instant, replay
 from projections.cases import TABLES as CASE_TABLES
 from projections.catalog import default_projections, open_views
 from projections.coverage import GROUPINGS, Filters, coverage, overdue, series
-from projections.coverage_projection import BUCKET_KEY
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
 from projections.timeline import FIELDS
@@ -257,12 +256,11 @@ def _dump(store) -> dict[str, list[tuple[Any, ...]]]:
     per key (how a batch splits them into rows depends on its size)."""
     metrics = ", ".join(f"SUM({name})" for name in FIELDS)
     queries = {t: f"SELECT * FROM {t}" for t in (*CASE_TABLES, "cov_households", "cov_overdue", "cov_durations")}
-    keys = "incident_id, axis, t, known_id, province_code, commune_code, support_type"
+    keys = "incident_no, axis, t, known_id, province_code, commune_code, support_type"
     queries["cov_deltas"] = f"SELECT {keys}, {metrics} FROM cov_deltas GROUP BY {keys}"
-    queries["cov_buckets"] = (f"SELECT {', '.join(BUCKET_KEY)}, {metrics} FROM cov_buckets "
-                              f"GROUP BY {', '.join(BUCKET_KEY)}")
+    queries["cov_totals"] = "SELECT * FROM cov_totals"
     with store.read() as cur:
-        return {t: sorted((r for r in cur.execute(q).fetchall() if t not in ("cov_deltas", "cov_buckets")
+        return {t: sorted((r for r in cur.execute(q).fetchall() if t not in ("cov_deltas", "cov_totals")
                            or any(r[-len(FIELDS):])), key=repr) for t, q in queries.items()}
 
 
