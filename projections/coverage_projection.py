@@ -34,6 +34,7 @@ Tables (prefix `cov_`):
 from __future__ import annotations
 
 import json
+from operator import add, neg, sub
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -42,7 +43,7 @@ from projections.base import Projection
 from projections import checkpoints
 from projections.cases import CHUNK, micros
 from projections.store import Cursor
-from projections.timeline import (FIELDS, HOUSEHOLD, OPEN, WIDTH, Segment, Shown, Stretch, case_segments,
+from projections.timeline import (FIELDS, HOUSEHOLD, OPEN, ZERO, Segment, Shown, Stretch, case_segments,
                                   household_segments, steps, stretches)
 
 AXES = {"now": 0, "then": 1}
@@ -170,7 +171,7 @@ class Changes:
 
     def __init__(self, incidents: dict[str, int]) -> None:
         self.incidents = incidents  # incident id -> its number (`projections.checkpoints`)
-        self.deltas: dict[tuple[Any, ...], list[int]] = {}
+        self.deltas: dict[tuple[Any, ...], tuple[int, ...]] = {}
         self.closed_overdue: list[tuple[Any, ...]] = []
         self.closed_durations: list[tuple[Any, ...]] = []
 
@@ -179,11 +180,7 @@ class Changes:
         key = (self._number(household.incident_id), axis, moment, notification_id, household.province_code,
                household.commune_code, support_type)
         found = self.deltas.get(key)
-        if found is None:
-            self.deltas[key] = list(change)
-        else:
-            for index, value in enumerate(change):
-                found[index] += value
+        self.deltas[key] = tuple(change) if found is None else tuple(map(add, found, change))
 
     def _number(self, incident_id: str) -> int:
         found = self.incidents.get(incident_id)
@@ -195,25 +192,23 @@ class Changes:
         return [key + tuple(vector) for key, vector in sorted(self.deltas.items()) if any(vector)]
 
 
-def difference(new: Curve | None, old: Curve | None) -> dict[int, list[int]]:
+def difference(new: Curve | None, old: Curve | None) -> dict[int, tuple[int, ...]]:
     """The changes that turn the old function into the new one, by moment."""
-    found: dict[int, list[int]] = {}
-    for curve, sign in ((new, 1), (old, -1)):
-        for moment, change in (curve.steps if curve else {}).items():
-            total = found.setdefault(moment, [0] * WIDTH)
-            for index, value in enumerate(change):
-                total[index] += sign * value
+    found: dict[int, tuple[int, ...]] = dict(new.steps) if new else {}
+    for moment, change in (old.steps if old else {}).items():
+        before = found.get(moment)
+        found[moment] = tuple(map(neg, change)) if before is None else tuple(map(sub, before, change))
     return {moment: vector for moment, vector in found.items() if any(vector)}
 
 
-def from_moment(changes: dict[int, list[int]], known_at: int) -> dict[int, list[int]]:
+def from_moment(changes: dict[int, tuple[int, ...]], known_at: int) -> dict[int, tuple[int, ...]]:
     """Changes as seen on the "then" axis when they become known at `known_at`:
     everything before that moment arrives at once, at it."""
-    found: dict[int, list[int]] = {}
-    jump = [0] * WIDTH
+    found: dict[int, tuple[int, ...]] = {}
+    jump = ZERO
     for moment, vector in changes.items():
         if moment <= known_at:
-            jump = [a + b for a, b in zip(jump, vector)]
+            jump = tuple(map(add, jump, vector))
         else:
             found[moment] = vector
     if any(jump):

@@ -27,6 +27,7 @@ The rules (DOMAIN.md; README, Projections):
 
 from __future__ import annotations
 
+from operator import sub
 from typing import Any, Iterable, NamedTuple, Sequence
 
 RICE_UNIT = "kg rice"
@@ -90,6 +91,9 @@ def owed_at(facts: Sequence[list[Any]], at: int) -> Owed | None:
     return owed
 
 
+_DECIDED = {"approve": "approved", "adjust": "adjusted", "reject": "rejected"}
+
+
 def _apply(owed: Owed | None, fact: list[Any]) -> Owed:
     kind = fact[0]
     if kind == "det":
@@ -97,13 +101,12 @@ def _apply(owed: Owed | None, fact: list[Any]) -> Owed:
         need_at = owed.need_at if live and owed is not None else fact[1]
         return Owed(need_at, fact[2], fact[3], fact[4], fact[5], "pending", False)
     assert owed is not None, "a case is determined before anything else happens to it"
+    need_at, due_at, amount_vnd, quantity, unit, _, decided = owed
     if kind == "wd":
-        return owed._replace(status="withdrawn")
-    decision = fact[2]
-    if decision == "adjust":
-        owed = owed._replace(amount_vnd=fact[3], quantity=fact[4])
-    return owed._replace(status={"approve": "approved", "adjust": "adjusted", "reject": "rejected"}[decision],
-                         decided=True)
+        return Owed(need_at, due_at, amount_vnd, quantity, unit, "withdrawn", decided)
+    if fact[2] == "adjust":
+        amount_vnd, quantity = fact[3], fact[4]
+    return Owed(need_at, due_at, amount_vnd, quantity, unit, _DECIDED[fact[2]], True)
 
 
 def breakpoints(facts: Sequence[list[Any]], deliveries: Sequence[tuple[int, str, int, int]]) -> list[int]:
@@ -165,29 +168,21 @@ def case_segments(facts: Sequence[list[Any]], deliveries: Sequence[tuple[int, st
 def household_segments(cases: Iterable[list[Segment]], members: int) -> list[Segment]:
     """The household's own counts: in need while any case counts (and is not
     rejected), overdue while any case is."""
-    lists = [c for c in cases if c]
+    # Each case's (in need, overdue) as it changes, swept in time order.
+    changes = sorted((s.start, index, s.vector[0], s.vector[5]) for index, c in enumerate(cases) for s in c)
+    now: dict[int, tuple[int, int]] = {}
     found: list[Segment] = []
-    for moment in sorted({s.start for c in lists for s in c}):
-        in_need = overdue = 0
-        for segments in lists:
-            current = _at(segments, moment)
-            if current is not None:
-                in_need |= current.vector[0]
-                overdue |= current.vector[5]
-        vector = (in_need,) + ZERO[1:5] + (overdue,) + ZERO[6:11] + (members * in_need, members * overdue)
+    for position, (moment, index, in_need, overdue) in enumerate(changes):
+        now[index] = (in_need, overdue)
+        if position + 1 < len(changes) and changes[position + 1][0] == moment:
+            continue  # other cases change at this moment too
+        need = int(any(n for n, _ in now.values()))
+        late = int(any(o for _, o in now.values()))
+        vector = (need,) + ZERO[1:5] + (late,) + ZERO[6:11] + (members * need, members * late)
         if (found and found[-1].vector == vector) or (not found and vector == ZERO):
             continue
         found.append(Segment(moment, vector, None, None))
     return found
-
-
-def _at(segments: list[Segment], moment: int) -> Segment | None:
-    current = None
-    for segment in segments:
-        if segment.start > moment:
-            break
-        current = segment
-    return current
 
 
 def steps(segments: Sequence[Segment]) -> dict[int, tuple[int, ...]]:
@@ -195,7 +190,7 @@ def steps(segments: Sequence[Segment]) -> dict[int, tuple[int, ...]]:
     found: dict[int, tuple[int, ...]] = {}
     before = ZERO
     for segment in segments:
-        change = tuple(a - b for a, b in zip(segment.vector, before))
+        change = tuple(map(sub, segment.vector, before))
         if any(change):
             found[segment.start] = change
         before = segment.vector
