@@ -47,7 +47,8 @@ def assessment(rng: random.Random, household_id: uuid.UUID, members: int, at: da
     damage = rng.choices(list(DAMAGE_WEIGHTS), weights=list(DAMAGE_WEIGHTS.values()))[0]
     heavy = damage in ("very_heavy", "total")
     return {"household_id": str(household_id), "assessment_id": str(uuid.uuid4()), "assessed_at": at.isoformat(),
-            "house_damage": damage, "injured": int(rng.random() < 0.03), "dead": int(rng.random() < 0.004),
+            "house_damage": damage, **dict.fromkeys(("injured", "seriously_injured"), int(rng.random() < 0.03)),
+            "dead": int(rng.random() < 0.004),
             "persons_short_of_food": members if heavy or rng.random() < 0.25 else 0,
             "food_months": rng.choice((1, 2, 3)), "relocation_ordered": heavy and rng.random() < 0.25,
             "evacuated": heavy}

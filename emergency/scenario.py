@@ -107,12 +107,13 @@ class _Simulation:
             assessed_at=seen, house_damage=damage,
             house_class=rng.choice(("permanent", "semi_permanent", "non_durable", "makeshift")),
             dead=int(rng.random() < 0.004), missing=int(rng.random() < 0.002),
-            injured=int(rng.random() < 0.03) + int(rng.random() < 0.005),
+            injured=int(rng.random() < 0.03) + int(rng.random() < 0.005), seriously_injured=int(rng.random() < 0.4),
             persons_short_of_food=members if heavy or rng.random() < 0.25 else 0,
             food_months=rng.choice((1, 1, 2, 3)), relocation_ordered=rng.random() < (0.25 if heavy else 0.01),
             evacuated=heavy or rng.random() < 0.1)
         assessment["dead"] = min(assessment["dead"], members)
         assessment["missing"] = min(assessment["missing"], members - assessment["dead"])
+        assessment["seriously_injured"] = min(assessment["seriously_injured"], assessment["injured"])
 
         def registered(result: dict[str, Any]) -> None:
             household_id = UUID(result["household_id"])

@@ -33,6 +33,8 @@ def assess(service: AidService, household_id: UUID, **changes: Any) -> dict[str,
     fields: dict[str, Any] = dict(household_id=household_id, assessed_at=STORM_START + timedelta(hours=20),
                                   dead=1, injured=1, house_damage="total", persons_short_of_food=4, food_months=1)
     fields.update(changes)
+    # The injured are seriously injured unless a test says otherwise.
+    fields.setdefault("seriously_injured", fields["injured"])
     return service.execute(c.AssessDamage(**fields)).result
 
 

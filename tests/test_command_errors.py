@@ -72,6 +72,9 @@ def test_assessment_checks_against_the_household(service: AidService):
                                     persons_short_of_food=5), InvalidInput, "persons_short_of_food", "exceeds_members")
     refused(service, c.AssessDamage(household_id=household, assessed_at=STORM_START - timedelta(hours=3)),
             InvalidInput, "assessed_at", "before_incident")
+    refused(service, c.AssessDamage(household_id=household, assessed_at=STORM_START + timedelta(hours=3),
+                                    injured=1, seriously_injured=2), InvalidInput, "seriously_injured",
+            "exceeds_injured")
     refused(service, c.AssessDamage(household_id=uuid4(), assessed_at=STORM_START), NotFound, "household_id",
             "not_found")
 

@@ -32,9 +32,9 @@ def household(incident_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def assessment(**changes: Any) -> dict[str, Any]:
-    """One dead, one injured, the house destroyed, everyone short of food."""
-    return {"assessed_at": at(20), "dead": 1, "injured": 1, "house_damage": "total", "persons_short_of_food": 4,
-            "food_months": 1, **changes}
+    """One dead, one seriously injured, the house destroyed, everyone short of food."""
+    return {"assessed_at": at(20), "dead": 1, "injured": 1, "seriously_injured": 1, "house_damage": "total",
+            "persons_short_of_food": 4, "food_months": 1, **changes}
 
 
 def decision(**changes: Any) -> dict[str, Any]:
