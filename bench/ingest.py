@@ -31,14 +31,14 @@ from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import commands as c  # noqa: E402
-from emergency.scenario import DAMAGE_WEIGHTS  # noqa: E402
+from emergency.scenario import DAMAGE_WEIGHTS, scenario_areas  # noqa: E402
 from emergency.service import Submission  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 
 TARGET = {"assessments_per_s": 5000, "p99_ms": 50}
-# Four provinces of twelve (invented) communes each.
-AREAS = {p: [f"{int(p) * 1000 + 100 + i:05d}" for i in range(12)] for p in ("31", "22", "15", "25")}
+# Four provinces of twelve communes each (official codes).
+AREAS = scenario_areas(4, 12)
 META = c.Meta(actor="bench", source="bench")
 
 

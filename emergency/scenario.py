@@ -1,10 +1,11 @@
 """A synthetic typhoon, played through the service as the field would live it.
 
-Deterministic for a seed. Provinces, communes, households and damage are
-invented (commune codes are made up, not the official list); the flow is real:
-teams register and assess households over the first days (some sync late
-from offline), coordinators decide, officers disburse, some late, some
-mistakes are corrected. Everything goes through `AidService` commands under a
+Deterministic for a seed. The provinces and communes are real, from the
+official list (`emergency.areas`): Typhoon Yagi's provinces first, then the
+others, up to all 34 and their 3,321 communes. Households and damage are
+invented; the flow is real: teams register and assess households over the
+first days (some sync late from offline), coordinators decide, officers
+disburse, some late. Everything goes through `AidService` commands under a
 simulated clock, so recorded times are as plausible as occurred times.
 Events scheduled after `until` have not happened yet and are left out: those
 cases show up as pending or overdue, as they would on the day.
@@ -19,16 +20,50 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 from uuid import UUID
 
+from emergency import areas as official
 from emergency import clock
 from emergency import commands as c
 from emergency.errors import AidError
 from emergency.service import AidService, Submission
 
-PROVINCES = ("31", "22", "15", "25", "20", "19")
+# Provinces Typhoon Yagi struck in September 2024, under their codes since
+# 2025-07-01 (Lào Cai includes Yên Bái, Hải Phòng Hải Dương, Phú Thọ Vĩnh Phúc
+# and Hòa Bình, Thái Nguyên Bắc Kạn, Tuyên Quang Hà Giang).
+YAGI_PROVINCES = ("31", "22", "15", "25", "20", "19", "08", "04")
+# In each, communes of places it hit hardest come first: the landfall coast of
+# Hải Phòng and Quảng Ninh, Làng Nủ's landslide (Phúc Khánh), the floods of
+# Yên Bái, Thái Nguyên and Tuyên Quang, the Phong Châu bridge (Lâm Thao).
+YAGI_COMMUNES = {
+    "31": ("11311", "11455", "11914", "11948"),  # Hồng Bàng, Đồ Sơn, Cát Hải, Bạch Long Vĩ
+    # Hạ Long, Bãi Cháy, Hồng Gai, Cẩm Phả, Vân Đồn, Cô Tô
+    "22": ("06688", "06673", "06685", "06793", "06994", "07192"),
+    # Phúc Khánh, Bảo Yên, Yên Bái, Lục Yên, Trấn Yên, Văn Chấn
+    "15": ("02998", "02947", "04252", "04303", "04498", "04672"),
+    "25": ("08494", "07900", "08053", "08152"),  # Lâm Thao, Việt Trì, Hạ Hòa, Thanh Ba
+    "20": ("06040", "06046", "05977"),  # Thất Khê, Tràng Định, Đông Kinh
+    "19": ("05443", "05467", "05830", "05860"),  # Phan Đình Phùng, Gia Sàng, Đại Từ, Phổ Yên
+    "08": ("02215", "02473", "02374", "01153"),  # Minh Xuân, Yên Sơn, Hàm Yên, Bắc Quang
+    "04": ("01726", "01321", "01654"),  # Nguyên Bình, Bảo Lạc, Hòa An
+}
 FIRST_NAMES = ("Văn An", "Thị Bình", "Văn Cường", "Thị Dung", "Đức Em", "Thị Hoa", "Văn Khánh", "Thị Lan",
                "Minh Long", "Thị Mai", "Văn Nam", "Thị Oanh", "Quang Phúc", "Thị Quyên", "Văn Sơn", "Thị Thu")
 FAMILY_NAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương")
 DAMAGE_WEIGHTS = {"none": 30, "partial": 35, "heavy": 15, "very_heavy": 12, "total": 8}
+
+
+def scenario_areas(provinces: int, communes_per_province: int) -> dict[str, list[str]]:
+    """Official codes: the first `provinces` provinces (Yagi's first), each with
+    its first `communes_per_province` communes (Yagi's places first, then the
+    others in code order; all of them in a smaller province)."""
+    order = [*YAGI_PROVINCES, *(p for p in official.provinces() if p not in YAGI_PROVINCES)]
+    if not 1 <= provinces <= len(order):
+        raise ValueError(f"there are {len(order)} provinces, not {provinces}")
+    found = {}
+    for province in order[:provinces]:
+        first = YAGI_COMMUNES.get(province, ())
+        rest = [code for code in official.communes_of(province) if code not in first]
+        found[province] = [*first, *rest][:communes_per_province]
+    return found
 
 
 @dataclass
@@ -84,10 +119,8 @@ class _Simulation:
         return timedelta(hours=self.rng.uniform(low, high))
 
     def areas(self) -> list[c.Area]:
-        provinces = PROVINCES[: self.config.provinces]
-        return [c.Area(province_code=p, commune_codes=[f"{int(p) * 1000 + 100 + i:05d}"
-                                                        for i in range(self.config.communes_per_province)])
-                for p in provinces]
+        return [c.Area(province_code=p, commune_codes=codes)
+                for p, codes in scenario_areas(self.config.provinces, self.config.communes_per_province).items()]
 
     # ----- the household's story ------------------------------------------
 

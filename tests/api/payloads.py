@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from tests.conftest import STORM_START
-from tests.factories import COMMUNES, PROVINCE
+from tests.factories import COMMUNES, PROVINCE, QUANG_NINH
 
-# The official commune list of the tests; the incident opens over all but the
-# last commune of province 22, which a test adds later.
-AREAS = {PROVINCE: COMMUNES, "22": ["22101", "22102"]}
-LATER_COMMUNE = "22102"
+# The incident opens over these communes but the last of Quảng Ninh (22),
+# which a test adds later: Phường Hạ Long, Phường Bãi Cháy.
+AREAS = {PROVINCE: COMMUNES, "22": [QUANG_NINH, "06673"]}
+LATER_COMMUNE = "06673"
 BURIAL_VND = 25_000_000  # 50 x the 500,000 VND base level of 2024-07-01
 
 
