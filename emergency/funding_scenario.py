@@ -239,6 +239,11 @@ class CampaignPlay:
                 communes.append(commune)
         self.owed = [(UUID(r["household_id"]), commune, r["entitlement"])
                      for r, commune in zip(self.run(decisions, t), communes) if r]
+        # Tents, blankets and water come from the state's reserve at once; the funds pay the rest later.
+        self.run([c.RecordDisbursement(
+            household_id=h, support_type=e["support_type"], form="in_kind", quantity=e["quantity"], unit=e["unit"],
+            channel="in_kind_delivery", funding_source="state_budget", delivered_at=t, delivered_by="UBND xã")
+            for h, _, e in self.owed if e["support_type"] == "NECESSITIES"], t)
 
     def local_receipts(self, t: datetime) -> None:
         """Provinces raise money and rice locally; a few donors give to a named household."""

@@ -5,8 +5,9 @@ official list (`emergency.areas`): Typhoon Yagi's provinces first, then the
 others, up to all 34 and their 3,321 communes. Households and damage are
 invented; the flow is real: teams register and assess households over the
 first days (some sync late from offline), coordinators decide, officers
-disburse, some late. Everything goes through `AidService` commands under a
-simulated clock, so recorded times are as plausible as occurred times.
+disburse, some late, some households' details are corrected. Everything goes
+through `AidService` commands under a simulated clock, so recorded times are
+as plausible as occurred times.
 Events scheduled after `until` have not happened yet and are left out: those
 cases show up as pending or overdue, as they would on the day.
 """
@@ -17,7 +18,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
 
 from emergency import areas as official
@@ -75,10 +76,15 @@ class ScenarioConfig:
     until: datetime | None = None  # default: now
     seed: int = 2024
     batch_size: int = 500
+    # teams reach each household between 4 hours and this long after the start
+    reach_hours: float = 72
     # how an officer behaves: share of cases decided and paid, and delay spread
     decide_share: float = 0.92
     pay_share: float = 0.88
     late_share: float = 0.15
+    # share of households later found on the commune's list of poor households
+    # (a correction of their details, a day after the assessment)
+    correction_share: float = 0.0
 
 
 @dataclass(order=True)
@@ -129,7 +135,7 @@ class _Simulation:
         members = rng.choice((1, 2, 3, 3, 4, 4, 4, 5, 5, 6, 7))
         flags = [f for f, p in (("poor", .12), ("near_poor", .10), ("hardship", .05), ("elderly", .15),
                                 ("disabled", .04), ("ethnic_minority", .10)) if rng.random() < p]
-        seen = self.started_at + self.hours(4, 72)
+        seen = self.started_at + self.hours(4, self.config.reach_hours)
         synced = seen + (self.hours(6, 40) if rng.random() < 0.1 else self.hours(0, 0.5))
         register = c.RegisterHousehold(
             incident_id=incident_id, commune_code=rng.choice(communes), members=members, flags=flags,
@@ -147,11 +153,18 @@ class _Simulation:
         assessment["dead"] = min(assessment["dead"], members)
         assessment["missing"] = min(assessment["missing"], members - assessment["dead"])
         assessment["seriously_injured"] = min(assessment["seriously_injured"], assessment["injured"])
+        missed_poverty = "poor" not in flags and self.config.correction_share \
+            and rng.random() < self.config.correction_share
 
         def registered(result: dict[str, Any]) -> None:
             household_id = UUID(result["household_id"])
             self.at(synced, lambda: c.AssessDamage(household_id=household_id, **assessment),
                     lambda r: self.entitlements(household_id, synced, r))
+            if missed_poverty:
+                # New supports it now qualifies for wait for a decision.
+                self.at(synced + timedelta(days=1), lambda: c.CorrectHousehold(
+                    household_id=household_id, flags=sorted({*flags, "poor"}),
+                    reason="bổ sung theo danh sách hộ nghèo của xã"))
         self.at(synced, lambda: register, registered)
 
     def entitlements(self, household_id: UUID, recorded: datetime, result: dict[str, Any]) -> None:
@@ -219,9 +232,19 @@ class _Simulation:
             yield batch
 
 
+# Something else that happens during the scenario: at a moment, a step that records under its own clock
+# (a relief campaign's, `emergency.funding_scenario.CampaignPlay`).
+Interlude = tuple[datetime, Callable[[], None]]
+
+
 def run_scenario(service: AidService, config: ScenarioConfig | None = None,
-                 progress: Callable[[int], None] | None = None) -> ScenarioReport:
-    """Play the scenario through `service`; `progress(n)` is told of each batch."""
+                 progress: Callable[[int], None] | None = None,
+                 alongside: Callable[[UUID], Iterable[Interlude]] | None = None) -> ScenarioReport:
+    """Play the scenario through `service`; `progress(n)` is told of each batch.
+
+    `alongside(incident_id)` gives steps to run between the scenario's own, in
+    time order, so the log's recorded times never run backwards.
+    """
     sim = _Simulation(service, config or ScenarioConfig())
     opened_at = sim.started_at + timedelta(hours=2)
     report = ScenarioReport(incident_id=UUID(int=0), started_at=sim.started_at, until=sim.until)
@@ -230,12 +253,16 @@ def run_scenario(service: AidService, config: ScenarioConfig | None = None,
             incident_type="storm", title="Bão số 3 (mô phỏng)", started_at=sim.started_at, areas=sim.areas()),
             sim.meta)
     report.incident_id = UUID(opened.result["incident_id"])
+    interludes = sorted(alongside(report.incident_id), key=lambda i: i[0]) if alongside else []
     communes = [code for area in sim.areas() for code in area.commune_codes]
     for index in range(sim.config.households):
         sim.household(report.incident_id, communes, index)
     with clock.frozen_at(opened_at):
         for batch in sim.batches():
-            clock.advance_to(max(clock.now(), batch[-1].at))
+            recorded = max(clock.now(), batch[-1].at)
+            while interludes and interludes[0][0] <= recorded:
+                interludes.pop(0)[1]()
+            clock.advance_to(recorded)
             outcomes = service.execute_batch([Submission(step.make(), sim.meta) for step in batch])
             for step, outcome in zip(batch, outcomes):
                 if isinstance(outcome, AidError):
@@ -245,4 +272,6 @@ def run_scenario(service: AidService, config: ScenarioConfig | None = None,
             report.commands += len(batch)
             if progress:
                 progress(len(batch))
+        for _, interlude in interludes:
+            interlude()
     return report
