@@ -21,7 +21,6 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any, Callable
 from uuid import UUID
 
@@ -94,16 +93,19 @@ def _plain_hook(obj: dict[str, Any]) -> Any:
 _decoder = json.JSONDecoder(object_hook=_plain_hook)
 
 
-@lru_cache(maxsize=None)
-def _upcasts(topic: str) -> tuple[Callable[[dict[str, Any]], None], ...]:
-    """The event class's upcasts, from version 1 to its current one."""
-    cls = resolve_topic(topic)
-    return tuple(getattr(cls, f"upcast_v{v}_v{v + 1}") for v in range(1, getattr(cls, "class_version", 1)))
+# topic -> the event class's upcasts, from version 1 to its current one (most have none)
+_UPCASTS: dict[str, tuple[Callable[[dict[str, Any]], None], ...]] = {}
 
 
 def _upcast(topic: str, data: dict[str, Any]) -> None:
-    for upcast in _upcasts(topic)[data.pop("class_version", 1) - 1:]:
-        upcast(data)
+    upcasts = _UPCASTS.get(topic)
+    if upcasts is None:
+        cls = resolve_topic(topic)
+        upcasts = _UPCASTS[topic] = tuple(getattr(cls, f"upcast_v{v}_v{v + 1}")
+                                          for v in range(1, getattr(cls, "class_version", 1)))
+    if upcasts:
+        for upcast in upcasts[data.pop("class_version", 1) - 1:]:
+            upcast(data)
 
 
 def from_notification(notification: Notification) -> Envelope:
