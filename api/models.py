@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.area_names import CommuneNamed
 from emergency import commands as c
 from emergency.envelope import Envelope
 from emergency.errors import AidError
@@ -144,7 +145,7 @@ class AggregateEventPage(Body):
     next_after_version: int = Field(description="pass as `after_version` for the next page")
 
 
-class HouseholdView(Body):
+class HouseholdView(CommuneNamed, Body):
     household_id: str
     incident_id: str
     province_code: str

@@ -6,9 +6,10 @@ build step and no other server. The pages hold no data: they read the API's
 JSON routes in the browser. The dashboard sends a coordinator's bearer token
 with every call; the transparency page calls only open routes.
 
-Besides the files this module serves two small JSON routes the pages need:
-who the token belongs to, with the incidents to choose from (the dashboard's
-sign-in check: coordinators and admins only), and the province names.
+Besides the files this module serves small JSON routes the pages need: who
+the token belongs to, with the incidents to choose from (the dashboard's
+sign-in check: coordinators and admins only), and the official names of the
+provinces and of their communes (public: the official list is).
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ class ProvinceNames(Body):
     provinces: dict[str, str] = Field(description="province code -> name (Decision 19/2025/QĐ-TTg)")
 
 
+class CommuneQuery(Body):
+    province: str = Field(pattern=r"^\d{2}(,\d{2}){0,33}$", description="province codes, comma-separated: 15,22")
+
+
+class CommuneNames(Body):
+    communes: dict[str, str] = Field(description="commune code -> official name, of the provinces asked for "
+                                                 "(an unknown province has none)")
+
+
 def _incidents(store: ViewStore) -> list[IncidentSummary]:
     """Every incident the case projection knows (`case_incidents`), newest first."""
     with store.read() as cur:
@@ -87,6 +97,13 @@ async def provinces(call: Call) -> web.Response:
     return respond(ProvinceNames(provinces=call.service.areas.provinces))
 
 
+async def communes(call: Call) -> web.Response:
+    areas = call.service.areas
+    wanted = call.query().province.split(",")
+    return respond(CommuneNames(communes={code: areas.communes[code].name for province in wanted
+                                          for code in areas.communes_of(province)}))
+
+
 def _page(filename: str):  # type: ignore[no-untyped-def]
     async def serve(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / filename, headers=SECURITY_HEADERS)
@@ -107,4 +124,6 @@ def setup(app: web.Application) -> None:
         Route("GET", "/dashboard/session", "Who this token belongs to, and the incidents to choose from "
               "(the dashboard's sign-in check)", session, DashboardSession, COORDINATORS, tag="pages"),
         Route("GET", "/public/provinces", "Province names by code", provinces, ProvinceNames, tag="public"),
+        Route("GET", "/public/communes", "Commune names by code, of some provinces", communes, CommuneNames,
+              query=CommuneQuery, tag="public"),
     ])

@@ -26,6 +26,7 @@ from aiohttp import web
 from pydantic import Field
 
 from api import keys
+from api.area_names import CommuneNamed, ProvinceNamed
 from api.auth import EVERYONE
 from api.models import Body, IncidentView, PublicIncident
 from api.routing import Call, Route, add_routes, respond
@@ -57,7 +58,7 @@ async def public_incident(call: Call) -> web.Response:
         coverage=whole[0] if whole else None, by_province=by_province))
 
 
-class Campaign(Body):
+class Campaign(ProvinceNamed, Body):
     campaign_id: str
     title: str
     mobiliser_type: str
@@ -74,7 +75,7 @@ class CampaignList(Body):
     campaigns: list[Campaign] = Field(description="newest first")
 
 
-class ProvinceMoney(Body):
+class ProvinceMoney(ProvinceNamed, Body):
     """One province's committees together (province and communes), in VND, goods at their valuation."""
 
     province_code: str
@@ -107,7 +108,7 @@ class FundFlows(Body):
     balance: int
 
 
-class FundMoney(Body):
+class FundMoney(CommuneNamed, Body):
     fund_id: str
     level: str
     province_code: str | None
@@ -123,7 +124,7 @@ class FundList(Body):
     funds: list[FundMoney] = Field(description="central first, then provinces and communes")
 
 
-class PublicEarmark(Body):
+class PublicEarmark(CommuneNamed, Body):
     kind: str = Field(description="none, province, commune, household or purpose")
     province_code: str | None = None
     commune_code: str | None = None
@@ -184,7 +185,7 @@ class DisclosurePage(Page):
     contributions: list[PublicContribution] = Field(description="in the order received")
 
 
-class PublicDisbursement(Body):
+class PublicDisbursement(CommuneNamed, Body):
     """A payment to a household from the campaign's funds, by its place, never its name."""
 
     disbursement_id: str
@@ -214,7 +215,7 @@ class TransferQuery(Body):
                                                                      "receipt number")
 
 
-class PublicStop(Body):
+class PublicStop(CommuneNamed, Body):
     """The part of a transfer that reached one committee's fund, and what became of it there."""
 
     committee_name: str

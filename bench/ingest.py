@@ -31,14 +31,14 @@ from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import commands as c  # noqa: E402
-from emergency.scenario import DAMAGE_WEIGHTS  # noqa: E402
+from emergency.scenario import DAMAGE_WEIGHTS, scenario_areas  # noqa: E402
 from emergency.service import Submission  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 
 TARGET = {"assessments_per_s": 5000, "p99_ms": 50}
-# Four provinces of twelve (invented) communes each.
-AREAS = {p: [f"{int(p) * 1000 + 100 + i:05d}" for i in range(12)] for p in ("31", "22", "15", "25")}
+# Four provinces of twelve communes each (official codes).
+AREAS = scenario_areas(4, 12)
 META = c.Meta(actor="bench", source="bench")
 
 
@@ -47,7 +47,8 @@ def assessment(rng: random.Random, household_id: uuid.UUID, members: int, at: da
     damage = rng.choices(list(DAMAGE_WEIGHTS), weights=list(DAMAGE_WEIGHTS.values()))[0]
     heavy = damage in ("very_heavy", "total")
     return {"household_id": str(household_id), "assessment_id": str(uuid.uuid4()), "assessed_at": at.isoformat(),
-            "house_damage": damage, "injured": int(rng.random() < 0.03), "dead": int(rng.random() < 0.004),
+            "house_damage": damage, **dict.fromkeys(("injured", "seriously_injured"), int(rng.random() < 0.03)),
+            "dead": int(rng.random() < 0.004),
             "persons_short_of_food": members if heavy or rng.random() < 0.25 else 0,
             "food_months": rng.choice((1, 2, 3)), "relocation_ordered": heavy and rng.random() < 0.25,
             "evacuated": heavy}

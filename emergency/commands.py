@@ -119,6 +119,8 @@ class AssessDamage(Command):
     dead: Count = 0
     missing: Count = 0
     injured: Count = 0
+    # of the injured, those seriously injured (người bị thương nặng): INJURED pays each of them
+    seriously_injured: Count = 0
     house_damage: HouseDamage = "none"
     house_class: HouseClass | None = None
     persons_short_of_food: Count = 0

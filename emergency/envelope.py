@@ -9,6 +9,10 @@ same code on the same input:
      "data": {...}, "meta": {...}}
 
 Values in `data` are JSON: UUIDs and times as strings, money as integer VND.
+`data` is in its event class's current version: an event stored under an
+older `class_version` is upcast by the class's own `upcast_vN_vN+1` methods,
+as eventsourcing does when it rebuilds an aggregate, so every reader sees one
+shape while the stored event stays as it was written.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.utils import resolve_topic
 
 _HEADER_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
@@ -88,6 +93,21 @@ def _plain_hook(obj: dict[str, Any]) -> Any:
 _decoder = json.JSONDecoder(object_hook=_plain_hook)
 
 
+# topic -> the event class's upcasts, from version 1 to its current one (most have none)
+_UPCASTS: dict[str, tuple[Callable[[dict[str, Any]], None], ...]] = {}
+
+
+def _upcast(topic: str, data: dict[str, Any]) -> None:
+    upcasts = _UPCASTS.get(topic)
+    if upcasts is None:
+        cls = resolve_topic(topic)
+        upcasts = _UPCASTS[topic] = tuple(getattr(cls, f"upcast_v{v}_v{v + 1}")
+                                          for v in range(1, getattr(cls, "class_version", 1)))
+    if upcasts:
+        for upcast in upcasts[data.pop("class_version", 1) - 1:]:
+            upcast(data)
+
+
 def from_notification(notification: Notification) -> Envelope:
     return from_stored_event(notification, notification.id)
 
@@ -95,6 +115,7 @@ def from_notification(notification: Notification) -> Envelope:
 def from_stored_event(stored: StoredEvent, notification_id: int | None = None) -> Envelope:
     """The envelope of a stored event, decoded from the store's JSON state."""
     data = _decoder.decode(stored.state.decode("utf-8"))
+    _upcast(stored.topic, data)
     recorded_at = data.pop("timestamp")
     for name in _HEADER_FIELDS:
         data.pop(name, None)

@@ -2,16 +2,19 @@
 
 `write_statement` writes a bank statement in the import format (the benchmark
 and the tests import it); `run_campaign` plays a whole campaign through the
-service under a simulated clock: a Fatherland Front campaign with a central
+service under a simulated clock (`CampaignPlay` gives its steps, to play
+between a typhoon's): a Fatherland Front campaign with a central
 fund fed by a statement, province funds raising money and rice locally,
 allocations central → province → commune, household cases decided and paid
-from the commune funds, a few payments voided. Names, accounts and commune
-codes are invented.
+from the commune funds, a few payments voided. Its provinces and communes are
+real (those of `emergency.scenario`), over an incident of its own or a given
+one; names of people and accounts are invented.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,17 +22,20 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 from uuid import UUID
 
+from emergency import areas as official
 from emergency import clock
 from emergency import commands as c
 from emergency import funding_commands as fc
 from emergency.errors import AidError
 from emergency.names import fold
-from emergency.scenario import FAMILY_NAMES, FIRST_NAMES, PROVINCES
+from emergency.scenario import FAMILY_NAMES, FIRST_NAMES, scenario_areas
 from emergency.service import AidService, Submission
 from emergency.statement import ImportReport, import_statement, read_statement
 
 STORM = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)  # Typhoon Yagi's landfall
 STATEMENT_DAY = datetime(2024, 9, 12, 17, 0, tzinfo=timezone.utc)  # 13/9 in Hà Nội, 386,402 transfers
+# How long after the storm a campaign's last step comes (voiding mistaken payments).
+CAMPAIGN_SPAN = timedelta(days=8, hours=5)
 CENTRAL_ACCOUNT = "0011001932418"
 RICE = ("gạo", "kg rice")  # item and unit, the unit as the rice entitlement states it
 RICE_VALUE_PER_KG = 15_000
@@ -78,6 +84,10 @@ def write_statement(handle: TextIO, lines: int, *, seed: int = 13, day: datetime
 class CampaignConfig:
     statement: Path
     contributions: int = 100_000
+    # the storm the campaign answers; its steps follow it as they followed Yagi's
+    storm: datetime = STORM
+    # the incident it is for (with its provinces' communes among its areas); None: opens its own
+    incident_id: UUID | None = None
     provinces: int = 4
     communes_per_province: int = 3
     households_per_commune: int = 40
@@ -101,20 +111,55 @@ class CampaignReport:
     import_report: ImportReport | None = None
 
 
-class _Campaign:
-    def __init__(self, service: AidService, config: CampaignConfig, progress: Callable[[int], None] | None):
+# A campaign's steps, each recorded at once at its time after the storm (Yagi's own pace:
+# the statement of 13/9 imported the next morning, allocations after a week).
+STEP_TIMES = {
+    "open": timedelta(hours=2), "register": timedelta(days=1), "assess": timedelta(days=1, hours=4),
+    "decide": timedelta(days=1, hours=8), "local_receipts": timedelta(days=2, hours=20),
+    "statement": STATEMENT_DAY - STORM + timedelta(days=1, hours=2), "allocate_to_provinces": timedelta(days=7),
+    "allocate_to_communes": timedelta(days=7, hours=6), "pay": timedelta(days=8), "void": CAMPAIGN_SPAN,
+}
+Step = tuple[datetime, Callable[[], None]]
+
+
+class CampaignPlay:
+    """The campaign as steps at their moments (`steps`), to run in time order, alone
+    (`run_campaign`) or between the steps of a typhoon (`emergency.scenario.run_scenario`)."""
+
+    def __init__(self, service: AidService, config: CampaignConfig, progress: Callable[[int], None] | None = None):
         self.service = service
         self.config = config
         self.rng = random.Random(config.seed)
         self.progress = progress
         self.meta = c.Meta(actor="scenario", source="demo")
-        provinces = PROVINCES[: config.provinces]
-        self.areas = {p: [f"{int(p) * 1000 + 300 + i:05d}" for i in range(config.communes_per_province)]
-                      for p in provinces}
-        self.report: CampaignReport | None = None
+        self.storm = config.storm
+        self.areas = scenario_areas(config.provinces, config.communes_per_province)
+        self._report: CampaignReport | None = None
         self.registered: list[tuple[UUID, str]] = []
+        self.assessed: list[tuple[UUID, str, dict[str, Any] | None]] = []
+        # decided entitlements: (household, commune, entitlement)
+        self.owed: list[tuple[UUID, str, dict[str, Any]]] = []
+        # allocations province → commune planned at the step before: their fields but the time
+        self.to_communes: list[dict[str, Any]] = []
+        self.paid: list[dict[str, Any] | None] = []
         self.commands = 0
         self.refused: dict[str, int] = {}
+
+    def steps(self) -> list[Step]:
+        return [(self.storm + after, functools.partial(self._step, name, self.storm + after))
+                for name, after in STEP_TIMES.items()]
+
+    def _step(self, name: str, at: datetime) -> None:
+        # Under the step's clock from the start: its commands are checked against it as they are made.
+        with clock.frozen_at(at):
+            getattr(self, name)(at)
+
+    @property
+    def report(self) -> CampaignReport:
+        """What the campaign recorded so far (from its first step on)."""
+        assert self._report is not None, "the campaign has not been opened yet"
+        self._report.commands, self._report.refused = self.commands, self.refused
+        return self._report
 
     def run(self, commands: list[c.Command], at: datetime) -> list[dict[str, Any] | None]:
         """Run commands in batches at simulated time `at`; None for a refusal."""
@@ -140,64 +185,72 @@ class _Campaign:
         assert result is not None, f"{command.name} was refused"
         return result
 
-    # ----- the campaign -------------------------------------------------------
+    # ----- the campaign's steps ------------------------------------------------
 
-    def open(self) -> CampaignReport:
-        t = STORM + timedelta(hours=2)
-        incident = UUID(self.one(c.OpenIncident(
-            incident_type="storm", title="Bão số 3 (mô phỏng)", started_at=STORM,
+    def open(self, t: datetime) -> None:
+        incident = self.config.incident_id or UUID(self.one(c.OpenIncident(
+            incident_type="storm", title="Bão số 3 (mô phỏng)", started_at=self.storm,
             areas=[c.Area(province_code=p, commune_codes=cs) for p, cs in self.areas.items()]), t)["incident_id"])
         campaign = UUID(self.one(fc.LaunchCampaign(
             title="Ủng hộ đồng bào bị thiệt hại do bão số 3", mobiliser_type="fatherland_front",
             mobiliser_name="Ban Cứu trợ Trung ương", incident_id=incident, launched_at=t), t)["campaign_id"])
-        self.report = CampaignReport(incident, campaign, UUID(int=0), {}, {})
-        self.report.central_fund = UUID(self.one(fc.OpenFund(
+        report = self._report = CampaignReport(incident, campaign, UUID(int=0), {}, {})
+        report.central_fund = UUID(self.one(fc.OpenFund(
             campaign_id=campaign, level="central", committee_name="Ban Cứu trợ Trung ương",
             bank_accounts=[CENTRAL_ACCOUNT]), t)["fund_id"])
         for p, communes in self.areas.items():
-            self.report.province_funds[p] = UUID(self.one(fc.OpenFund(
+            report.province_funds[p] = UUID(self.one(fc.OpenFund(
                 campaign_id=campaign, level="province", province_code=p,
-                committee_name=f"Ban vận động cứu trợ tỉnh {p}"), t)["fund_id"])
+                committee_name=f"Ban vận động cứu trợ {_province_title(p)}"), t)["fund_id"])
             for commune in communes:
-                self.report.commune_funds[commune] = UUID(self.one(fc.OpenFund(
+                report.commune_funds[commune] = UUID(self.one(fc.OpenFund(
                     campaign_id=campaign, level="commune", province_code=p, commune_code=commune,
-                    committee_name=f"Ban vận động cứu trợ xã {commune}"), t)["fund_id"])
-        return self.report
+                    committee_name=f"Ban vận động cứu trợ {official.commune_name(commune)}"), t)["fund_id"])
 
-    def households(self) -> list[tuple[UUID, str, dict[str, Any]]]:
-        """Registered, assessed and decided households: (id, commune, decided entitlement)."""
-        assert self.report is not None
+    def register(self, t: datetime) -> None:
         rng = self.rng
-        t = STORM + timedelta(days=1)
         registrations = [c.RegisterHousehold(
             incident_id=self.report.incident_id, commune_code=commune, members=rng.randint(2, 6),
             flags=["poor"] if rng.random() < 0.4 else [],
             head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
             for communes in self.areas.values() for commune in communes
             for _ in range(self.config.households_per_commune)]
-        registered = self.registered = [(UUID(r["household_id"]), cmd.commune_code)
-                                        for cmd, r in zip(registrations, self.run(registrations, t)) if r]
-        self.report.households = [h for h, _ in registered]
+        self.registered = [(UUID(r["household_id"]), cmd.commune_code)
+                           for cmd, r in zip(registrations, self.run(registrations, t)) if r]
+        self.report.households = [h for h, _ in self.registered]
+
+    def assess(self, t: datetime) -> None:
+        rng = self.rng
         assessments = [c.AssessDamage(
-            household_id=h, assessed_at=t, house_damage=rng.choice(("partial", "heavy", "very_heavy", "total")),
-            injured=int(rng.random() < 0.1), dead=int(rng.random() < 0.02),
-            persons_short_of_food=rng.randint(1, 2)) for h, _ in registered]
+            household_id=h, assessed_at=self.storm + STEP_TIMES["register"],
+            house_damage=rng.choice(("partial", "heavy", "very_heavy", "total")),
+            # its injured are seriously injured, paid under INJURED
+            **dict.fromkeys(("injured", "seriously_injured"), int(rng.random() < 0.1)), dead=int(rng.random() < 0.02),
+            persons_short_of_food=rng.randint(1, 2)) for h, _ in self.registered]
+        self.assessed = [(h, commune, result)
+                         for (h, commune), result in zip(self.registered, self.run(assessments, t))]
+
+    def decide(self, t: datetime) -> None:
         decisions, communes = [], []
-        for (h, commune), result in zip(registered, self.run(assessments, t + timedelta(hours=4))):
+        for h, commune, result in self.assessed:
             for support in (result or {}).get("entitlements", {}):
                 decisions.append(c.RecordDecision(household_id=h, support_type=support, decision="approve",
-                                                  decided_by="Chủ tịch UBND xã", decided_at=t + timedelta(hours=8)))
+                                                  decided_by="Chủ tịch UBND xã", decided_at=t))
                 communes.append(commune)
-        decided = self.run(decisions, t + timedelta(hours=8))
-        return [(UUID(r["household_id"]), commune, r["entitlement"]) for r, commune in zip(decided, communes) if r]
+        self.owed = [(UUID(r["household_id"]), commune, r["entitlement"])
+                     for r, commune in zip(self.run(decisions, t), communes) if r]
+        # Tents, blankets and water come from the state's reserve at once; the funds pay the rest later.
+        self.run([c.RecordDisbursement(
+            household_id=h, support_type=e["support_type"], form="in_kind", quantity=e["quantity"], unit=e["unit"],
+            channel="in_kind_delivery", funding_source="state_budget", delivered_at=t, delivered_by="UBND xã")
+            for h, _, e in self.owed if e["support_type"] == "NECESSITIES"], t)
 
-    def local_receipts(self) -> None:
+    def local_receipts(self, t: datetime) -> None:
         """Provinces raise money and rice locally; a few donors give to a named household."""
-        assert self.report is not None
-        rng = self.rng
-        received = STORM + timedelta(days=2)
+        report, rng = self.report, self.rng
+        received = self.storm + timedelta(days=2)
         commands: list[c.Command] = []
-        for p, fund in self.report.province_funds.items():
+        for p, fund in report.province_funds.items():
             for i in range(self.config.local_receipts_per_province):
                 commands.append(fc.RecordContribution(
                     fund_id=fund, donor_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}",
@@ -209,46 +262,46 @@ class _Campaign:
                 receipt_number=f"PN-{p}-rice", received_at=received, form="in_kind", item=RICE[0], unit=RICE[1],
                 quantity=self.config.rice_kg_per_province,
                 valuation_vnd=self.config.rice_kg_per_province * RICE_VALUE_PER_KG))
-        for commune, fund in self.report.commune_funds.items():
+        for commune, fund in report.commune_funds.items():
             household = rng.choice([h for h, x in self.registered if x == commune])
             commands.append(fc.RecordContribution(
                 fund_id=fund, donor_name="Hội đồng hương", donor_type="organisation", channel="receipt",
                 receipt_number=f"PT-{commune}-hh", received_at=received, amount_vnd=2_000_000,
                 earmark=fc.Earmark(kind="household", household_id=household)))
-        self.run(commands, received + timedelta(hours=20))
+        self.run(commands, t)
 
-    def statement(self) -> None:
-        assert self.report is not None
+    def statement(self, t: datetime) -> None:
+        """A day of transfers into the central account, imported the next morning."""
+        report = self.report
         with self.config.statement.open("w", encoding="utf-8", newline="") as handle:
             write_statement(handle, self.config.contributions, seed=self.config.seed,
-                            earmark_provinces=tuple(self.areas))
-        with clock.frozen_at(STATEMENT_DAY + timedelta(days=1, hours=2)), \
+                            day=self.storm + (STATEMENT_DAY - STORM), earmark_provinces=tuple(self.areas))
+        with clock.frozen_at(t), \
                 self.config.statement.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-            self.report.import_report = import_statement(
-                self.service, read_statement(handle), self.report.central_fund, CENTRAL_ACCOUNT,
+            report.import_report = import_statement(
+                self.service, read_statement(handle), report.central_fund, CENTRAL_ACCOUNT,
                 batch_size=self.config.batch_size, progress=self.progress)
-        self.commands += self.report.import_report.lines
+        self.commands += report.import_report.lines
 
-    def allocate(self, owed: list[tuple[UUID, str, dict[str, Any]]]) -> None:
+    def allocate_to_provinces(self, t: datetime) -> None:
         """Centre → provinces: what their communes are owed, plus the money
-        donors earmarked for the province; provinces → communes: what each
-        commune's households are owed, earmarked money first."""
-        assert self.report is not None
+        donors earmarked for the province; then (at the next step) provinces →
+        communes: what each commune's households are owed, earmarked money first."""
+        report = self.report
         cash: dict[str, int] = {}
         rice: dict[str, int] = {}
-        for _, commune, entitlement in owed:
+        for _, commune, entitlement in self.owed:
             if entitlement["amount_vnd"]:
                 cash[commune] = cash.get(commune, 0) + entitlement["amount_vnd"]
             elif entitlement["unit"] == RICE[1]:
                 rice[commune] = rice.get(commune, 0) + entitlement["quantity"]
-        t = STORM + timedelta(days=7)
-        central = self.service.funding.fund(self.report.central_fund)
-        to_provinces, to_communes = [], []
+        central = self.service.funding.fund(report.central_fund)
+        to_provinces, self.to_communes = [], []
         for p, communes in self.areas.items():
-            province_fund = self.report.province_funds[p]
+            province_fund = report.province_funds[p]
             earmarked, _ = central.holding(f"province:{p}", "cash")
             need = sum(cash.get(x, 0) for x in communes)
-            common = dict(from_fund_id=self.report.central_fund, to_fund_id=province_fund, allocated_at=t,
+            common = dict(from_fund_id=report.central_fund, to_fund_id=province_fund, allocated_at=t,
                           decided_by="Ban Cứu trợ Trung ương")
             to_provinces.append(fc.AllocateFunds(amount_vnd=need, **common))
             if earmarked:
@@ -256,26 +309,28 @@ class _Campaign:
                     amount_vnd=earmarked, earmark=fc.Earmark(kind="province", province_code=p), **common))
             for commune in communes:
                 share = min(earmarked * cash.get(commune, 0) // max(need, 1), cash.get(commune, 0))
-                common = dict(from_fund_id=province_fund, to_fund_id=self.report.commune_funds[commune],
-                              allocated_at=t + timedelta(hours=6), decided_by=f"Ban vận động tỉnh {p}")
+                common = dict(from_fund_id=province_fund, to_fund_id=report.commune_funds[commune],
+                              decided_by=f"Ban vận động {_province_title(p)}")
                 if share:
-                    to_communes.append(fc.AllocateFunds(
+                    self.to_communes.append(dict(
                         amount_vnd=share, earmark=fc.Earmark(kind="province", province_code=p), **common))
                 if cash.get(commune, 0) > share:
-                    to_communes.append(fc.AllocateFunds(amount_vnd=cash[commune] - share, **common))
+                    self.to_communes.append(dict(amount_vnd=cash[commune] - share, **common))
                 if rice.get(commune):
-                    to_communes.append(fc.AllocateFunds(form="in_kind", item=RICE[0], unit=RICE[1],
-                                                        quantity=rice[commune], **common))
+                    self.to_communes.append(dict(form="in_kind", item=RICE[0], unit=RICE[1], quantity=rice[commune],
+                                                 **common))
         self.run(to_provinces, t)
-        self.run(to_communes, t + timedelta(hours=6))
 
-    def disburse(self, owed: list[tuple[UUID, str, dict[str, Any]]]) -> None:
-        assert self.report is not None
-        t = STORM + timedelta(days=8)
+    def allocate_to_communes(self, t: datetime) -> None:
+        self.run([fc.AllocateFunds(allocated_at=t, **planned) for planned in self.to_communes], t)
+
+    def pay(self, t: datetime) -> None:
+        """Each decided support paid from the household's commune fund."""
+        report = self.report
         payments = []
-        for household, commune, e in owed:
+        for household, commune, e in self.owed:
             common = dict(household_id=household, support_type=e["support_type"],
-                          fund_id=self.report.commune_funds[commune], funding_source="fatherland_front",
+                          fund_id=report.commune_funds[commune], funding_source="fatherland_front",
                           delivered_at=t, delivered_by="Cán bộ xã")
             if e["amount_vnd"]:
                 payments.append(c.RecordDisbursement(form="cash", amount_vnd=e["amount_vnd"], channel="cash_in_hand",
@@ -283,22 +338,26 @@ class _Campaign:
             elif e["unit"] == RICE[1]:
                 payments.append(c.RecordDisbursement(form="in_kind", quantity=e["quantity"], item=RICE[0],
                                                      unit=RICE[1], channel="in_kind_delivery", **common))
-        paid = self.run(payments, t)
+        self.paid = self.run(payments, t)
+
+    def void(self, t: datetime) -> None:
+        """A few payments made to the wrong household, taken back."""
         voids = [c.CorrectDisbursement(household_id=UUID(r["household_id"]), disbursement_id=UUID(r["disbursement_id"]),
                                        void=True, reason="chi nhầm hộ, thu hồi")
-                 for r in paid if r and self.rng.random() < self.config.void_share]
-        self.run(voids, t + timedelta(hours=5))
+                 for r in self.paid if r and self.rng.random() < self.config.void_share]
+        self.run(voids, t)
+
+
+def _province_title(code: str) -> str:
+    """"tỉnh Lào Cai", "Thành phố Hải Phòng": the official names of cities carry their kind already."""
+    name = official.province_name(code) or code
+    return name if name.startswith("Thành phố") else f"tỉnh {name}"
 
 
 def run_campaign(service: AidService, config: CampaignConfig,
                  progress: Callable[[int], None] | None = None) -> CampaignReport:
     """Play the synthetic campaign through `service`; `progress(n)` hears of each batch."""
-    campaign = _Campaign(service, config, progress)
-    report = campaign.open()
-    owed = campaign.households()
-    campaign.local_receipts()
-    campaign.statement()
-    campaign.allocate(owed)
-    campaign.disburse(owed)
-    report.commands, report.refused = campaign.commands, campaign.refused
-    return report
+    play = CampaignPlay(service, config, progress)
+    for _, step in play.steps():
+        step()
+    return play.report

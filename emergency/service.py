@@ -371,6 +371,9 @@ class AidService:
         if cmd.persons_short_of_food > household.members:
             raise InvalidInput(f"the household has {household.members} members", field="persons_short_of_food",
                                code="exceeds_members")
+        if cmd.seriously_injured > cmd.injured:
+            raise InvalidInput(f"{cmd.seriously_injured} seriously injured of {cmd.injured} injured",
+                               field="seriously_injured", code="exceeds_injured")
         if cmd.dead + cmd.missing > household.members:
             raise InvalidInput(f"dead and missing exceed the household's {household.members} members",
                                field="dead", code="exceeds_members")

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from tqdm import tqdm
 
+from emergency import areas
 from emergency.commands import Meta
 from emergency.errors import InvalidInput
 from emergency.service import AidService, as_uuid
@@ -152,9 +153,10 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
             _table(fund_reports.by_donor_type(cur, args.campaign),
                    ["donor_type", "contributions", "cash_vnd", "in_kind_vnd"])
         elif args.by == "province":
-            _table(fund_reports.by_province(cur, args.campaign),
-                   ["province_code", "raised_locally", "from_central", "from_other_provinces", "sent_out",
-                    "disbursed", "balance"])
+            _table((dict(r, province_name=areas.province_name(r["province_code"]) or "")
+                    for r in fund_reports.by_province(cur, args.campaign)),
+                   ["province_code", "province_name", "raised_locally", "from_central", "from_other_provinces",
+                    "sent_out", "disbursed", "balance"])
         else:
             flows = ["from_donors", "from_funds", "allocated_out", "disbursed", "balance"]
             _table(({"fund": f"{r['level']} {r['commune_code'] or r['province_code'] or ''}".strip(),
@@ -197,9 +199,10 @@ def run_disclose(args: argparse.Namespace, settings: Settings) -> int:
     with views.store.read() as cur:
         totals = disclosure.totals(cur, args.campaign)
         print(", ".join(f"{k} {v:,}" for k, v in totals.items()))
-        if args.disbursements:
-            _table(disclosure.disbursements(cur, args.campaign, args.search, args.limit, args.offset),
-                   list(disclosure.DISBURSEMENT_FIELDS[1:]))
+        if args.disbursements:  # the list with names for the commune's notice board, its name too
+            _table((dict(r, commune_name=areas.commune_name(r["commune_code"]) or "")
+                    for r in disclosure.disbursements(cur, args.campaign, args.search, args.limit, args.offset)),
+                   [*disclosure.DISBURSEMENT_FIELDS[1:5], "commune_name", *disclosure.DISBURSEMENT_FIELDS[5:]])
         else:
             _table(disclosure.contributions(cur, args.campaign, args.search, args.limit, args.offset),
                    ["received_at", "reference", "receipt_number", "donor_name", "donor_type", "value_vnd", "item",

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from tqdm import tqdm
 
-from emergency import clock
+from emergency import areas, clock
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
@@ -67,6 +67,13 @@ def run_coverage(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _named(column: str, code: str) -> str:
+    """An area code with its official name: `15 Lào Cai`, `02998 Xã Phúc Khánh`."""
+    name = (areas.province_name(code) if column == "province_code"
+            else areas.commune_name(code) if column == "commune_code" else None)
+    return f"{code} {name}" if name else str(code)
+
+
 def print_coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "province",
                    oldest_overdue: int = 5, known: str = "now", position: int | None = None) -> None:
     local = at.astimezone(clock.VIETNAM).strftime("%Y-%m-%d %H:%M")
@@ -80,8 +87,8 @@ def print_coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "
         [dict(total[0], **{c: "ALL" for c in columns})] if total else []
     for row in rows:
         print(" | ".join(str(v) for v in (
-            *(row[c] for c in columns), row["households_in_need"], row["entitlements"], row["disbursed_on_time"],
-            row["late"], row["overdue"], row["within_deadline"], row["timely_pct"],
+            *(_named(c, row[c]) for c in columns), row["households_in_need"], row["entitlements"],
+            row["disbursed_on_time"], row["late"], row["overdue"], row["within_deadline"], row["timely_pct"],
             row["median_hours_to_delivery"], row["p90_hours_to_delivery"],
             f"{row['disbursed_vnd']:,} / {row['entitled_vnd']:,}",
             f"{row['rice_delivered_kg']:,} / {row['rice_entitled_kg']:,}")))
@@ -89,5 +96,5 @@ def print_coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "
     print(f"\nIn the gap: {count} overdue entitlements." + (" Oldest:" if oldest else ""))
     for case in oldest:
         owed = f"{case['owed_vnd']:,} VND" if case["owed_vnd"] is not None else f"{case['owed_quantity']} {case['unit']}"
-        print(f"  household {case['household_id']} commune {case['commune_code']}: {case['support_type']} "
-              f"({owed} owed) overdue by {case['overdue_hours']:.0f} h")
+        print(f"  household {case['household_id']} in {_named('commune_code', case['commune_code'])}: "
+              f"{case['support_type']} ({owed} owed) overdue by {case['overdue_hours']:.0f} h")

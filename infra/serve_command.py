@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 import structlog
 from aiohttp import web
@@ -21,9 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port))
-                                           if v is not None})
+    serve(listening_on(settings, args.host, args.port))
+    return 0
+
+
+def listening_on(settings: Settings, host: str | None, port: int | None) -> Settings:
+    return settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+
+
+def serve(settings: Settings, when_listening: Callable[[], None] | None = None) -> None:
+    """Serve until interrupted (Ctrl-C, SIGTERM); `when_listening` runs once the port is open."""
     log.info("serving", host=settings.host, port=settings.port)
     # Access lines come from api.middleware (structured, with the request id).
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
-    return 0
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
+                print=(lambda _: when_listening()) if when_listening else None)

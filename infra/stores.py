@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from emergency.application import AidApplication
-from emergency.areas import load_registry
+from emergency.areas import load_registry, use as use_areas
 from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic
@@ -60,4 +60,5 @@ def open_application(settings: Settings) -> AidApplication:
 def build_service(settings: Settings, app: AidApplication | None = None) -> AidService:
     policy = load_policy(settings.policy_overrides)
     areas = load_registry(Path(settings.commune_list) if settings.commune_list else None)
+    use_areas(areas)  # names in reads and exports come from the same list the checks use
     return AidService(app or open_application(settings), policy, areas)

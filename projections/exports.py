@@ -18,8 +18,10 @@ size, with each household's own size). Circular 43/2015 damage levels map as:
 "very_heavy" (50-70%), "heavy" (30-50%), "partial" (< 30%) → damaged (B-3);
 "none" → neither.
 
-Every function yields text lines ending in a newline, so the CLI and the HTTP
-routes can stream them as they come.
+Areas carry their official names beside their codes (`#adm1+name`,
+`#adm2+name`, from `emergency.areas`); a code the current list no longer has
+leaves its name empty. Every function yields text lines ending in a newline,
+so the CLI and the HTTP routes can stream them as they come.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import io
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from emergency import areas
 from emergency.errors import InvalidInput, NotFound
 from projections.cases import iso, to_micros
 from projections.coverage import coverage
@@ -51,13 +54,13 @@ FIGURE_COLUMNS = (
     ("timely_pct", "#indicator+timely+pct"), ("entitled_vnd", "#value+entitled+vnd"),
     ("disbursed_vnd", "#value+disbursed+vnd"), ("date_reported", "#date+reported"),
 )
-COMMUNE_COLUMNS = (("incident_id", "#event+id"), ("province_code", "#adm1+code"), ("commune_code", "#adm2+code"),
-                   *FIGURE_COLUMNS)
+COMMUNE_COLUMNS = (("incident_id", "#event+id"), ("province_code", "#adm1+code"), ("province_name", "#adm1+name"),
+                   ("commune_code", "#adm2+code"), ("commune_name", "#adm2+name"), *FIGURE_COLUMNS)
 INCIDENT_COLUMNS = (("incident_id", "#event+id"), ("title", "#event+name"), ("incident_type", "#event+type"),
                     ("started_at", "#date+start"), ("closed_at", "#date+end"), ("province_codes", "#adm1+code+list"),
-                    *FIGURE_COLUMNS)
+                    ("province_names", "#adm1+name+list"), *FIGURE_COLUMNS)
 SENDAI_COLUMNS = (("incident_id", "#event+id"), ("indicator", "#indicator+code"), ("name", "#indicator+name"),
-                  ("province_code", "#adm1+code"), ("value", "#indicator+value+num"),
+                  ("province_code", "#adm1+code"), ("province_name", "#adm1+name"), ("value", "#indicator+value+num"),
                   ("date_reported", "#date+reported"))
 SENDAI_INDICATORS = (
     ("A-2", "Number of deaths", "killed"),
@@ -149,7 +152,9 @@ def _figures(store: ViewStore, incident_id: str, at: datetime, by: str) -> dict[
 
 
 def commune_rows(store: ViewStore, incident_id: str, at: datetime) -> Iterator[dict[str, Any]]:
-    yield from _figures(store, incident_id, at, "commune").values()
+    for row in _figures(store, incident_id, at, "commune").values():
+        yield dict(row, province_name=areas.province_name(row["province_code"]),
+                   commune_name=areas.commune_name(row["commune_code"]))
 
 
 def hxl_communes(store: ViewStore, incident_id: str, at: datetime) -> Iterator[str]:
@@ -167,7 +172,8 @@ def incident_rows(store: ViewStore, at: datetime) -> Iterator[dict[str, Any]]:
             provinces = cur.execute("SELECT DISTINCT province_code FROM case_households WHERE incident_id = ? "
                                     "ORDER BY province_code", (incident_id,)).fetchall()
         yield {**totals, "title": title, "incident_type": incident_type, "started_at": iso(started_at),
-               "closed_at": iso(closed_at), "province_codes": " ".join(p[0] for p in provinces)}
+               "closed_at": iso(closed_at), "province_codes": " ".join(p[0] for p in provinces),
+               "province_names": "; ".join(areas.province_name(p[0]) or p[0] for p in provinces)}
 
 
 def hxl_incidents(store: ViewStore, at: datetime) -> Iterator[str]:
@@ -181,7 +187,8 @@ def sendai_rows(store: ViewStore, incident_id: str, at: datetime) -> Iterator[di
     for code, name, figure in SENDAI_INDICATORS:
         for province, values in [("", total), *((p[0], v) for p, v in sorted(provinces.items()))]:
             yield {"incident_id": incident_id, "indicator": code, "name": name, "province_code": province,
-                   "value": values[figure], "date_reported": at.isoformat()}
+                   "province_name": areas.province_name(province), "value": values[figure],
+                   "date_reported": at.isoformat()}
 
 
 def sendai(store: ViewStore, incident_id: str, at: datetime) -> Iterator[str]:

@@ -11,13 +11,15 @@ from emergency.service import AidService
 from tests.conftest import STORM_START
 
 PROVINCE = "31"
-COMMUNES = ["31101", "31102"]
+COMMUNES = ["11311", "11455"]  # Phường Hồng Bàng, Phường Đồ Sơn (Hải Phòng)
+QUANG_NINH = "06688"  # Phường Hạ Long, the incident's commune in Quảng Ninh (22)
+OTHER_COMMUNE = "11914"  # Đặc khu Cát Hải: in Hải Phòng, not in the incident
 
 
 def open_incident(service: AidService, **changes: Any) -> UUID:
     fields: dict[str, Any] = dict(incident_type="storm", title="Bão Yagi", started_at=STORM_START,
                                   areas=[{"province_code": PROVINCE, "commune_codes": COMMUNES},
-                                         {"province_code": "22", "commune_codes": ["22101"]}])
+                                         {"province_code": "22", "commune_codes": [QUANG_NINH]}])
     fields.update(changes)
     return UUID(service.execute(c.OpenIncident(**fields)).result["incident_id"])
 
@@ -33,6 +35,8 @@ def assess(service: AidService, household_id: UUID, **changes: Any) -> dict[str,
     fields: dict[str, Any] = dict(household_id=household_id, assessed_at=STORM_START + timedelta(hours=20),
                                   dead=1, injured=1, house_damage="total", persons_short_of_food=4, food_months=1)
     fields.update(changes)
+    # The injured are seriously injured unless a test says otherwise.
+    fields.setdefault("seriously_injured", fields["injured"])
     return service.execute(c.AssessDamage(**fields)).result
 
 

@@ -12,7 +12,7 @@ from emergency import commands as c
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
 from emergency.service import AidService, Scope, Submission
 from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.factories import COMMUNES, OTHER_COMMUNE, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 
@@ -34,7 +34,7 @@ def refused(service: AidService, command: c.Command, error: type[AidError], fiel
     ({"nickname": "x"}, "nickname"),
 ])
 def test_malformed_fields_are_named(changes, field):
-    fields = dict(incident_id=uuid4(), commune_code="31101", head_name="A", members=3)
+    fields = dict(incident_id=uuid4(), commune_code=COMMUNES[0], head_name="A", members=3)
     fields.update(changes)
     with pytest.raises(ValidationError) as caught:
         c.RegisterHousehold(**fields)
@@ -56,13 +56,13 @@ def test_unknown_province_and_unknown_incident(service: AidService):
     refused(service, c.OpenIncident(incident_type="flood", title="x", started_at=STORM_START,
                                     areas=[{"province_code": "99", "commune_codes": ["99001"]}]),
             InvalidInput, "areas[0].province_code", "unknown_province")
-    refused(service, c.RegisterHousehold(incident_id=uuid4(), commune_code="31101", head_name="A", members=2),
+    refused(service, c.RegisterHousehold(incident_id=uuid4(), commune_code=COMMUNES[0], head_name="A", members=2),
             NotFound, "incident_id", "not_found")
 
 
 def test_commune_outside_the_incident(service: AidService):
     incident = open_incident(service)
-    refused(service, c.RegisterHousehold(incident_id=incident, commune_code="31999", head_name="A", members=2),
+    refused(service, c.RegisterHousehold(incident_id=incident, commune_code=OTHER_COMMUNE, head_name="A", members=2),
             InvalidInput, "commune_code", "commune_not_in_incident")
 
 
@@ -72,6 +72,9 @@ def test_assessment_checks_against_the_household(service: AidService):
                                     persons_short_of_food=5), InvalidInput, "persons_short_of_food", "exceeds_members")
     refused(service, c.AssessDamage(household_id=household, assessed_at=STORM_START - timedelta(hours=3)),
             InvalidInput, "assessed_at", "before_incident")
+    refused(service, c.AssessDamage(household_id=household, assessed_at=STORM_START + timedelta(hours=3),
+                                    injured=1, seriously_injured=2), InvalidInput, "seriously_injured",
+            "exceeds_injured")
     refused(service, c.AssessDamage(household_id=uuid4(), assessed_at=STORM_START), NotFound, "household_id",
             "not_found")
 
@@ -119,17 +122,17 @@ def test_stale_decision_revision(service: AidService):
 
 def test_scope_limits_where_a_team_writes(service: AidService):
     incident = open_incident(service)
-    team = Scope(provinces=frozenset({"31"}), communes=frozenset({"31102"}))
-    refused(service, c.RegisterHousehold(incident_id=incident, commune_code="31101", head_name="A", members=2),
+    team = Scope(provinces=frozenset({"31"}), communes=frozenset({COMMUNES[1]}))
+    refused(service, c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2),
             Forbidden, "commune_code", "out_of_scope", scope=team)
-    assert service.execute(c.RegisterHousehold(incident_id=incident, commune_code="31102", head_name="A",
+    assert service.execute(c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[1], head_name="A",
                                                members=2), scope=team).result["province_code"] == "31"
 
 
 def test_a_refused_command_does_not_sink_its_batch(service: AidService):
     incident = open_incident(service)
-    good = c.RegisterHousehold(incident_id=incident, commune_code="31101", head_name="A", members=2)
-    bad = c.RegisterHousehold(incident_id=incident, commune_code="31999", head_name="B", members=2)
+    good = c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
+    bad = c.RegisterHousehold(incident_id=incident, commune_code=OTHER_COMMUNE, head_name="B", members=2)
     outcomes = service.execute_batch([Submission(good), Submission(bad), Submission(good)])
     assert isinstance(outcomes[1], InvalidInput)
     saved = [o for o in outcomes if not isinstance(o, AidError)]

@@ -16,8 +16,8 @@ POLICY = load_policy()
 
 def need(**changes: object) -> Need:
     base = dict(incident_type="storm", flags=frozenset(), house_damage="none", persons_short_of_food=0,
-                food_months=1, injured=0, dead=0, missing=0, orphaned_children=0, relocation_ordered=False,
-                livelihood_lost=False)
+                food_months=1, injured=0, seriously_injured=0, dead=0, missing=0, orphaned_children=0,
+                relocation_ordered=False, livelihood_lost=False)
     base.update(changes)
     return Need(**base)  # type: ignore[arg-type]
 
@@ -38,10 +38,45 @@ def test_burial_is_50_base_levels_per_dead_or_missing_person():
 
 
 def test_base_level_follows_the_date_of_the_need():
-    before = by_type(POLICY.entitlements(need(injured=1), at("2024-06-30"), "31"))["INJURED"]
-    after = by_type(POLICY.entitlements(need(injured=1), at("2024-07-01"), "31"))["INJURED"]
+    hurt = need(injured=1, seriously_injured=1)
+    before = by_type(POLICY.entitlements(hurt, at("2024-06-30"), "31"))["INJURED"]
+    after = by_type(POLICY.entitlements(hurt, at("2024-07-01"), "31"))["INJURED"]
     assert (before.amount_vnd, before.base_level_from) == (3_600_000, date(2021, 7, 1))
     assert (after.amount_vnd, after.base_level_from) == (5_000_000, date(2024, 7, 1))
+
+
+def test_injured_support_is_10_base_levels_per_seriously_injured_person():
+    found = by_type(POLICY.entitlements(need(injured=3, seriously_injured=2), at("2024-09-09"), "31"))
+    assert (found["INJURED"].units, found["INJURED"].amount_vnd) == (2, 2 * 5_000_000)  # 10 × 500,000 each
+    lightly = by_type(POLICY.entitlements(need(injured=2), at("2024-09-09"), "31"))
+    assert "INJURED" not in lightly
+
+
+def test_necessities_go_to_every_household_that_lost_its_shelter():
+    def necessities(**changes: object):
+        return by_type(POLICY.entitlements(need(**changes), at("2024-09-09"), "31")).get("NECESSITIES")
+
+    for lost in (dict(house_damage="total"), dict(house_damage="very_heavy"),
+                 dict(house_damage="partial", relocation_ordered=True)):
+        found = necessities(**lost)
+        assert found is not None and (found.quantity, found.unit, found.amount_vnd) == (1, "household package", None)
+    assert necessities(house_damage="heavy") is None
+    assert necessities(house_damage="none") is None
+
+
+def test_necessities_for_a_standing_house_are_unconfirmed(tmp_path: Path):
+    # With its deadline confirmed (a province's rules), only the conditions decide `confirmed`.
+    override = tmp_path / "22.toml"
+    override.write_text('province = "22"\n[[version]]\nid = "QN-2024"\neffective_from = 2024-08-01\n'
+                        '[version.support.NECESSITIES]\ndeadline_confirmed = true\n')
+    policy = load_policy([override])
+
+    def confirmed(**changes: object) -> bool:
+        return by_type(policy.entitlements(need(**changes), at("2024-09-09"), "22"))["NECESSITIES"].confirmed
+
+    assert confirmed(house_damage="total") is True
+    assert confirmed(house_damage="very_heavy") is False
+    assert confirmed(relocation_ordered=True) is False
 
 
 def test_unconfirmed_base_level_marks_the_entitlement_unconfirmed():
@@ -115,6 +150,10 @@ def test_inconsistent_rule_data_is_refused(tmp_path: Path):
     override.write_text('province = "31"\n[[version]]\nid = "X"\neffective_from = 2024-08-01\n'
                         '[version.support.HOUSE_REBUILD]\nfixed_vnd = 1\nbase_multiple = 2\n')
     with pytest.raises(PolicyError, match="exactly one amount"):
+        load_policy([override])
+    override.write_text('province = "31"\n[[version]]\nid = "X"\neffective_from = 2024-08-01\n'
+                        '[[version.support.NECESSITIES.also]]\nconfirmed = false\n')
+    with pytest.raises(PolicyError, match="'also' names conditions"):
         load_policy([override])
 
 

@@ -66,7 +66,22 @@ class HouseholdCase(AidAggregate):
         self._damage_assessed(dict(assessment, assessment_id=assessment_id,
                                    supersedes=str(supersedes) if supersedes else None), meta)
 
-    @event("DamageAssessed")
+    class DamageAssessed(AidAggregate.Event):
+        """Version 2 assessments count the seriously injured (`seriously_injured`,
+        paid under INJURED) among the injured (all counted for Sendai B-2).
+        Version 1 had `injured` alone, and every injured person was paid as
+        seriously injured: its upcast keeps that reading."""
+
+        class_version = 2
+        assessment: dict[str, Any]
+        meta: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            assessment = state["assessment"]
+            assessment["seriously_injured"] = assessment["injured"]
+
+    @event(DamageAssessed)
     def _damage_assessed(self, assessment: dict[str, Any], meta: dict[str, Any]) -> None:
         self.assessments[assessment["assessment_id"]] = assessment
         current = self.assessments.get(self.current_assessment or "")
@@ -83,7 +98,7 @@ class HouseholdCase(AidAggregate):
         return Need(
             incident_type=incident_type, flags=frozenset(self.flags), house_damage=a["house_damage"],
             persons_short_of_food=a["persons_short_of_food"], food_months=a["food_months"],
-            injured=a["injured"], dead=a["dead"], missing=a["missing"],
+            injured=a["injured"], seriously_injured=a["seriously_injured"], dead=a["dead"], missing=a["missing"],
             orphaned_children=a["orphaned_children"], relocation_ordered=a["relocation_ordered"],
             livelihood_lost=a["livelihood_lost"])
 

@@ -17,7 +17,9 @@ SUPPORT_TYPES = (
     "HOUSE_REBUILD", "HOUSE_RELOCATE", "HOUSE_REPAIR", "CHILD", "LIVELIHOOD",
 )
 AMOUNT_KEYS = ("fixed_vnd", "base_multiple", "rice_kg_per_person_month", "in_kind", "by_decision")
-PER_UNITS = ("household", "person_short_of_food", "injured", "dead_or_missing", "orphaned_child")
+PER_UNITS = ("household", "person_short_of_food", "injured", "seriously_injured", "dead_or_missing",
+             "orphaned_child")
+CONDITION_KEYS = ("house_damage_in", "flags_any", "requires", "incident_types")
 
 
 class PolicyError(ValueError):
@@ -42,6 +44,7 @@ class Need:
     persons_short_of_food: int
     food_months: int
     injured: int
+    seriously_injured: int
     dead: int
     missing: int
     orphaned_children: int
@@ -53,6 +56,7 @@ class Need:
             "household": 1,
             "person_short_of_food": self.persons_short_of_food,
             "injured": self.injured,
+            "seriously_injured": self.seriously_injured,
             "dead_or_missing": self.dead + self.missing,
             "orphaned_child": self.orphaned_children,
         }[per]
@@ -96,6 +100,9 @@ def _check_support(version_id: str, code: str, rule: dict[str, Any]) -> None:
     deadline = rule.get("deadline", {})
     if len(deadline) != 1 or next(iter(deadline)) not in ("days", "working_days"):
         raise PolicyError(f"{where}: deadline must be {{days = n}} or {{working_days = n}}")
+    for alternative in rule.get("also", []):
+        if not set(alternative) <= {*CONDITION_KEYS, "confirmed"} or not set(alternative) & set(CONDITION_KEYS):
+            raise PolicyError(f"{where}: each 'also' names conditions of {CONDITION_KEYS} and may say 'confirmed'")
 
 
 def _parse_versions(raw: Iterable[dict[str, Any]]) -> list[RuleVersion]:
@@ -208,16 +215,19 @@ class Policy:
         found = []
         for code in SUPPORT_TYPES:
             rule = rules.supports.get(code)
-            if rule is None or not _qualifies(rule, need):
+            if rule is None:
+                continue
+            qualified = _qualification(rule, need)
+            if qualified is None:
                 continue
             units = need.units(rule["per"])
             if units <= 0:
                 continue
-            found.append(self._entitlement(code, rule, units, need, recorded_at, rules.id, base))
+            found.append(self._entitlement(code, rule, units, need, recorded_at, rules.id, base, qualified))
         return found
 
-    def _entitlement(self, code: str, rule: dict[str, Any], units: int, need: Need,
-                     recorded_at: datetime, version_id: str, base: BaseLevel) -> ComputedEntitlement:
+    def _entitlement(self, code: str, rule: dict[str, Any], units: int, need: Need, recorded_at: datetime,
+                     version_id: str, base: BaseLevel, qualified_confirmed: bool) -> ComputedEntitlement:
         amount = quantity = unit = None
         uses_base = "base_multiple" in rule
         if "fixed_vnd" in rule:
@@ -229,13 +239,25 @@ class Policy:
             quantity, unit = int(rule["rice_kg_per_person_month"]) * units * months, "kg rice"
         elif "in_kind" in rule:
             quantity, unit = units, str(rule["in_kind"])
-        confirmed = (bool(rule.get("deadline_confirmed", True)) and bool(rule.get("amount_confirmed", True))
-                     and (base.confirmed or not uses_base))
+        confirmed = (qualified_confirmed and bool(rule.get("deadline_confirmed", True))
+                     and bool(rule.get("amount_confirmed", True)) and (base.confirmed or not uses_base))
         return ComputedEntitlement(
             support_type=code, units=units, amount_vnd=amount, quantity=quantity, unit=unit,
             due_at=self.calendar.due_at(recorded_at, rule["deadline"]), rule_version=version_id,
             base_level_vnd=base.vnd if uses_base else None,
             base_level_from=base.effective_from if uses_base else None, confirmed=confirmed)
+
+
+def _qualification(rule: dict[str, Any], need: Need) -> bool | None:
+    """None if `need` does not qualify; else whether the conditions it meets are
+    confirmed: the support's own, or else the first of its `also` alternatives
+    it meets (each a whole set of conditions, perhaps marked unconfirmed)."""
+    if _qualifies(rule, need):
+        return True
+    for alternative in rule.get("also", []):
+        if _qualifies(alternative, need):
+            return bool(alternative.get("confirmed", True))
+    return None
 
 
 def _qualifies(rule: dict[str, Any], need: Need) -> bool:

@@ -112,13 +112,9 @@ class Api:
 
 
 @pytest.fixture
-def api_settings(settings: Settings, tmp_path: Path) -> Settings:
-    """The test store, with an official commune list so unknown codes are refused."""
-    communes = tmp_path / "communes.csv"
-    communes.write_text("code,name,province\n" + "".join(
-        f"{code},Xã {code},{province}\n" for province, codes in payloads.AREAS.items() for code in codes),
-        encoding="utf-8")
-    return settings.model_copy(update={"commune_list": communes})
+def api_settings(settings: Settings) -> Settings:
+    """The settings the API is served with (a test module may override this fixture)."""
+    return settings
 
 
 @asynccontextmanager

@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from tests.conftest import STORM_START
-from tests.factories import COMMUNES, PROVINCE
+from tests.factories import COMMUNES, PROVINCE, QUANG_NINH
 
-# The official commune list of the tests; the incident opens over all but the
-# last commune of province 22, which a test adds later.
-AREAS = {PROVINCE: COMMUNES, "22": ["22101", "22102"]}
-LATER_COMMUNE = "22102"
+# The incident opens over these communes but the last of Quảng Ninh (22),
+# which a test adds later: Phường Hạ Long, Phường Bãi Cháy.
+AREAS = {PROVINCE: COMMUNES, "22": [QUANG_NINH, "06673"]}
+LATER_COMMUNE = "06673"
 BURIAL_VND = 25_000_000  # 50 x the 500,000 VND base level of 2024-07-01
 
 
@@ -32,9 +32,9 @@ def household(incident_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def assessment(**changes: Any) -> dict[str, Any]:
-    """One dead, one injured, the house destroyed, everyone short of food."""
-    return {"assessed_at": at(20), "dead": 1, "injured": 1, "house_damage": "total", "persons_short_of_food": 4,
-            "food_months": 1, **changes}
+    """One dead, one seriously injured, the house destroyed, everyone short of food."""
+    return {"assessed_at": at(20), "dead": 1, "injured": 1, "seriously_injured": 1, "house_damage": "total",
+            "persons_short_of_food": 4, "food_months": 1, **changes}
 
 
 def decision(**changes: Any) -> dict[str, Any]:

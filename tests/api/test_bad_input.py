@@ -12,6 +12,7 @@ from uuid import uuid4
 from emergency import clock
 from tests.api import payloads
 from tests.api.conftest import Api, Household, Reply
+from tests.factories import COMMUNES
 
 
 @dataclass
@@ -61,11 +62,11 @@ CASES = {
     "count as a string": Case(households, 422, "int_type", "members",
                               body=lambda h: payloads.household(h.storm.incident_id, members="4")),
     "nested wrong type": Case(lambda h: "/incidents", 422, "string_type", "areas.0.commune_codes.1",
-                              body=incident_with_communes("31101", 31102)),
-    "unknown commune in an incident": Case(lambda h: "/incidents", 422, "unknown_commune",
-                                           "areas.0.commune_codes.1", body=incident_with_communes("31101", "31999")),
+                              body=incident_with_communes(COMMUNES[0], 11455)),
+    "unknown commune in an incident": Case(lambda h: "/incidents", 422, "unknown_commune", "areas.0.commune_codes.1",
+                                           body=incident_with_communes(COMMUNES[0], "31999")),
     "commune of another province": Case(lambda h: "/incidents", 422, "commune_not_in_province",
-                                        "areas.0.commune_codes.0", body=incident_with_communes("22101")),
+                                        "areas.0.commune_codes.0", body=incident_with_communes("06688")),
     "household in a commune the incident lacks": Case(
         households, 422, "commune_not_in_incident", "commune_code",
         body=lambda h: payloads.household(h.storm.incident_id, commune_code=payloads.LATER_COMMUNE)),

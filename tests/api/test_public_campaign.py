@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 import pytest
+from vietnam_provinces import Province, Ward
 
 from emergency.envelope import Envelope
 from emergency.funding_scenario import CampaignConfig, run_campaign
@@ -86,6 +87,10 @@ async def test_totals_equal_what_the_events_record(public: Public):
     paid = drawn(public.events, "Fund.Charged") - drawn(public.events, "Fund.Returned")
     assert totals["disbursed_vnd"] == paid == sum(p["disbursed"] for p in totals["by_province"])
     assert sum(p["from_central"] for p in totals["by_province"]) == totals["allocated_to_provinces_vnd"]
+    assert all(p["province_name"] == Province.from_code(int(p["province_code"])).name for p in totals["by_province"])
+    funds = (await public.ok(f"/public/campaigns/{public.campaign_id}/funds"))["funds"]
+    communes = [f for f in funds if f["level"] == "commune"]
+    assert communes and all(f["commune_name"] == Ward.from_code(int(f["commune_code"])).name for f in communes)
 
 
 async def test_the_disclosure_list_keeps_anonymous_donors_anonymous(public: Public):
@@ -102,8 +107,10 @@ async def test_the_disclosure_list_keeps_anonymous_donors_anonymous(public: Publ
     assert len(seen) == len({c["contribution_id"] for c in seen}) == len(
         [e for e in public.events if e.kind == "Contribution.Recorded"])
     household_earmarks = [c["earmark"] for c in seen if c["earmark"]["kind"] == "household"]
-    assert household_earmarks and all(set(e) == {"kind", "province_code", "commune_code", "purpose"}
-                                      for e in household_earmarks)
+    assert household_earmarks and all(
+        set(e) == {"kind", "province_code", "province_name", "commune_code", "commune_name", "purpose"}
+        for e in household_earmarks)
+    assert all(e["commune_name"] == Ward.from_code(int(e["commune_code"])).name for e in household_earmarks)
 
 
 def conserved(stop: dict[str, Any]) -> bool:
@@ -146,6 +153,9 @@ async def test_payments_to_households_are_listed_by_place_never_by_name(public: 
     assert listed == sorted(listed, key=lambda d: (d["delivered_at"], d["disbursement_id"]))
     heads = {e.data["head_name"] for e in public.events if e.kind == "HouseholdCase.Registered"}
     assert not any(head in str(listed) for head in heads)
+    for d in listed:  # by place: the official names beside the codes
+        assert (d["province_name"], d["commune_name"]) == (
+            Province.from_code(int(d["province_code"])).name, Ward.from_code(int(d["commune_code"])).name)
 
     amount = next(d["amount_vnd"] for d in listed if d["amount_vnd"])
     found = (await public.ok(f"{path}?search={amount}"))["disbursements"]

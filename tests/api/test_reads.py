@@ -14,7 +14,7 @@ from emergency.domain.incident import INCIDENT_TYPES
 from tests.api import payloads
 from tests.api.conftest import Api, Household, Storm
 from tests.conftest import STORM_START
-from tests.factories import COMMUNES, PROVINCE
+from tests.factories import COMMUNES, PROVINCE, QUANG_NINH
 
 
 async def test_a_household_and_an_incident(api: Api, household: Household):
@@ -22,12 +22,25 @@ async def test_a_household_and_an_incident(api: Api, household: Household):
     assert case.status == 200
     assert (case.body["head_name"], case.body["commune_code"], case.body["assessments"]) == (
         "Nguyễn Văn An", COMMUNES[0], 1)
+    assert (case.body["province_name"], case.body["commune_name"]) == ("Thành phố Hải Phòng", "Phường Hồng Bàng")
     assert {e["support_type"] for e in case.body["entitlements"]} >= {"BURIAL", "INJURED", "FOOD_DISASTER"}
     incident = await api.get(f"/incidents/{household.storm.incident_id}", household.field)
-    assert incident.body["areas"] == {PROVINCE: COMMUNES, "22": ["22101"]}
+    assert incident.body["areas"] == {PROVINCE: COMMUNES, "22": [QUANG_NINH]}
     for path in (f"/households/{uuid4()}", f"/incidents/{uuid4()}", f"/incidents/{uuid4()}/overdue"):
         missing = await api.get(path, household.storm.coordinator)
         assert missing.status == 404 and missing.body["error"] == "not_found"
+
+
+async def test_the_pages_read_official_names_with_no_token(api: Api):
+    provinces = await api.get("/public/provinces")
+    assert len(provinces.body["provinces"]) == 34 and provinces.body["provinces"]["15"] == "Lào Cai"
+    communes = await api.get("/public/communes?province=15,22")
+    names = communes.body["communes"]
+    assert (names["02998"], names["06688"]) == ("Xã Phúc Khánh", "Phường Hạ Long")
+    assert len(names) == 99 + 54  # Lào Cai's communes and Quảng Ninh's
+    assert (await api.get("/public/communes?province=99")).body["communes"] == {}
+    refused = await api.get("/public/communes?province=15;22")
+    assert (refused.status, refused.error) == (422, ("string_pattern_mismatch", "province"))
 
 
 async def overdue(api: Api, storm: Storm, token: str, query: str = "") -> dict[str, Any]:
@@ -39,7 +52,7 @@ async def overdue(api: Api, storm: Storm, token: str, query: str = "") -> dict[s
 async def test_the_overdue_list_filters_and_keeps_to_the_callers_scope(api: Api, storm: Storm):
     field = api.token("field", PROVINCE, "22")
     homes = {}
-    for commune in (COMMUNES[0], COMMUNES[1], "22101"):
+    for commune in (COMMUNES[0], COMMUNES[1], QUANG_NINH):
         result = await api.created("/households", field, payloads.household(storm.incident_id, commune_code=commune))
         homes[commune] = result["household_id"]
         await api.created(f"/households/{homes[commune]}/assessments", field, payloads.assessment())
@@ -77,7 +90,7 @@ async def test_the_overdue_list_filters_and_keeps_to_the_callers_scope(api: Api,
     assert got(await overdue(api, storm, commune_team)) == expected(commune_code=COMMUNES[0])
     two_provinces = await overdue(api, storm, field, "?limit=2")
     assert (two_provinces["total"], got(two_provinces)) == (len(cases), got(everyone)[:2])
-    outside = await api.get(f"/incidents/{storm.incident_id}/overdue?commune=22101", commune_team)
+    outside = await api.get(f"/incidents/{storm.incident_id}/overdue?commune={QUANG_NINH}", commune_team)
     assert (outside.status, outside.error) == (403, ("out_of_scope", "commune"))
 
 

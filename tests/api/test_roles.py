@@ -79,7 +79,7 @@ async def test_unknown_callers_get_401_on_every_route(api: Api, household: House
 
 async def test_a_field_team_writes_and_reads_only_in_its_scope(api: Api, household: Household):
     incident = household.storm.incident_id
-    commune_team = api.token("field", PROVINCE, COMMUNES[1])  # commune 31102 only
+    commune_team = api.token("field", PROVINCE, COMMUNES[1])  # the second commune only
     elsewhere = api.token("field", "22")
     head = await api.head()
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from vietnam_provinces import Province, Ward
 
 from emergency import clock
-from emergency.scenario import ScenarioConfig, run_scenario
+from emergency.scenario import ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
 from infra.audit_chain import verify
 from infra.cli import main
 from infra.settings import Settings
 from projections.coverage import coverage
 from projections.store import ViewStore, open_view_store
-from tests.factories import open_incident
+from tests.factories import assess, open_incident, register
 
 AT = datetime(2024, 9, 12, 5, 0, tzinfo=timezone.utc)
 COVERAGE_TOTALS = ("households_in_need", "persons_in_need", "entitlements", "disbursed_on_time", "late", "overdue",
@@ -45,6 +46,10 @@ class Storm:
 def storm(service: AidService) -> Storm:
     with clock.frozen_at(AT):
         report = run_scenario(service, ScenarioConfig(households=90, provinces=3, until=AT, seed=5))
+        # Three injured, one of them seriously: Sendai B-2 and HXL count all three.
+        hurt = register(service, report.incident_id, commune_code=scenario_areas(1, 1)["31"][0], members=5)
+        assess(service, hurt, assessed_at=AT - timedelta(hours=1), dead=0, injured=3, seriously_injured=1,
+               house_damage="partial", persons_short_of_food=0)
         quiet = open_incident(service, title="Lũ quét (chưa ghi nhận thiệt hại)")
     registered = [e.aggregate_id for e in service.log(0, 100_000) if e.kind == "HouseholdCase.Registered"]
     return Storm(str(report.incident_id), str(quiet), [service.household(h) for h in registered])
@@ -80,7 +85,10 @@ def total(rows: list[dict[str, str]], column: str) -> int:
 
 def test_communes_csv_adds_up_to_the_incident(storm: Storm, export, views: ViewStore):
     hashtags, rows = read_hxl(export("hxl-communes", "--incident", storm.incident_id))
-    assert hashtags[:3] == ["#event+id", "#adm1+code", "#adm2+code"]
+    assert hashtags[:5] == ["#event+id", "#adm1+code", "#adm1+name", "#adm2+code", "#adm2+name"]
+    for row in rows:  # the names of the official list, as the package gives them
+        assert row["province_name"] == Province.from_code(int(row["province_code"])).name
+        assert row["commune_name"] == Ward.from_code(int(row["commune_code"])).name
     for tag in ("#affected+killed", "#affected+injured", "#affected+households", "#affected+inneed+ind",
                 "#reached+households", "#date+reported"):
         assert tag in hashtags
@@ -91,7 +99,7 @@ def test_communes_csv_adds_up_to_the_incident(storm: Storm, export, views: ViewS
         assert total(rows, column) == projected[column], column
     assert total(rows, "killed") == storm.total("dead")
     assert total(rows, "missing") == storm.total("missing")
-    assert total(rows, "injured") == storm.total("injured")
+    assert total(rows, "injured") == storm.total("injured") > storm.total("seriously_injured")
     assert total(rows, "houses_destroyed") == sum(
         1 for h in storm.households if (h["current_assessment"] or {}).get("house_damage") == "total")
     reached = [h for h in storm.households
@@ -112,6 +120,8 @@ def test_incidents_csv_has_one_row_per_incident(storm: Storm, export, views: Vie
         assert int(busy[column]) == projected[column], column
     assert int(busy["killed"]) == storm.total("dead")
     assert busy["province_codes"].split() == sorted({h["province_code"] for h in storm.households})
+    assert busy["province_names"].split("; ") == [
+        Province.from_code(int(p)).name for p in busy["province_codes"].split()]
     assert quiet["households_in_need"] == "0" and quiet["timely_pct"] == ""
 
 
@@ -122,9 +132,12 @@ def test_sendai_figures_match_the_assessments(storm: Storm, export):
     assert totals == {"A-2": storm.total("dead"), "A-3": storm.total("missing"), "B-2": storm.total("injured"),
                       "B-3": storm.members_where(DAMAGED), "B-4": storm.members_where(("total",))}
     assert totals["B-3"] > 0 and totals["B-4"] > 0
+    assert totals["B-2"] > storm.total("seriously_injured")  # the lightly injured are counted too
     for indicator, value in totals.items():
         provinces = [row for row in rows if row["indicator"] == indicator and row["province_code"]]
         assert len(provinces) == 3 and total(provinces, "value") == value
+        assert [row["province_name"] for row in provinces] == [
+            Province.from_code(int(row["province_code"])).name for row in provinces]
 
 
 def test_event_log_as_json_lines(storm: Storm, export, service: AidService):

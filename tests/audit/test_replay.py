@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from emergency import clock
-from emergency.scenario import ScenarioConfig, run_scenario
+from emergency.scenario import ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
 from infra.audit_replay import diff
 from infra.cli import main
@@ -28,6 +28,7 @@ from tests.factories import assess, register
 
 T1 = datetime(2024, 9, 12, 5, 0, tzinfo=timezone.utc)
 T2 = T1 + timedelta(days=2)
+FIRST_COMMUNE = scenario_areas(1, 1)["31"][0]  # the scenario's first commune of Hải Phòng
 VIEW_TABLES = (*TABLES, "damage_households")
 
 
@@ -64,7 +65,7 @@ def history(service: AidService, settings: Settings) -> Iterator[History]:
     position = service.last_notification_id()
     # Later: more households found in the same incident, and another storm.
     with clock.frozen_at(T1 + timedelta(hours=3)):
-        added = [register(service, report.incident_id, commune_code="31100", members=3) for _ in range(3)]
+        added = [register(service, report.incident_id, commune_code=FIRST_COMMUNE, members=3) for _ in range(3)]
         for household in added:
             assess(service, household, assessed_at=T1 + timedelta(hours=2), dead=0, persons_short_of_food=3)
     with clock.frozen_at(T2):
@@ -118,7 +119,7 @@ def test_diff_shows_what_changed_for_the_incident(service: AidService, history: 
     new_cases = {change.key for change in found.cases if change.field == "status" and change.before is None}
     assert {household for household, _ in new_cases} == set(history.new_households)
     commune = {(c.key, c.field): (c.before, c.after) for c in found.coverage}
-    before, after = commune[(("31", "31100"), "households_in_need")]
+    before, after = commune[(("31", FIRST_COMMUNE), "households_in_need")]
     assert after == before + 3
     # Nothing was recorded for the earlier households after T1.
     assert not [c for c in found.cases if c.key[0] not in history.new_households and c.field != "state"]
@@ -127,5 +128,5 @@ def test_diff_shows_what_changed_for_the_incident(service: AidService, history: 
                  "--from", str(history.position), "--to", T2.isoformat(), "--by", "commune"]) == 0
     output = capsys.readouterr().out
     assert f"from notification id {history.position}" in output
-    assert f"31 31100: households_in_need {before} → {after}" in output
+    assert f"31 {FIRST_COMMUNE}: households_in_need {before} → {after}" in output
     assert f"in {found.households_changed()} households" in output

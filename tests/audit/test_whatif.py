@@ -18,7 +18,7 @@ from infra.audit_command import domain_events
 from infra.cli import main
 from infra.settings import Settings
 from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.factories import COMMUNES, assess, disburse, open_incident, register
 
 LATER = STORM_START + timedelta(days=10)
 
@@ -34,7 +34,7 @@ def storm(service: AidService) -> dict[str, UUID]:
         service.execute(c.RecordDecision(household_id=paid, support_type="BURIAL", decision="approve",
                                          decided_by="Chủ tịch UBND xã", decided_at=STORM_START + timedelta(hours=25)))
         disburse(service, paid, "BURIAL", amount_vnd=25_000_000)
-        unpaid = register(service, incident, members=3, flags=[], commune_code="31102")
+        unpaid = register(service, incident, members=3, flags=[], commune_code=COMMUNES[1])
         assess(service, unpaid, dead=0, injured=1, house_damage="partial", persons_short_of_food=0)
     return {"incident": incident, "paid": paid, "unpaid": unpaid}
 

@@ -1,10 +1,10 @@
 """The dashboard and the transparency page in a real browser.
 
 Per store (SQLite, PostgreSQL) one real server for all the browser tests: a store loaded
-with demo data (a synthetic typhoon through `emergency demo`, and a relief
-campaign from the contributions' synthetic generator), tokens in the token
-store, then `emergency serve` as a subprocess on a free port. Debian's Chromium, driven by Playwright, opens the pages; every
-test saves screenshots under `test-artifacts/`.
+by `emergency demo` (a typhoon over real communes and its relief campaign),
+tokens in the token store, then `emergency serve` as a subprocess on a free
+port. Debian's Chromium, driven by Playwright, opens the pages; every test
+saves screenshots under `test-artifacts/`.
 
 Without Chromium or Playwright the tests skip, unless EMERGENCY_REQUIRE_ALL=1
 makes that a failure (`infra/chromium.sh` installs Chromium).
@@ -98,19 +98,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _load_campaign(settings: Settings, folder: Path) -> Campaign:
-    """A relief campaign with bank-statement contributions, allocations and payments."""
-    from emergency.funding_scenario import CampaignConfig, run_campaign
-
-    statement = folder / "statement.csv"
+def _demo_campaign(settings: Settings, statement: Path) -> Campaign:
+    """The demo's relief campaign, and every household of the store (none may reach the public page)."""
     service = build_service(settings)
     try:
-        report = run_campaign(service, CampaignConfig(statement=statement, contributions=1500, provinces=3,
-                                                      communes_per_province=2, households_per_commune=10,
-                                                      local_receipts_per_province=10))
+        events = service.log(0, 1_000_000)
     finally:
         service.app.close()
-    return Campaign(str(report.campaign_id), [str(h) for h in report.households], statement)
+    [campaign] = [e.aggregate_id for e in events if e.kind == "Campaign.Launched"]
+    return Campaign(campaign, [e.aggregate_id for e in events if e.kind == "HouseholdCase.Registered"], statement)
 
 
 @pytest.fixture(scope="package", params=["sqlite", "postgres"])
@@ -133,8 +129,10 @@ def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("server")
     env = {**os.environ, "EMERGENCY_DATABASE_URL": settings.database_url,
            "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url or "", "EMERGENCY_LOG_FORMAT": "json"}
-    campaign = _load_campaign(settings, folder)
-    _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "3")
+    statement = folder / "statement.csv"
+    _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "3", "--contributions", "1500",
+         "--statement", str(statement))
+    campaign = _demo_campaign(settings, statement)
     tokens = TokenStore.from_settings(settings)  # the store `emergency token create` writes to
     coordinator = tokens.create("Điều phối viên tỉnh", "coordinator")[1]
     field = tokens.create("Đội xã", "field", ("31",))[1]

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from vietnam_provinces import Ward
 
 from tests.browser.conftest import Page, Server
 
@@ -68,6 +69,11 @@ def test_sign_in_needs_a_coordinator_token_and_shows_the_api_figures(page: Page,
     assert first["head_name"] in row.inner_text()
     due = datetime.fromisoformat(first["due_at"]).astimezone(VIETNAM)
     assert due.strftime("%H:%M %d/%m/%Y") in row.inner_text()
+    # Communes by their official names, in the overdue list and the table by commune.
+    assert Ward.from_code(int(first["commune_code"])).name in row.inner_text()
+    official = {ward.name for ward in Ward.iter_all()}
+    communes = page.page.locator("#communes tbody td:first-child").all_inner_texts()
+    assert communes and set(communes) <= official, communes
     page.page.locator("#trend-chart").scroll_into_view_if_needed()
     page.screenshot("vi")
 

@@ -9,6 +9,7 @@ import csv
 from typing import Any
 
 import pytest
+from vietnam_provinces import Ward
 
 from emergency.names import fold
 from tests.browser.conftest import Page, Server
@@ -77,6 +78,8 @@ def test_totals_allocations_and_the_disclosure_list(page: Page, server: Server) 
     cash = next(d for d in payments if d["amount_vnd"])
     row = page.page.locator(f"#payments tr[data-disbursement='{cash['disbursement_id']}']")
     assert vnd(cash["amount_vnd"]) in row.inner_text()
+    assert cash["commune_name"] == Ward.from_code(int(cash["commune_code"])).name  # the official name, shown
+    assert cash["commune_name"] in row.inner_text()
     page.screenshot("totals")
 
     # A name search ignores case and diacritics; an anonymous donor is found by reference only.

@@ -16,7 +16,7 @@ from projections.funds import FundsProjection
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
 from tests.conftest import STORM_START
-from tests.factories import open_incident
+from tests.factories import COMMUNES, open_incident
 
 ACCOUNT = "0011001932418"
 
@@ -31,14 +31,14 @@ class Funds:
     campaign: UUID
     central: UUID
     province: UUID  # 31
-    commune: UUID  # 31101
+    commune: UUID  # Phường Hồng Bàng (COMMUNES[0])
     other_province: UUID  # 22
 
 
 def open_funds(service: AidService, **launch: Any) -> Funds:
     """Incident, a Fatherland Front campaign launched an hour after the storm,
     and funds at the centre (with a bank account), province 31, its commune
-    31101 and province 22."""
+    Phường Hồng Bàng and province 22."""
     incident = open_incident(service)
     fields: dict[str, Any] = dict(title="Ủng hộ đồng bào bão số 3", mobiliser_type="fatherland_front",
                                   mobiliser_name="Ban Cứu trợ Trung ương", incident_id=incident, launched_at=hours(1))
@@ -49,7 +49,7 @@ def open_funds(service: AidService, **launch: Any) -> Funds:
         return UUID(service.execute(fc.OpenFund(campaign_id=campaign, level=level, committee_name=f"Ban {level}",
                                                 **area)).result["fund_id"])
     return Funds(incident, campaign, fund("central", bank_accounts=[ACCOUNT]),
-                 fund("province", province_code="31"), fund("commune", province_code="31", commune_code="31101"),
+                 fund("province", province_code="31"), fund("commune", province_code="31", commune_code=COMMUNES[0]),
                  fund("province", province_code="22"))
 
 

@@ -19,7 +19,7 @@ from infra.settings import Settings
 from infra.stores import build_service
 from tests.contributions.builders import (
     ACCOUNT, Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
-from tests.factories import assess, register
+from tests.factories import COMMUNES, QUANG_NINH, assess, register
 
 M = 1_000_000
 
@@ -36,7 +36,7 @@ def _clock():
         yield
 
 
-def household(service: AidService, funds: Funds, commune: str = "31101", **assessment: Any) -> UUID:
+def household(service: AidService, funds: Funds, commune: str = COMMUNES[0], **assessment: Any) -> UUID:
     h = register(service, funds.incident, commune_code=commune, flags=["poor"])
     fields: dict[str, Any] = dict(dead=0, injured=1, house_damage="total", persons_short_of_food=2)
     fields.update(assessment)
@@ -111,7 +111,7 @@ def test_area_money_stays_in_its_area(service: AidService, funds: Funds):
     allocate(service, funds.central, funds.province, 50 * M, earmark=earmarked)
     allocate(service, funds.province, funds.commune, 50 * M, earmark=earmarked)
     # in the commune it pays households of province 31, not of province 22 (from a fund there)
-    outsider = household(service, funds, commune="22101")
+    outsider = household(service, funds, commune=QUANG_NINH)
     refused(service, pay(funds.commune, outsider, "HOUSE_REBUILD", 40 * M), Conflict, "amount_vnd",
             "earmarked_elsewhere")
     service.execute(pay(funds.commune, household(service, funds), "HOUSE_REBUILD", 40 * M))
@@ -196,7 +196,7 @@ def test_a_disbursement_names_a_fund_that_may_pay_it(service: AidService, funds:
 
 def test_a_caller_writes_only_within_its_scope(service: AidService, funds: Funds):
     service.execute(bank(funds.central, "FT1", 10 * M))
-    commune_officer = Scope(provinces=frozenset({"31"}), communes=frozenset({"31101"}))
+    commune_officer = Scope(provinces=frozenset({"31"}), communes=frozenset({COMMUNES[0]}))
     refused(service, fc.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.commune, amount_vnd=M,
                                       allocated_at=hours(20), decided_by="x"), Forbidden, "from_fund_id",
             "out_of_scope", scope=commune_officer)

@@ -8,7 +8,7 @@ Money (million VND):
   province  E 300 (receipt), rice 1,000 kg worth 15
   commune   G 10 earmarked household H1
   central → province 31: 500 undesignated (A 300, B 200), 200 earmarked 31 (all C)
-  province → commune 31101: 400 undesignated of its 800 (A 150, B 100, E 150),
+  province → commune Hồng Bàng: 400 undesignated of its 800 (A 150, B 100, E 150),
             20 earmarked 31 (C), 200 kg rice (worth 3)
   H1 rebuild 40 = G 10 + earmarked 31 20 + undesignated 10 (A 3.75, B 2.5, E 3.75)
   H2 injured 5 undesignated (of 390: A 1.875), then voided: back to the fund
@@ -30,7 +30,7 @@ from infra.settings import Settings
 from projections import disclosure, fund_reports, trace
 from tests.contributions.builders import (
     Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
-from tests.factories import assess, register
+from tests.factories import COMMUNES, assess, register
 
 M = 1_000_000
 
@@ -39,8 +39,8 @@ M = 1_000_000
 def campaign(service: AidService) -> tuple[Funds, dict[str, UUID]]:
     with clock.frozen_at(hours(72)):
         funds = open_funds(service)
-        h1 = register(service, funds.incident, commune_code="31101", head_name="Lê Văn Hùng", flags=["poor"])
-        h2 = register(service, funds.incident, commune_code="31101", head_name="Phạm Thị Lan", flags=[])
+        h1 = register(service, funds.incident, commune_code=COMMUNES[0], head_name="Lê Văn Hùng", flags=["poor"])
+        h2 = register(service, funds.incident, commune_code=COMMUNES[0], head_name="Phạm Thị Lan", flags=[])
         assess(service, h1, dead=0, injured=0, house_damage="total", persons_short_of_food=4)
         assess(service, h2, dead=0, injured=1, house_damage="partial", persons_short_of_food=0)
         approve(service, h1, "HOUSE_REBUILD", "FOOD_DISASTER")

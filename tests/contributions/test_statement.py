@@ -14,7 +14,7 @@ from emergency.service import AidService
 from emergency.statement import LineError, import_statement, read_statement
 from infra.cli import main
 from infra.settings import Settings
-from tests.contributions.builders import ACCOUNT, Funds, conservation, hours, open_funds, views_of
+from tests.contributions.builders import ACCOUNT, Funds, allocate, conservation, hours, open_funds, views_of
 
 HEADER = "date,reference,amount,remitter,description,earmark\n"
 GOOD = [
@@ -135,6 +135,9 @@ def test_the_command_line_imports_checks_and_traces(service: AidService, funds: 
         assert "TRAN THI BICH" in capsys.readouterr().out
         assert main([*base, "funds", "report", "--by", "donor-type"]) == 0
         assert "unspecified | 3 | 1,700,000 | 0" in capsys.readouterr().out
+        allocate(service, funds.central, funds.province, 300_000)
+        assert main([*base, "funds", "report", "--by", "province"]) == 0
+        assert "\n31 | Thành phố Hải Phòng | 0 | 300,000 | " in capsys.readouterr().out
         views = views_of(service, settings.views_url())
         with views.store.transaction() as cur:
             cur.execute("UPDATE funds_balance SET value_vnd = value_vnd + 1 WHERE bucket = 'none'")

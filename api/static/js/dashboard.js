@@ -22,6 +22,8 @@ const state = {
   session: null,
   incident: null,
   provinces: {},
+  communes: {}, // official names of the communes of the provinces read so far
+  namedProvinces: new Set(),
   asOf: null, // ms since epoch; null: live
   known: "then",
   province: null, // filter for communes and the overdue list
@@ -201,6 +203,7 @@ async function read(trend) {
     // At a past point the first answer replays the log up to it; the others then reuse that replay.
     const whole = await coverage("incident");
     const [provinces, communes, overdue] = await Promise.all([coverage("province"), coverage("commune"), overdueList()]);
+    await nameCommunes(provinces.rows.map((r) => r.province_code));
     if (generation !== state.generation) return;
     $("load-error").hidden = true;
     state.headline = whole.rows[0] || null;
@@ -218,6 +221,15 @@ async function read(trend) {
     $("load-error").hidden = false;
     $("load-error").textContent = t("error.load", { message: error.message });
   }
+}
+
+/** The official names of the communes of `provinces` (each province's list is read once). */
+async function nameCommunes(provinces) {
+  const wanted = [...new Set(provinces)].filter((code) => !state.namedProvinces.has(code));
+  if (!wanted.length) return;
+  const { communes } = await getJson("/public/communes", { params: { province: wanted.join(",") } });
+  Object.assign(state.communes, communes);
+  wanted.forEach((code) => state.namedProvinces.add(code));
 }
 
 /** Timely % at evenly spaced moments from the incident's start to the moment shown, as now known. */
@@ -247,6 +259,8 @@ function updateTrendEnd(last) {
 // ----- drawing ---------------------------------------------------------------
 
 const provinceName = (code) => state.provinces[code] || code;
+// A code the current list no longer has (a record from before July 2025) shows as itself.
+const communeName = (code) => state.communes[code] || code;
 
 function timely(rows) {
   const sum = (key) => rows.reduce((total, r) => total + r[key], 0);
@@ -307,11 +321,12 @@ function renderTrend() {
 function renderCommunes() {
   // Widest gap first: the communes that need attention lead.
   const rows = state.byCommune.filter((r) => !state.province || r.province_code === state.province)
-    .sort((a, b) => (a.timely_pct ?? 101) - (b.timely_pct ?? 101) || a.commune_code.localeCompare(b.commune_code));
+    .sort((a, b) => (a.timely_pct ?? 101) - (b.timely_pct ?? 101) ||
+      communeName(a.commune_code).localeCompare(communeName(b.commune_code), "vi"));
   $("commune-filter").textContent = state.province ? provinceName(state.province) : t("communes.all");
   $("clear-province").hidden = !state.province;
   fillRows($("communes").tBodies[0], rows.map((r) => el("tr", {},
-    el("td", {}, r.commune_code),
+    el("td", { title: r.commune_code }, communeName(r.commune_code)),
     el("td", {}, provinceName(r.province_code)),
     el("td", { className: "num" }, f.number(r.households_in_need)),
     el("td", { className: `bar-col ${rateClass(r.timely_pct)}` },
@@ -345,7 +360,8 @@ function renderOverdue() {
   fillRows($("overdue").tBodies[0], list.cases.map((c) => el("tr", { dataset: { household: c.household_id, support: c.support_type } },
     el("td", {}, el("strong", {}, c.head_name), el("span", { className: "muted small block" },
       `${f.number(c.members)} ${t("col.members").toLowerCase()}`)),
-    el("td", {}, c.commune_code, el("span", { className: "muted small block" }, provinceName(c.province_code))),
+    el("td", { title: c.commune_code }, communeName(c.commune_code),
+      el("span", { className: "muted small block" }, provinceName(c.province_code))),
     el("td", {}, labelOr(`support.${c.support_type}`, c.support_type)),
     el("td", { className: "num" }, owed(c)),
     el("td", { className: "num bad" }, f.hours(c.overdue_hours)),

@@ -29,6 +29,8 @@ const state = {
 let chart;
 
 const provinceName = (code) => state.provinces[code] || code;
+// Rows carry official names; a code the current list no longer has shows as itself.
+const communeName = (row) => row.commune_name || row.commune_code;
 const base = () => `/public/campaigns/${state.campaign.campaign_id}`;
 
 function showError(error) {
@@ -118,7 +120,7 @@ const FLOWS = ["from_donors", "from_funds", "allocated_out", "disbursed", "balan
 
 function renderFunds() {
   fillRows($("funds").tBodies[0], state.funds.funds.map((fund) => {
-    const where = fund.commune_code || (fund.province_code && provinceName(fund.province_code));
+    const where = fund.commune_code ? communeName(fund) : fund.province_code && provinceName(fund.province_code);
     return el("tr", { dataset: { fund: fund.fund_id } },
       el("td", {}, fund.committee_name,
         el("span", { className: "muted small block" }, [t(`level.${fund.level}`), where].filter(Boolean).join(" · "))),
@@ -130,8 +132,8 @@ function renderFunds() {
 function earmark(e) {
   switch (e.kind) {
     case "province": return t("earmark.province", { name: provinceName(e.province_code) });
-    case "commune": return t("earmark.commune", { code: e.commune_code });
-    case "household": return t("earmark.household", { code: e.commune_code });
+    case "commune": return t("earmark.commune", { name: communeName(e) });
+    case "household": return t("earmark.household", { name: communeName(e) });
     case "purpose": return t("earmark.purpose", { purpose: labelOr(`purpose.${e.purpose}`, e.purpose) });
     default: return t("earmark.none");
   }
@@ -175,7 +177,7 @@ function renderPayments() {
   fillRows($("payments").tBodies[0], rows.map((d) => el("tr", { dataset: { disbursement: d.disbursement_id } },
     el("td", { className: "nowrap" }, f.date(d.delivered_at)),
     el("td", {}, provinceName(d.province_code)),
-    el("td", { className: "mono" }, d.commune_code),
+    el("td", {}, communeName(d)),
     el("td", {}, labelOr(`support.${d.support_type}`, d.support_type)),
     el("td", {}, d.committee_name),
     el("td", { className: "num" }, d.item ? goods(d) : f.vnd(d.amount_vnd)),
@@ -183,7 +185,8 @@ function renderPayments() {
 }
 
 function stopItem(stop) {
-  const where = stop.province_code ? ` (${provinceName(stop.province_code)})` : "";
+  const place = stop.commune_code ? communeName(stop) : stop.province_code && provinceName(stop.province_code);
+  const where = place ? ` (${place})` : "";
   const line = el("li", {}, t("trace.stop", {
     committee: stop.committee_name + where, arrived: f.vndCents(stop.arrived_vnd), held: f.vndCents(stop.still_held_vnd),
   }));
