@@ -68,7 +68,7 @@ class CaseView:
                        page: cov.Page = cov.Page()) -> tuple[int, list[CoverageView]]:
         """(rows in all, one page of them), within `scope`."""
         total, rows = await self._read(lambda: cov.coverage_page(self.views.store, incident_id, at.at, by, known,
-                                                                 areas_of(scope), page, position=at.position))
+                                                                 areas_of(scope), page, at.position))
         return total, [CoverageView.model_validate(r) for r in rows]
 
     async def series(self, incident_id: str, moments: Sequence[datetime], known: str,

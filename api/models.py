@@ -177,7 +177,7 @@ class ProjectionRow(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class OverdueCase(ProjectionRow):
+class OverdueCase(CommuneNamed, ProjectionRow):
     household_id: str
     head_name: str
     incident_id: str

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
+from emergency.areas import commune_name, province_name
 from emergency.errors import InvalidInput
 from projections import checkpoints
 from projections.cases import iso, to_micros
@@ -90,11 +91,11 @@ class Filters:
         return clauses, params
 
 
-def _level(by: str, areas: Areas, support_filter: bool = False) -> int:
-    """The coarsest level of sums that answers `by` within `areas`."""
-    if areas.communes is not None:
+def _level(by: str, within: Areas, support_filter: bool = False) -> int:
+    """The coarsest level of sums that answers `by` within some areas."""
+    if within.communes is not None:
         return checkpoints.DETAIL if by == "support_type" or support_filter else 2
-    if areas.provinces is not None:
+    if within.provinces is not None:
         return 2 if by == "commune" and not support_filter else 1
     return {"incident": 0, "support_type": 0, "province": 1, "commune": 2}[by]
 
@@ -102,7 +103,7 @@ def _level(by: str, areas: Areas, support_filter: bool = False) -> int:
 LAST = 2**62  # a position after every event: a moment asked as a time counts all it had recorded
 
 
-def sums(cur: Cursor, incident_id: str, axis: int, at: int, level: int, areas: Areas = EVERYWHERE,
+def sums(cur: Cursor, incident_id: str, axis: int, at: int, level: int, within: Areas = EVERYWHERE,
          position: int = LAST) -> list[tuple[str, str, str, tuple[int, ...]]]:
     """(province, commune, support type, vector) of `level`, summed up to
     `at` inclusive (on the "then" axis, of the events recorded in that very
@@ -110,7 +111,7 @@ def sums(cur: Cursor, incident_id: str, axis: int, at: int, level: int, areas: A
     number = checkpoints.incident_number(cur, incident_id)
     if number is None:
         return []
-    where, params = areas.sql()
+    where, params = within.sql()
     return [(r[0], r[1], r[2], tuple(int(v or 0) for v in r[3:]))
             for r in checkpoints.sums(cur, number, axis, level, at, position, where, params)]
 
@@ -144,8 +145,10 @@ def _row(by: str, group: _Group) -> dict[str, Any]:
     c, h = group.cases, group.households
     due_or_done = c[_ON_TIME] + c[_LATE] + c[_OVERDUE]
     timely = round(100 * c[_ON_TIME] / due_or_done, 2) if due_or_done else None
+    key = dict(zip(GROUPINGS[by], group.key))
+    names = {name: lookup(key[code]) for code, name, lookup in _NAMED if code in key}
     return {
-        **dict(zip(GROUPINGS[by], group.key)),
+        **key, **names,
         "households_in_need": h[_N], "persons_in_need": h[_PERSONS],
         "households_overdue": h[_OVERDUE], "persons_overdue": h[_PERSONS_OVERDUE],
         "entitlements": c[_N], "decided": c[_DECIDED], "rejected": c[_REJECTED],
@@ -158,6 +161,9 @@ def _row(by: str, group: _Group) -> dict[str, Any]:
     }
 
 
+_NAMED = (("province_code", "province_name", province_name), ("commune_code", "commune_name", commune_name))
+
+
 def _stabbing(axis: int, at: int, position: int) -> tuple[str, list[int]]:
     """Rows of a stretch that holds at the moment asked about, on `axis`
     (`projections.coverage_projection.Known`)."""
@@ -166,7 +172,7 @@ def _stabbing(axis: int, at: int, position: int) -> tuple[str, list[int]]:
     return "(then_from, then_from_id) <= (?, ?) AND (x_to, x_to_id) > (?, ?)", [at, position, at, position]
 
 
-def _percentiles(cur: Cursor, row: dict[str, Any], by: str, axis: int, at: int, areas: Areas,
+def _percentiles(cur: Cursor, row: dict[str, Any], by: str, axis: int, at: int, within: Areas,
                  position: int) -> None:
     """Median and 90th percentile of hours from need to full delivery, as
     `statistics.median` and `statistics.quantiles(n=10, method="inclusive")`
@@ -174,7 +180,7 @@ def _percentiles(cur: Cursor, row: dict[str, Any], by: str, axis: int, at: int, 
     done = row["disbursed"]
     if not done:
         return
-    where, params = areas.sql()
+    where, params = within.sql()
     group = "" if by == "incident" else f" AND {GROUPINGS[by][-1]} = ?"
     holds, holds_params = _stabbing(axis, at, position)
     select = (f"SELECT duration FROM cov_durations WHERE incident_id = ?{group} AND {holds}{where} "
@@ -229,42 +235,39 @@ _SEARCHED = {"incident": ("incident_id",), "province": ("province_code", "provin
 
 
 def coverage(store: ViewStore, incident_id: str, at: datetime, by: str = "incident", known: str = "now",
-             areas: Areas = EVERYWHERE, page: Page = Page(), label: Any = None,
-             position: int | None = None) -> list[dict[str, Any]]:
+             within: Areas = EVERYWHERE, page: Page = Page(), position: int | None = None) -> list[dict[str, Any]]:
     """Coverage rows of one incident at `at` on the `known` axis, grouped `by`
-    incident, province, commune or support type, within `areas`; `label`
-    may add names to each row (for sorting and searching by name). At a
-    moment asked as a notification id, `position` is that id."""
-    return coverage_page(store, incident_id, at, by, known, areas, page, label, position)[1]
+    incident, province, commune or support type, within some areas, with
+    the areas' official names. At a moment asked as a notification id,
+    `position` is that id."""
+    return coverage_page(store, incident_id, at, by, known, within, page, position)[1]
 
 
 def coverage_page(store: ViewStore, incident_id: str, at: datetime, by: str = "incident", known: str = "now",
-                  areas: Areas = EVERYWHERE, page: Page = Page(), label: Any = None,
+                  within: Areas = EVERYWHERE, page: Page = Page(),
                   position: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """(rows matching the search in all, the page of them)."""
     if by not in GROUPINGS:
         raise InvalidInput(f"group_by must be one of {sorted(GROUPINGS)}", field="group_by")
     axis, moment, last = axis_of(known), micros_of(at), LAST if position is None else position
     with store.read() as cur:
-        groups = _groups(sums(cur, incident_id, axis, moment, _level(by, areas), areas, last), incident_id, by)
-        rows = [_row(by, g) for g in groups.values()]
-        if label is not None:
-            rows = [label(r) for r in rows]
-        rows = _sorted(rows, by, page)
+        groups = _groups(sums(cur, incident_id, axis, moment, _level(by, within), within, last), incident_id, by)
+        rows = _sorted([_row(by, g) for g in groups.values()], by, page)
         chosen = rows[page.offset:None if page.limit is None else page.offset + page.limit]
         for row in chosen:
-            _percentiles(cur, row, by, axis, moment, areas, last)
+            _percentiles(cur, row, by, axis, moment, within, last)
     return len(rows), chosen
 
 
 def series(store: ViewStore, incident_id: str, moments: Sequence[datetime], known: str = "now",
-           areas: Areas = EVERYWHERE) -> list[dict[str, Any] | None]:
+           within: Areas = EVERYWHERE) -> list[dict[str, Any] | None]:
     """The incident's coverage totals at each moment (no percentiles): the trend."""
-    axis, level = axis_of(known), _level("incident", areas)
+    axis, level = axis_of(known), _level("incident", within)
     found: list[dict[str, Any] | None] = []
     with store.read() as cur:
         for moment in moments:
-            groups = _groups(sums(cur, incident_id, axis, micros_of(moment), level, areas), incident_id, "incident")
+            groups = _groups(sums(cur, incident_id, axis, micros_of(moment), level, within), incident_id,
+                             "incident")
             found.append(_row("incident", groups[(incident_id,)]) if groups else None)
     return found
 
@@ -276,7 +279,7 @@ After = tuple[int, str, str]  # (due at µs, household id, support type): the la
 
 
 def overdue(store: ViewStore, at: datetime, filters: Filters = Filters(), limit: int = 100, offset: int = 0,
-            known: str = "now", areas: Areas = EVERYWHERE, after: After | None = None,
+            known: str = "now", within: Areas = EVERYWHERE, after: After | None = None,
             position: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Cases past their deadline at `at` and not delivered in full, oldest
     deadline first: (how many in all, one page of them). A page starts
@@ -285,7 +288,7 @@ def overdue(store: ViewStore, at: datetime, filters: Filters = Filters(), limit:
         raise InvalidInput("name the incident", field="incident_id")
     axis, moment, last = axis_of(known), micros_of(at), LAST if position is None else position
     where, params = filters.sql()
-    area_where, area_params = areas.sql()
+    area_where, area_params = within.sql()
     holds, holds_params = _stabbing(axis, moment, last)
     keyset = " AND (due_at, household_id, support_type) > (?, ?, ?)" if after is not None else ""
     query = (f"SELECT {', '.join(OVERDUE_COLUMNS)} FROM cov_overdue WHERE due_at < ?{where}{area_where} "
@@ -293,18 +296,18 @@ def overdue(store: ViewStore, at: datetime, filters: Filters = Filters(), limit:
     with store.read() as cur:
         rows = cur.execute(query, [moment, *params, *area_params, *holds_params, *(after or ()), limit,
                                    offset]).fetchall()
-        total = _overdue_total(cur, filters, axis, moment, areas, last)
+        total = _overdue_total(cur, filters, axis, moment, within, last)
     return total, [_overdue_row(dict(zip(OVERDUE_COLUMNS, r)), moment) for r in rows]
 
 
-def _overdue_total(cur: Cursor, filters: Filters, axis: int, at: int, areas: Areas, position: int) -> int:
+def _overdue_total(cur: Cursor, filters: Filters, axis: int, at: int, within: Areas, position: int) -> int:
     """How many cases are overdue, from the sums: the narrowest areas named decide the level."""
     assert filters.incident_id is not None
     narrowed = Areas(
-        frozenset({filters.province_code}) & (areas.provinces or {filters.province_code})
-        if filters.province_code else areas.provinces,
-        frozenset({filters.commune_code}) & (areas.communes or {filters.commune_code})
-        if filters.commune_code else areas.communes)
+        frozenset({filters.province_code}) & (within.provinces or {filters.province_code})
+        if filters.province_code else within.provinces,
+        frozenset({filters.commune_code}) & (within.communes or {filters.commune_code})
+        if filters.commune_code else within.communes)
     by = "support_type" if filters.support_type else "incident"
     level = _level(by, narrowed, support_filter=filters.support_type is not None)
     return sum(vector[_OVERDUE] for _, _, support_type, vector in sums(cur, filters.incident_id, axis, at, level,
