@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
-from emergency.errors import AidError, InvalidInput
+from emergency.errors import AidError, FieldError, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,7 +56,10 @@ async def read_json(request: web.Request, limit: int) -> Any:
 
 def error_from_validation(error: ValidationError, prefix: str = "") -> InvalidInput:
     first = error.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in first["loc"])
+    cause = first.get("ctx", {}).get("error")
+    # A rule over several fields (a model validator) names the one to fix.
+    named = (cause.field,) if isinstance(cause, FieldError) else ()
+    path = ".".join(str(part) for part in (*first["loc"], *named))
     field = ".".join(p for p in (prefix, path) if p) or None
     return InvalidInput(first["msg"], field=field, code=first["type"])
 

@@ -7,7 +7,6 @@ restates a command's fields.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -19,7 +18,6 @@ from emergency.errors import AidError
 from emergency.service import Outcome
 
 MAX_BATCH = 1000
-_INDEX = re.compile(r"\[(\d+)\]")
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
@@ -41,9 +39,7 @@ class ErrorBody(Body):
 
     @classmethod
     def of(cls, error: AidError) -> ErrorBody:
-        # The service names list items `areas[0]`; pydantic's paths read `areas.0`: answer in one style.
-        field = _INDEX.sub(r".\1", error.field) if error.field else error.field
-        return cls(error=error.code, field=field, message=error.message)
+        return cls(error=error.code, field=error.field, message=error.message)
 
 
 class WriteResult(Body):

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from emergency import clock
 from emergency.domain.household import DECISIONS, FLAGS, HOUSE_CLASSES, HOUSE_DAMAGE, LEVELS
 from emergency.domain.incident import INCIDENT_TYPES
+from emergency.errors import FieldError
 from emergency.policy import SUPPORT_TYPES
 
 # Field devices' clocks drift: accept a few minutes ahead of ours.
@@ -94,7 +95,7 @@ class RegisterHousehold(Command):
     @model_validator(mode="after")
     def _unique_flags(self) -> RegisterHousehold:
         if len(set(self.flags)) != len(self.flags):
-            raise ValueError("flags must not repeat")
+            raise FieldError("flags", "flags must not repeat")
         return self
 
 
@@ -147,9 +148,10 @@ class RecordDecision(Command):
     @model_validator(mode="after")
     def _reason_when_not_approving(self) -> RecordDecision:
         if self.decision != "approve" and not self.reason:
-            raise ValueError(f"a decision to {self.decision} needs a reason")
+            raise FieldError("reason", f"a decision to {self.decision} needs a reason")
         if self.decision != "adjust" and (self.amount_vnd is not None or self.quantity is not None):
-            raise ValueError("only an adjustment carries amount_vnd or quantity")
+            raise FieldError("amount_vnd" if self.amount_vnd is not None else "quantity",
+                             "only an adjustment carries amount_vnd or quantity")
         return self
 
 
@@ -175,9 +177,10 @@ class RecordDisbursement(Command):
     @model_validator(mode="after")
     def _form_matches(self) -> RecordDisbursement:
         if self.form == "cash" and (self.amount_vnd is None or self.quantity is not None):
-            raise ValueError("a cash disbursement has amount_vnd and no quantity")
+            raise FieldError("amount_vnd" if self.amount_vnd is None else "quantity",
+                             "a cash disbursement has amount_vnd and no quantity")
         if self.form == "in_kind" and self.quantity is None:
-            raise ValueError("an in-kind disbursement has a quantity")
+            raise FieldError("quantity", "an in-kind disbursement has a quantity")
         return self
 
 
@@ -202,7 +205,8 @@ class CorrectDisbursement(Command):
     @model_validator(mode="after")
     def _says_what_changes(self) -> CorrectDisbursement:
         if self.void == (self.amount_vnd is not None or self.quantity is not None):
-            raise ValueError("either void it, or restate amount_vnd or quantity")
+            raise FieldError("amount_vnd" if self.void else "void",
+                             "either void it, or restate amount_vnd or quantity")
         return self
 
 

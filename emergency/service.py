@@ -291,10 +291,10 @@ class AidService:
     def _check_areas(self, areas: Iterable[c.Area]) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
         for i, area in enumerate(areas):
-            path = f"areas[{i}]"
+            path = f"areas.{i}"
             self.areas.check_province(area.province_code, f"{path}.province_code")
             for j, commune in enumerate(area.commune_codes):
-                self.areas.check_commune(commune, area.province_code, f"{path}.commune_codes[{j}]")
+                self.areas.check_commune(commune, area.province_code, f"{path}.commune_codes.{j}")
             result.setdefault(area.province_code, [])
             result[area.province_code] = sorted(set(result[area.province_code]) | set(area.commune_codes))
         return result

@@ -82,6 +82,16 @@ CASES = {
                                body=lambda h: payloads.assessment(assessed_at=future(1))),
     "time without offset": Case(assessments, 422, "timezone_aware", "assessed_at",
                                 body=lambda h: payloads.assessment(assessed_at="2024-09-08T09:00:00")),
+    # Rules over several fields name the one to fix.
+    "adjustment without a reason": Case(lambda h: f"{h.path}/decisions", 422, "value_error", "reason",
+                                        body=lambda h: payloads.decision(decision="adjust", amount_vnd=1)),
+    "cash without amount_vnd": Case(disbursements, 422, "value_error", "amount_vnd",
+                                    body=lambda h: payloads.disbursement(amount_vnd=None)),
+    "bank contribution without reference": Case(lambda h: f"/funds/{uuid4()}/contributions", 422, "value_error",
+                                                "reference", body=lambda h: {
+                                                    "donor_name": "Nguyễn Văn Bình", "donor_type": "individual",
+                                                    "channel": "bank", "account": "0011001234567",
+                                                    "amount_vnd": 500_000, "received_at": payloads.at(10)}),
     "disbursement for an unknown household": Case(lambda h: f"/households/{uuid4()}/disbursements", 404,
                                                   "not_found", "household_id", body=lambda h: payloads.disbursement()),
     "more than is owed": Case(disbursements, 409, "exceeds_entitlement", "amount_vnd",
