@@ -23,13 +23,14 @@ from typing import Awaitable, Callable, Iterator
 
 import structlog
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from api import keys
 from api.auth import AUDITORS
 from api.models import Body
 from api.routing import Call, Route, add_routes
 from emergency import clock
+from emergency.commands import Moment
 from emergency.errors import Forbidden
 from emergency.service import Scope, as_uuid
 from projections.export_events import event_lines
@@ -46,7 +47,7 @@ CSV = "text/csv; charset=utf-8"
 
 
 class ExportQuery(Body):
-    at: AwareDatetime | None = Field(None, description="the moment the figures stand for (default: now)")
+    at: Moment | None = Field(None, description="the moment the figures stand for (default: now)")
 
 
 def _national(call: Call) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from emergency import commands as c
 from emergency.envelope import Envelope
@@ -18,6 +18,9 @@ from emergency.errors import AidError
 from emergency.service import Outcome
 
 MAX_BATCH = 1000
+# The largest log position or version a query may name (a signed 64-bit integer, as the stores keep them).
+MAX_POSITION = 2**63 - 1
+_moment = TypeAdapter(c.Moment)
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
@@ -79,24 +82,37 @@ class BatchResult(Body):
 
 
 class HistoryQuery(Body):
-    after: int = Field(0, ge=0, description="a notification id: the page starts after it")
+    after: int = Field(0, ge=0, le=MAX_POSITION, description="a notification id: the page starts after it")
     limit: int = Field(100, ge=1, le=1000)
 
 
 class AggregateHistoryQuery(Body):
-    after_version: int = Field(0, ge=0, description="the page starts after this version")
+    after_version: int = Field(0, ge=0, le=MAX_POSITION, description="the page starts after this version")
     limit: int = Field(100, ge=1, le=1000)
 
 
 class AsOfQuery(Body):
     """A past point to read at, on one of the two time axes (`projections.asof`)."""
 
-    as_of: str | None = Field(None, max_length=40, description=(
-        "a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a notification id; "
-        "default: now"))
+    # ASCII digits only (`str.isdigit()` takes `²`), at most 18 of them (below 2^63), or an ISO time.
+    as_of: str | None = Field(None, max_length=40, pattern=r"^([0-9]{1,18}|[0-9]{4}-[0-9]{2}-[0-9]{2}T.+)$",
+                              description=("a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a "
+                                           "notification id; default: now"))
     known: Literal["then", "now"] = Field("then", description=(
         "with as_of: 'then' replays what was recorded up to that point (as known then); "
         "'now' counts every fact known now that occurred by then"))
+
+
+    @field_validator("as_of")
+    @classmethod
+    def _time_with_offset(cls, value: str | None) -> str | None:
+        """A time must be one a record may name; it is passed on as given."""
+        if value is not None and not value.isdigit():
+            try:
+                _moment.validate_python(value)
+            except ValidationError as error:
+                raise ValueError(error.errors(include_url=False)[0]["msg"]) from None
+        return value
 
 
 class OverdueQuery(AsOfQuery):

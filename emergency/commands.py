@@ -7,11 +7,13 @@ in the incident, is the amount within what is owed) are checked by the service.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
+                      StrictInt, model_validator)
 
 from emergency import clock
 from emergency.domain.household import DECISIONS, FLAGS, HOUSE_CLASSES, HOUSE_DAMAGE, LEVELS
@@ -23,13 +25,31 @@ from emergency.policy import SUPPORT_TYPES
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+ISO_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    """Times are ISO 8601 text: a number (epoch seconds?) is refused, even as a string."""
+    if isinstance(value, datetime) or (isinstance(value, str) and ISO_TIME.match(value)):
+        return value
+    raise ValueError("a time is ISO 8601 text with an offset, e.g. 2024-09-12T17:00:00+07:00")
+
+
+def _plausible(value: datetime) -> datetime:
+    if value < clock.earliest():
+        raise ValueError(f"is before {clock.earliest().isoformat()}, the earliest time a record may name")
+    return value
+
+
 def _not_future(value: datetime) -> datetime:
     if value > clock.now() + CLOCK_SKEW:
         raise ValueError("must not be in the future")
     return value
 
 
-PastTime = Annotated[AwareDatetime, AfterValidator(_not_future)]
+# Any time a command or query names: ISO 8601 with an offset, not before the earliest plausible one.
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
+PastTime = Annotated[Moment, AfterValidator(_not_future)]
 Count = Annotated[StrictInt, Field(ge=0, le=10_000)]
 Vnd = Annotated[StrictInt, Field(gt=0, le=10**15, description="whole Vietnamese đồng")]
 Quantity = Annotated[StrictInt, Field(gt=0, le=10**9)]
@@ -137,7 +157,7 @@ class RecordDecision(Command):
     household_id: UUID
     support_type: SupportType
     decision: Decision
-    revision: Annotated[StrictInt, Field(ge=1)] | None = None
+    revision: Annotated[StrictInt, Field(ge=1, le=10**6)] | None = None
     amount_vnd: Annotated[StrictInt, Field(ge=0, le=10**15)] | None = None
     quantity: Annotated[StrictInt, Field(ge=0, le=10**9)] | None = None
     reason: Text | None = None

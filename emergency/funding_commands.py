@@ -13,13 +13,14 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BeforeValidator, Field, StrictBool, model_validator
+from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
 from emergency.commands import (
     COMMANDS,
     Command,
     CommuneCode,
     Model,
+    Moment,
     PastTime,
     ProvinceCode,
     Quantity,
@@ -74,8 +75,8 @@ class LaunchCampaign(Command):
     incident_id: UUID | None = None
     launched_at: PastTime
     # Defaults: the longest the rules allow.
-    receiving_until: AwareDatetime | None = None
-    distribution_until: AwareDatetime | None = None
+    receiving_until: Moment | None = None
+    distribution_until: Moment | None = None
     # Needed to distribute longer than the rules allow: what donors were promised.
     distribution_commitment: Text | None = None
 
@@ -90,8 +91,8 @@ class LaunchCampaign(Command):
 class ExtendCampaign(Command):
     name: ClassVar[str] = "extend_campaign"
     campaign_id: UUID
-    receiving_until: AwareDatetime | None = None
-    distribution_until: AwareDatetime | None = None
+    receiving_until: Moment | None = None
+    distribution_until: Moment | None = None
     reason: Text
     decided_by: Text
 

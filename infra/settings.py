@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 DEFAULT_DATABASE_URL = "sqlite:///var/emergency.sqlite"
 
@@ -32,6 +34,8 @@ class Settings(BaseModel):
     kafka_topic: str = "emergency.events"
     kafka_partitions: int = 6
     kafka_retention_ms: int = 30 * 24 * 3600 * 1000
+    # Times before this in a command or query are refused as mistakes (see emergency.clock).
+    earliest_time: AwareDatetime = datetime.fromisoformat("2000-01-01T00:00:00+07:00")
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
 

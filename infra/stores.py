@@ -7,6 +7,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from emergency import clock
 from emergency.application import AidApplication
 from emergency.areas import load_registry
 from emergency.policy import load_policy
@@ -58,6 +59,7 @@ def open_application(settings: Settings) -> AidApplication:
 
 
 def build_service(settings: Settings, app: AidApplication | None = None) -> AidService:
+    clock.set_earliest(settings.earliest_time)
     policy = load_policy(settings.policy_overrides)
     areas = load_registry(Path(settings.commune_list) if settings.commune_list else None)
     return AidService(app or open_application(settings), policy, areas)
