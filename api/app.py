@@ -23,7 +23,7 @@ from aiohttp import web
 from api import keys, live
 from api.auth import Authenticator
 from api.cases import CaseView
-from api.middleware import requests
+from api.middleware import requests, response_headers
 from api.tokens import TokenStore
 from api.writer import Writer
 from infra.settings import Settings
@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes))
     app[keys.SETTINGS] = settings
     app[keys.ROUTES] = []
+    app.on_response_prepare.append(response_headers)
     app.cleanup_ctx.append(_resources)
     for name in ROUTE_MODULES:
         importlib.import_module(name).setup(app)

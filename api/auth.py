@@ -58,8 +58,9 @@ class Principal:
             raise Forbidden(f"the {self.role} role may not do this", field="Authorization", code="forbidden_role")
 
     def check_scope(self, province: str, commune: str | None, field: str) -> None:
+        # The area is the record's, not the caller's: saying which would tell where it is.
         if not self.scope.allows(province, commune):
-            raise Forbidden(f"{commune or province} is outside your scope", field=field, code="out_of_scope")
+            raise Forbidden("this record is outside your scope", field=field, code="out_of_scope")
 
 
 class Authenticator:

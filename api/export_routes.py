@@ -58,8 +58,7 @@ def _national(call: Call) -> None:
 
 async def _stream(call: Call, lines: Iterator[str], filename: str) -> web.StreamResponse:
     response = web.StreamResponse(headers={
-        "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Request-ID": call.request[keys.REQUEST_ID]})
+        "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"'})
     await response.prepare(call.request)
     while chunk := await asyncio.to_thread(lambda: "".join(itertools.islice(lines, LINES_PER_CHUNK))):
         await response.write(chunk.encode("utf-8"))

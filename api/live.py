@@ -138,8 +138,7 @@ async def sse(call: Call) -> web.StreamResponse:
     request = call.request
     incident_id, after = _incident(request), _resume_point(request)
     await asyncio.to_thread(call.service.incident, incident_id)  # NotFound before the stream opens
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     try:
         async for message in messages(request.app, incident_id, after):
