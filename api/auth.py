@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 
 from api.tokens import ROLES, TokenRecord, TokenStore
+from emergency import clock
 from emergency.errors import AidError, Forbidden
 from emergency.service import Scope
 
@@ -40,13 +42,14 @@ class Principal:
     name: str
     role: str
     scope: Scope
+    expires_at: datetime | None = None
 
     @classmethod
     def from_record(cls, record: TokenRecord) -> Principal:
         provinces = frozenset(code for code in record.scope if len(code) == 2)
         communes = frozenset(code for code in record.scope if len(code) == 5)
         return cls(record.token_id, record.name, record.role,
-                   Scope(provinces=provinces or None, communes=communes or None))
+                   Scope(provinces=provinces or None, communes=communes or None), record.expires_at)
 
     @property
     def actor(self) -> str:
@@ -74,7 +77,7 @@ class Authenticator:
             raise Unauthenticated("send a bearer token: Authorization: Bearer <token>", field="Authorization")
         secret = secret.strip()
         cached = self._verified.get(secret)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > time.monotonic() and not _expired(cached[1]):
             return cached[1]
         record = await asyncio.to_thread(self.store.find, secret)
         if record is None:
@@ -84,3 +87,7 @@ class Authenticator:
             self._verified.clear()
         self._verified[secret] = (time.monotonic() + CACHE_SECONDS, principal)
         return principal
+
+
+def _expired(principal: Principal) -> bool:
+    return principal.expires_at is not None and clock.now() >= principal.expires_at

@@ -13,6 +13,7 @@ from emergency.areas import load_registry
 from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic
+from infra.private_files import private_file
 from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stream_reads import stream_reader
 
@@ -20,9 +21,7 @@ from infra.stream_reads import stream_reader
 def event_store_env(url: str) -> dict[str, str]:
     """The eventsourcing environment for a sqlite:/// or postgresql:// URL."""
     if url.startswith("sqlite:///"):
-        path = sqlite_path(url)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_file(sqlite_path(url))
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "10", "AGGREGATE_CACHE_MAXSIZE": "20000",
                 # Every event is hash-chained in its own transaction (infra.audit_recorders).

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
+from infra.private_files import private_file
 from infra.settings import postgres_parts, sqlite_path
 
 POSITIONS_DDL = """
@@ -121,8 +122,7 @@ class SQLiteViewStore(ViewStore):
     def __init__(self, path: str):
         self.path = path
         self.memory = path == ":memory:"
-        if not self.memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(path))
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         self._readers = threading.local()

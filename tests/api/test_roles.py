@@ -4,6 +4,9 @@ allowed, and a denied write records nothing."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+
+from emergency import clock
 
 from tests.api import payloads
 from tests.api.conftest import Api, Household
@@ -122,3 +125,13 @@ async def test_donors_see_public_totals_and_no_names(api: Api, household: Househ
     text = json.dumps(public.body, ensure_ascii=False)
     assert "Nguyễn Văn An" not in text and household.household_id not in text
     assert (await api.get(household.path, donor)).status == 403
+
+
+async def test_an_expired_token_is_refused_at_once(api: Api, household: Household):
+    expires = clock.now() + timedelta(minutes=10)
+    _, secret = api.tokens.create("đội tạm", "field", (PROVINCE,), expires_at=expires)
+    assert (await api.get(household.path, secret)).status == 200
+    clock.advance_to(expires)
+    # Even the verified token the server holds for a few seconds is not trusted past its expiry.
+    reply = await api.get(household.path, secret)
+    assert (reply.status, reply.error) == (401, ("invalid_token", "Authorization"))
