@@ -60,6 +60,12 @@ class Principal:
         if self.role not in roles:
             raise Forbidden(f"the {self.role} role may not do this", field="Authorization", code="forbidden_role")
 
+    def check_national(self, what: str) -> None:
+        """For reads that span every area (exports, history): no scoped token."""
+        if self.scope != Scope():
+            raise Forbidden(f"{what} cover every area: a token scoped to an area may not read them",
+                            field="Authorization", code="out_of_scope")
+
     def check_scope(self, province: str, commune: str | None, field: str) -> None:
         # The area is the record's, not the caller's: saying which would tell where it is.
         if not self.scope.allows(province, commune):

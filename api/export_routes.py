@@ -31,8 +31,7 @@ from api.models import Body
 from api.routing import Call, Route, add_routes
 from emergency import clock
 from emergency.commands import Moment
-from emergency.errors import Forbidden
-from emergency.service import Scope, as_uuid
+from emergency.service import as_uuid
 from projections.export_events import event_lines
 from projections.exports import view_export
 from projections.store import ViewStore
@@ -48,12 +47,6 @@ CSV = "text/csv; charset=utf-8"
 
 class ExportQuery(Body):
     at: Moment | None = Field(None, description="the moment the figures stand for (default: now)")
-
-
-def _national(call: Call) -> None:
-    if call.principal.scope != Scope():
-        raise Forbidden("exports cover every area: a token scoped to an area may not take them",
-                        field="Authorization", code="out_of_scope")
 
 
 async def _stream(call: Call, lines: Iterator[str], filename: str) -> web.StreamResponse:
@@ -78,7 +71,7 @@ def _fresh_views(app: web.Application, export: Callable[[ViewStore], Iterator[st
 
 def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.StreamResponse]]:
     async def handler(call: Call) -> web.StreamResponse:
-        _national(call)
+        call.principal.check_national("exports")
         query: ExportQuery = call.query()
         at = query.at or clock.now()
         ids = {name: str(as_uuid(raw, name)) for name, raw in call.request.match_info.items()}
@@ -89,7 +82,7 @@ def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.Stre
 
 
 async def events(call: Call) -> web.StreamResponse:
-    _national(call)
+    call.principal.check_national("exports")
     return await _stream(call, event_lines(call.service.app.recorder), "events.jsonl")
 
 

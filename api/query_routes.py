@@ -52,6 +52,7 @@ async def overdue(call: Call) -> web.Response:
 
 
 async def aggregate_events(call: Call) -> web.Response:
+    call.principal.check_national("event histories")
     query: AggregateHistoryQuery = call.query()
     aggregate_id = str(as_uuid(call.request.match_info["aggregate_id"], "aggregate_id"))
     envelopes = await asyncio.to_thread(call.service.aggregate_history, aggregate_id, query.after_version,
@@ -62,6 +63,7 @@ async def aggregate_events(call: Call) -> web.Response:
 
 
 async def events(call: Call) -> web.Response:
+    call.principal.check_national("event histories")
     query: HistoryQuery = call.query()
     envelopes = await asyncio.to_thread(call.service.log, query.after, query.limit)
     return respond(EventPage(events=[EventView.of(e) for e in envelopes],

@@ -43,6 +43,8 @@ class Route:
     tag: str = "records"
     # What a success is sent as; anything but JSON is documented as a text stream.
     media_type: str = "application/json"
+    # A protocol the route switches to ("websocket"), documented as `x-upgrade`.
+    upgrade: str | None = None
 
     @property
     def path_parameters(self) -> list[str]:
