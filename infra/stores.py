@@ -13,6 +13,7 @@ from emergency.areas import load_registry
 from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic
+from infra.postgres_limits import CONNECTION_OPTIONS, POOL_SECONDS
 from infra.private_files import private_file
 from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stream_reads import stream_reader
@@ -29,11 +30,13 @@ def event_store_env(url: str) -> dict[str, str]:
     parts = postgres_parts(url)
     ensure_schema(url, parts["schema"])
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": parts["dbname"],
+        "PERSISTENCE_MODULE": "infra.postgres_limits:Factory", "POSTGRES_DBNAME": parts["dbname"],
         "POSTGRES_HOST": parts["host"], "POSTGRES_PORT": parts["port"], "POSTGRES_USER": parts["user"],
         "POSTGRES_PASSWORD": parts["password"], "POSTGRES_SCHEMA": parts["schema"],
-        # Every insert takes a table lock: wait for it, but not forever.
+        # Every insert takes a table lock: wait for it, but not forever. The
+        # "connect" timeout is the wait for a pooled connection.
         "POSTGRES_LOCK_TIMEOUT": "10", "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(POOL_SECONDS),
         "AGGREGATE_CACHE_MAXSIZE": "20000", "APPLICATION_RECORDER_TOPIC": recorder_topic(postgres=True),
     }
 
@@ -41,7 +44,7 @@ def event_store_env(url: str) -> dict[str, str]:
 def connect_postgres(url: str) -> psycopg.Connection:
     parts = postgres_parts(url)
     return psycopg.connect(host=parts["host"], port=parts["port"], user=parts["user"],
-                           password=parts["password"], dbname=parts["dbname"], autocommit=True)
+                           password=parts["password"], dbname=parts["dbname"], autocommit=True, **CONNECTION_OPTIONS)
 
 
 def ensure_schema(url: str, schema: str) -> None:

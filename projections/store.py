@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
+from infra.postgres_limits import CONNECTION_OPTIONS, POOL_SECONDS
 from infra.private_files import private_file
 from infra.settings import postgres_parts, sqlite_path
 
@@ -176,14 +177,15 @@ class PostgresViewStore(ViewStore):
         conninfo = (f"host={parts['host']} port={parts['port']} user={parts['user']} "
                     f"password={parts['password']} dbname={parts['dbname']}")
         self._ensure_schema(conninfo)
-        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True,
-                                   kwargs={"options": f"-c search_path={self.schema}"})
+        options = f"{CONNECTION_OPTIONS['options']} -c search_path={self.schema}"
+        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True, timeout=POOL_SECONDS,
+                                   kwargs={**CONNECTION_OPTIONS, "options": options})
         super().__init__()
 
     def _ensure_schema(self, conninfo: str) -> None:
         import psycopg
 
-        with psycopg.connect(conninfo, autocommit=True) as conn:
+        with psycopg.connect(conninfo, autocommit=True, **CONNECTION_OPTIONS) as conn:
             conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
 
     @contextmanager
