@@ -144,7 +144,8 @@ async def messages(app: web.Application, incident_id: str, after: int | None,
 async def sse(call: Call) -> web.StreamResponse:
     request = call.request
     incident_id, after = _stream_of(call)
-    await asyncio.to_thread(call.service.incident, incident_id)  # NotFound before the stream opens
+    request.app[keys.RUNNER].check_current()  # refusals before the stream opens
+    await asyncio.to_thread(call.service.incident, incident_id)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     try:
@@ -166,6 +167,7 @@ def _sse_frame(message: dict[str, Any]) -> bytes:
 async def websocket(call: Call) -> web.StreamResponse:
     request = call.request
     incident_id, after = _stream_of(call)
+    request.app[keys.RUNNER].check_current()
     await asyncio.to_thread(call.service.incident, incident_id)
     ws = web.WebSocketResponse(heartbeat=KEEPALIVE_SECONDS)
     await ws.prepare(request)

@@ -251,8 +251,29 @@ class PublicIncident(Body):
     by_province: list[CoverageView]
 
 
+class ProjectionHealth(Body):
+    position: int = Field(description="the notification id the views have reached")
+    head: int | None = Field(description="the log's last notification id (null: the store did not answer)")
+    lag: int | None = Field(description="events the views still have to fold in")
+    current: bool = Field(description="false while the views catch up after a start: reads needing them answer "
+                                      "503 catching_up")
+    projector: bool = Field(description="whether this process writes the views (one per view store); the others "
+                                        "read them")
+
+
+class WriteStatus(Body):
+    failing: bool = Field(description="the last commit failed and none has succeeded since")
+    last_commit_at: datetime | None
+    last_failure_at: datetime | None
+    last_failure: str | None = Field(description="the error code and the store's message")
+
+
 class Health(Body):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "catching_up", "failing", "unavailable"] = Field(description=(
+        "ok (200); catching_up: the views are not current yet; failing: writes fail; unavailable: the store does "
+        "not answer (503 for all three)"))
     store: Literal["sqlite", "postgresql"]
     last_notification_id: int | None = None
     message: str | None = None
+    projections: ProjectionHealth
+    writes: WriteStatus

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 from psycopg import sql
@@ -52,6 +54,28 @@ def ensure_schema(url: str, schema: str) -> None:
         return
     with connect_postgres(url) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+# Any one number, the same in every process: the key of the set-up lock.
+SETUP_LOCK = 0x656D_6572_6765_6E63
+
+
+@contextmanager
+def setup_lock(settings: Settings) -> Iterator[None]:
+    """While creating schemas and tables, hold a database-wide PostgreSQL
+    advisory lock: `CREATE … IF NOT EXISTS` run at once by several servers
+    races in PostgreSQL's catalogue (a duplicate key in pg_type) and one of
+    them fails. N servers started together then set up one after the other.
+    SQLite needs none: it takes one writer at a time."""
+    if not settings.is_postgres:
+        yield
+        return
+    with connect_postgres(settings.database_url) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
 
 
 def open_application(settings: Settings) -> AidApplication:
