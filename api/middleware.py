@@ -51,8 +51,11 @@ def error_response(error: AidError, headers: dict[str, str] | None = None) -> we
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="emergency"'}
     if error.status == 503:
         headers = {"Retry-After": str(getattr(error, "retry_after", RETRY_AFTER_SECONDS)), **(headers or {})}
-    return web.Response(body=ErrorBody.of(error).model_dump_json(), status=error.status,
-                        content_type="application/json", headers=headers)
+    response = web.Response(body=ErrorBody.of(error).model_dump_json(), status=error.status,
+                            content_type="application/json", headers=headers)
+    if error.status == 408:  # a client too slow to send its body does not keep the connection
+        response.force_close()
+    return response
 
 
 def _from_http(exc: web.HTTPException) -> web.Response:

@@ -84,7 +84,7 @@ class Call:
     async def body(self) -> Any:
         settings = self.request.app[keys.SETTINGS]
         return await read_json(self.request, settings.max_batch_body_bytes if self.route.bulk
-                               else settings.max_body_bytes)
+                               else settings.max_body_bytes, settings.body_timeout_seconds)
 
     def idempotency_key(self) -> str | None:
         raw = self.request.headers.get("Idempotency-Key")

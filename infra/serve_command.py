@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 import structlog
-from aiohttp import web
 
 from api.app import create_app
+from api.server import serve
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -24,6 +25,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port))
                                            if v is not None})
     log.info("serving", host=settings.host, port=settings.port)
-    # Access lines come from api.middleware (structured, with the request id).
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+    asyncio.run(serve(create_app(settings), settings))
     return 0

@@ -28,6 +28,10 @@ class Settings(BaseModel):
     tokens_database_url: str = ""
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch_body_bytes: int = 8 * 1024 * 1024
+    # Slow and many clients (api.server): a request's headers, its body, connections at once.
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    max_connections: int = Field(500, ge=1)
     # A write's response waits up to this long for the projections to include it (read-your-writes).
     read_your_writes_seconds: float = 2.0
     kafka_bootstrap: str = ""

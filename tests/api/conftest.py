@@ -17,10 +17,10 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from api.app import create_app
+from api.server import BoundedSite, app_runner
 from api.tokens import TokenStore
 from infra.settings import Settings
 from tests.api import payloads
@@ -124,10 +124,10 @@ def api_settings(settings: Settings, tmp_path: Path) -> Settings:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[str]:
     """The API served on a free local port; yields its base URL."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = app_runner(create_app(settings), settings)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = BoundedSite(runner, "127.0.0.1", 0, settings.max_connections)
         await site.start()
         host, port = runner.addresses[0][:2]
         yield f"http://{host}:{port}"
