@@ -82,6 +82,8 @@ class Authenticator:
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("send a bearer token: Authorization: Bearer <token>", field="Authorization")
         secret = secret.strip()
+        if not (secret.isascii() and secret.isprintable()):  # no token is (header bytes may be anything)
+            raise Unauthenticated("unknown or revoked token", field="Authorization", code="invalid_token")
         cached = self._verified.get(secret)
         if cached is not None and cached[0] > time.monotonic() and not _expired(cached[1]):
             return cached[1]

@@ -93,7 +93,7 @@ async def healthz(call: Call) -> web.Response:
         projections=ProjectionHealth(position=position, head=last, current=current, projector=runner.projector,
                                      lag=None if last is None else max(last - position, 0)),
         writes=WriteStatus(failing=writes.failing, last_commit_at=writes.last_commit_at,
-                               last_failure_at=writes.last_failure_at, last_failure=writes.last_failure))
+                           last_failure_at=writes.last_failure_at, last_failure=writes.last_failure))
     return respond(health, 200 if status == "ok" else 503, None if status == "ok" else {"Retry-After": "5"})
 
 

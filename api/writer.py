@@ -51,6 +51,10 @@ def _disk_full(error: BaseException) -> bool:
     return False
 
 
+# How long a failed commit marks the write path failing (without a commit since).
+FAILING_SECONDS = 60.0
+
+
 @dataclass
 class WriteHealth:
     """The write path as /healthz reports it."""
@@ -58,8 +62,15 @@ class WriteHealth:
     last_commit_at: datetime | None = None
     last_failure_at: datetime | None = None
     last_failure: str | None = None
-    # The last commit failed (none has succeeded since).
-    failing: bool = False
+
+    @property
+    def failing(self) -> bool:
+        """The last commit failed, lately. An older failure no longer counts:
+        a server that a balancer took out on /healthz gets no writes, so it
+        would never clear."""
+        return (self.last_failure_at is not None
+                and (self.last_commit_at is None or self.last_failure_at > self.last_commit_at)
+                and (_now() - self.last_failure_at).total_seconds() < FAILING_SECONDS)
 
 
 @dataclass
@@ -142,10 +153,9 @@ class Writer:
                                  if _disk_full(error) else
                                  StoreUnavailable(f"the event store failed: {type(error).__name__}"))
             self.health.last_failure_at, self.health.last_failure = _now(), f"{refusal.code}: {error}"
-            self.health.failing = True
             results = [refusal] * len(submissions)
         else:
-            self.health.last_commit_at, self.health.failing = _now(), False
+            self.health.last_commit_at = _now()
             self.on_commit()
         # One line per transaction: how well commits group (bench/ingest.py counts them).
         log.debug("group_commit", commands=len(submissions), requests=len(jobs))

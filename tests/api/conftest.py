@@ -122,17 +122,32 @@ def api_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[str]:
-    """The API served on a free local port; yields its base URL."""
+async def running(settings: Settings, current: bool = True) -> AsyncIterator[str]:
+    """The API served on a free local port; yields its base URL once its
+    views are current (`current=False`: as soon as it listens)."""
     runner = app_runner(create_app(settings), settings)
     await runner.setup()
     try:
         site = BoundedSite(runner, "127.0.0.1", 0, settings.max_connections)
         await site.start()
         host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
+        url = f"http://{host}:{port}"
+        if current:
+            await _until_current(url)
+        yield url
     finally:
         await runner.cleanup()
+
+
+async def _until_current(url: str) -> None:
+    """A server on a log written before it started catches up first."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            async with session.get(f"{url}/healthz") as reply:
+                if reply.status == 200 or (await reply.json())["status"] != "catching_up":
+                    return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not catch up")
 
 
 @pytest.fixture

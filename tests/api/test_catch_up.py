@@ -57,7 +57,7 @@ def fresh_views(settings: Settings, tmp_path: Path) -> Iterator[str]:
 async def test_the_server_answers_while_its_views_catch_up(settings: Settings, fresh_views: str):
     incident, household = long_log(settings)
     settings = settings.model_copy(update={"views_database_url": fresh_views})
-    async with running(settings) as url, aiohttp.ClientSession() as session:
+    async with running(settings, current=False) as url, aiohttp.ClientSession() as session:
         api = Api(session, url, TokenStore.from_settings(settings))
         coordinator = api.token("coordinator")
         health = await api.get("/healthz")

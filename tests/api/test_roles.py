@@ -3,6 +3,7 @@ allowed, and a denied write records nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -135,3 +136,13 @@ async def test_an_expired_token_is_refused_at_once(api: Api, household: Househol
     # Even the verified token the server holds for a few seconds is not trusted past its expiry.
     reply = await api.get(household.path, secret)
     assert (reply.status, reply.error) == (401, ("invalid_token", "Authorization"))
+
+
+async def test_a_token_of_bytes_that_are_no_text_is_refused(api: Api):
+    """aiohttp reads header bytes that are not UTF-8 as surrogates: no token, 401 (was a 500)."""
+    host, port = api.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \x83\xff\r\nConnection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"invalid_token" in answer, answer[:300]
