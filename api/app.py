@@ -23,11 +23,12 @@ from aiohttp import web
 from api import keys, live
 from api.auth import Authenticator
 from api.cases import CaseView
-from api.middleware import requests
+from api.middleware import requests, response_headers
 from api.tokens import TokenStore
 from api.writer import Writer
-from infra.settings import Settings
-from infra.stores import build_service
+from infra.settings import Settings, postgres_parts, sqlite_path
+from emergency.service import AidService
+from infra.stores import build_service, setup_lock
 
 log = structlog.get_logger(__name__)
 
@@ -43,21 +44,36 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes))
     app[keys.SETTINGS] = settings
     app[keys.ROUTES] = []
+    app.on_response_prepare.append(response_headers)
     app.cleanup_ctx.append(_resources)
     for name in ROUTE_MODULES:
         importlib.import_module(name).setup(app)
     return app
 
 
+def _open_stores(settings: Settings) -> tuple[AidService, TokenStore, CaseView]:
+    """The event, token and view stores, created if new (one server at a time)."""
+    with setup_lock(settings):
+        service = build_service(settings)
+        return service, TokenStore.from_settings(settings), CaseView(settings, service)
+
+
+def _disk(settings: Settings) -> str:
+    """The disk a full store is on, as a refusal names it."""
+    if settings.is_postgres:
+        parts = postgres_parts(settings.database_url)
+        return f"the disk of the PostgreSQL server at {parts['host']}:{parts['port']} (database {parts['dbname']})"
+    return f"the disk holding {sqlite_path(settings.database_url).resolve().parent}"
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the store, start the writer thread; on shutdown finish the queue and close."""
     settings = app[keys.SETTINGS]
-    service = await asyncio.to_thread(build_service, settings)
-    tokens = await asyncio.to_thread(TokenStore.from_settings, settings)
-    cases = await asyncio.to_thread(CaseView, settings, service)
-    await asyncio.to_thread(cases.start)
+    service, tokens, cases = await asyncio.to_thread(_open_stores, settings)
+    cases.start()
     writer = Writer(service, on_commit=cases.runner.notify,
-                    settle=lambda results: live.caught_up(app, results, settings.read_your_writes_seconds))
+                    settle=lambda results: live.caught_up(app, results, settings.read_your_writes_seconds),
+                    disk=_disk(settings))
     app[keys.SERVICE] = service
     app[keys.WRITER] = writer
     app[keys.AUTH] = Authenticator(tokens)

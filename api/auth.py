@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 
 from api.tokens import ROLES, TokenRecord, TokenStore
+from emergency import clock
 from emergency.errors import AidError, Forbidden
 from emergency.service import Scope
 
@@ -40,13 +42,14 @@ class Principal:
     name: str
     role: str
     scope: Scope
+    expires_at: datetime | None = None
 
     @classmethod
     def from_record(cls, record: TokenRecord) -> Principal:
         provinces = frozenset(code for code in record.scope if len(code) == 2)
         communes = frozenset(code for code in record.scope if len(code) == 5)
         return cls(record.token_id, record.name, record.role,
-                   Scope(provinces=provinces or None, communes=communes or None))
+                   Scope(provinces=provinces or None, communes=communes or None), record.expires_at)
 
     @property
     def actor(self) -> str:
@@ -57,9 +60,16 @@ class Principal:
         if self.role not in roles:
             raise Forbidden(f"the {self.role} role may not do this", field="Authorization", code="forbidden_role")
 
+    def check_national(self, what: str) -> None:
+        """For reads that span every area (exports, history): no scoped token."""
+        if self.scope != Scope():
+            raise Forbidden(f"{what} cover every area: a token scoped to an area may not read them",
+                            field="Authorization", code="out_of_scope")
+
     def check_scope(self, province: str, commune: str | None, field: str) -> None:
+        # The area is the record's, not the caller's: saying which would tell where it is.
         if not self.scope.allows(province, commune):
-            raise Forbidden(f"{commune or province} is outside your scope", field=field, code="out_of_scope")
+            raise Forbidden("this record is outside your scope", field=field, code="out_of_scope")
 
 
 class Authenticator:
@@ -72,8 +82,10 @@ class Authenticator:
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("send a bearer token: Authorization: Bearer <token>", field="Authorization")
         secret = secret.strip()
+        if not (secret.isascii() and secret.isprintable()):  # no token is (header bytes may be anything)
+            raise Unauthenticated("unknown or revoked token", field="Authorization", code="invalid_token")
         cached = self._verified.get(secret)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > time.monotonic() and not _expired(cached[1]):
             return cached[1]
         record = await asyncio.to_thread(self.store.find, secret)
         if record is None:
@@ -83,3 +95,7 @@ class Authenticator:
             self._verified.clear()
         self._verified[secret] = (time.monotonic() + CACHE_SECONDS, principal)
         return principal
+
+
+def _expired(principal: Principal) -> bool:
+    return principal.expires_at is not None and clock.now() >= principal.expires_at

@@ -8,6 +8,7 @@ naming the first offending field by its dotted path (`areas.0.commune_codes.1`).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 import pydantic_core
@@ -15,7 +16,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
-from emergency.errors import AidError, InvalidInput
+from emergency.errors import AidError, FieldError, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,19 +36,29 @@ class TooLarge(AidError):
     code = "body_too_large"
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
+class BodyTimeout(AidError):
+    status = 408
+    code = "body_timeout"
+
+
+async def read_json(request: web.Request, limit: int, timeout: float) -> Any:
     if request.content_type != "application/json" or (request.charset or "utf-8").lower() != "utf-8":
         raise UnsupportedMediaType("send the body as application/json (UTF-8)", field="Content-Type")
     too_large = TooLarge(f"the body is larger than {limit} bytes", field="body")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
-    # No (or a lying) Content-Length: read no more than the limit.
+    # No (or a lying) Content-Length: read no more than the limit, and a
+    # client that sends it a byte at a time no longer than the timeout.
     chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"the body did not arrive within {timeout:g} s", field="body") from None
     try:
         return pydantic_core.from_json(b"".join(chunks), allow_inf_nan=False)
     except ValueError as error:
@@ -56,7 +67,10 @@ async def read_json(request: web.Request, limit: int) -> Any:
 
 def error_from_validation(error: ValidationError, prefix: str = "") -> InvalidInput:
     first = error.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in first["loc"])
+    cause = first.get("ctx", {}).get("error")
+    # A rule over several fields (a model validator) names the one to fix.
+    named = (cause.field,) if isinstance(cause, FieldError) else ()
+    path = ".".join(str(part) for part in (*first["loc"], *named))
     field = ".".join(p for p in (prefix, path) if p) or None
     return InvalidInput(first["msg"], field=field, code=first["type"])
 

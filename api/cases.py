@@ -41,14 +41,16 @@ class CaseView:
     def __init__(self, settings: Settings, service: AidService):
         self.service = service
         self.views = open_views(settings)
-        self.runner = EmbeddedRunner(service.app.recorder, self.views)
+        # One projector per view store; until the views are current, readers get 503 catching_up.
+        self.runner = EmbeddedRunner(service.app.recorder, self.views, lock=self.views.store.projector_lock())
+        self.views.gate = self.runner.check_current
 
     def start(self) -> None:
         self.runner.start()
 
     def close(self) -> None:
         self.runner.stop()
-        self.views.store.close()
+        self.views.close()
 
     async def instant(self, as_of: str | None) -> Instant:
         """What a point (`as_of`; None: now) stands for."""

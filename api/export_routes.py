@@ -23,15 +23,15 @@ from typing import Awaitable, Callable, Iterator
 
 import structlog
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from api import keys
 from api.auth import AUDITORS
 from api.models import Body
 from api.routing import Call, Route, add_routes
 from emergency import clock
-from emergency.errors import Forbidden
-from emergency.service import Scope, as_uuid
+from emergency.commands import Moment
+from emergency.service import as_uuid
 from projections.export_events import event_lines
 from projections.exports import view_export
 from projections.store import ViewStore
@@ -46,19 +46,12 @@ CSV = "text/csv; charset=utf-8"
 
 
 class ExportQuery(Body):
-    at: AwareDatetime | None = Field(None, description="the moment the figures stand for (default: now)")
-
-
-def _national(call: Call) -> None:
-    if call.principal.scope != Scope():
-        raise Forbidden("exports cover every area: a token scoped to an area may not take them",
-                        field="Authorization", code="out_of_scope")
+    at: Moment | None = Field(None, description="the moment the figures stand for (default: now)")
 
 
 async def _stream(call: Call, lines: Iterator[str], filename: str) -> web.StreamResponse:
     response = web.StreamResponse(headers={
-        "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Request-ID": call.request[keys.REQUEST_ID]})
+        "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"'})
     await response.prepare(call.request)
     while chunk := await asyncio.to_thread(lambda: "".join(itertools.islice(lines, LINES_PER_CHUNK))):
         await response.write(chunk.encode("utf-8"))
@@ -78,7 +71,7 @@ def _fresh_views(app: web.Application, export: Callable[[ViewStore], Iterator[st
 
 def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.StreamResponse]]:
     async def handler(call: Call) -> web.StreamResponse:
-        _national(call)
+        call.principal.check_national("exports")
         query: ExportQuery = call.query()
         at = query.at or clock.now()
         ids = {name: str(as_uuid(raw, name)) for name, raw in call.request.match_info.items()}
@@ -89,7 +82,7 @@ def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.Stre
 
 
 async def events(call: Call) -> web.StreamResponse:
-    _national(call)
+    call.principal.check_national("exports")
     return await _stream(call, event_lines(call.service.app.recorder), "events.jsonl")
 
 

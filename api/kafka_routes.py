@@ -56,8 +56,7 @@ async def kafka_status(call: Call) -> web.Response:
 
 async def kafka_metrics(call: Call) -> web.Response:
     status = await _status(call)
-    return web.Response(text=status.metrics(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Request-ID": call.request[keys.REQUEST_ID]})
+    return web.Response(text=status.metrics(), content_type="text/plain", charset="utf-8")
 
 
 def setup(app: web.Application) -> None:

@@ -23,17 +23,21 @@ import asyncio
 import json
 from typing import Any, AsyncIterator, Sequence
 
+from uuid import UUID
+
 import structlog
 from aiohttp import WSMsgType, web
+from pydantic import Field
 
 from api import keys
 from api.auth import READERS
+from api.models import MAX_POSITION, Body
 from api.routing import Call, Route, add_routes
 from api.writer import Result
 from emergency import clock
 from emergency.errors import InvalidInput
-from emergency.service import Outcome, as_uuid
-from projections.coverage import coverage
+from emergency.service import Outcome, Scope
+from projections.coverage import Areas, coverage
 from projections.feed import changes_after
 
 log = structlog.get_logger(__name__)
@@ -95,38 +99,42 @@ async def caught_up(app: web.Application, results: Sequence[Result], timeout: fl
         await hub.wait(moved, left)
 
 
-def _resume_point(request: web.Request) -> int | None:
-    raw = request.headers.get("Last-Event-ID") or request.query.get("after")
+class LiveQuery(Body):
+    incident: UUID
+    after: int | None = Field(None, ge=0, le=MAX_POSITION, description=(
+        "resume after this notification id (SSE clients send Last-Event-ID instead); default: from now"))
+
+
+def _stream_of(call: Call) -> tuple[str, int | None]:
+    """The incident, and the point to resume after (Last-Event-ID wins over ?after=)."""
+    query: LiveQuery = call.query()
+    raw = call.request.headers.get("Last-Event-ID")
     if raw is None:
-        return None
-    if not raw.isdigit():
+        return str(query.incident), query.after
+    if not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_POSITION):
         raise InvalidInput("Last-Event-ID is a notification id", field="Last-Event-ID", code="invalid_event_id")
-    return int(raw)
+    return str(query.incident), int(raw)
 
 
-def _incident(request: web.Request) -> str:
-    raw = request.query.get("incident")
-    if not raw:
-        raise InvalidInput("name the incident: ?incident=<id>", field="incident", code="missing")
-    return str(as_uuid(raw, "incident"))
-
-
-async def messages(app: web.Application, incident_id: str, after: int | None) -> AsyncIterator[dict[str, Any]]:
-    """The incident's changes after `after`, then each new one as it lands;
-    a coverage message after each run of changes; a keep-alive when idle."""
+async def messages(app: web.Application, incident_id: str, after: int | None,
+                   scope: Scope = Scope()) -> AsyncIterator[dict[str, Any]]:
+    """The incident's changes within `scope` after `after`, then each new one
+    as it lands; a coverage message after each run of changes; a keep-alive
+    when idle."""
     hub, cases = app[HUB], app[keys.CASES]
     store = cases.views.store
     if after is None:
         after = cases.views.position
     while not hub.closed:
         moved = hub.moved
-        found = await asyncio.to_thread(changes_after, store, incident_id, after)
+        found = await asyncio.to_thread(changes_after, store, incident_id, after, scope=scope)
         for change in found:
             after = change.notification_id
             yield {"id": after, "event": "change", "cases": change.cases}
         if found:
             now = clock.now()
-            rows = await asyncio.to_thread(coverage, store, incident_id, now, "incident")
+            rows = await asyncio.to_thread(coverage, store, incident_id, now, "incident", "now",
+                                           Areas(scope.provinces, scope.communes))
             yield {"event": "coverage", "at": now.isoformat(), "coverage": rows[0] if rows else None}
             continue
         await hub.wait(moved, KEEPALIVE_SECONDS)
@@ -136,13 +144,13 @@ async def messages(app: web.Application, incident_id: str, after: int | None) ->
 
 async def sse(call: Call) -> web.StreamResponse:
     request = call.request
-    incident_id, after = _incident(request), _resume_point(request)
-    await asyncio.to_thread(call.service.incident, incident_id)  # NotFound before the stream opens
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+    incident_id, after = _stream_of(call)
+    request.app[keys.RUNNER].check_current()  # refusals before the stream opens
+    await asyncio.to_thread(call.service.incident, incident_id)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     try:
-        async for message in messages(request.app, incident_id, after):
+        async for message in messages(request.app, incident_id, after, call.principal.scope):
             await response.write(_sse_frame(message))
     except ConnectionResetError:  # the client went away: it resumes with Last-Event-ID
         log.info("live_stream_closed", incident_id=incident_id, after=after)
@@ -159,11 +167,12 @@ def _sse_frame(message: dict[str, Any]) -> bytes:
 
 async def websocket(call: Call) -> web.StreamResponse:
     request = call.request
-    incident_id, after = _incident(request), _resume_point(request)
+    incident_id, after = _stream_of(call)
+    request.app[keys.RUNNER].check_current()
     await asyncio.to_thread(call.service.incident, incident_id)
     ws = web.WebSocketResponse(heartbeat=KEEPALIVE_SECONDS)
     await ws.prepare(request)
-    pushing = asyncio.create_task(_push(ws, messages(request.app, incident_id, after)))
+    pushing = asyncio.create_task(_push(ws, messages(request.app, incident_id, after, call.principal.scope)))
     try:
         async for incoming in ws:  # the client only closes; anything else is ignored
             if incoming.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -197,7 +206,8 @@ def setup(app: web.Application) -> None:
     app.on_shutdown.append(_close_streams)
     add_routes(app, [
         Route("GET", "/live/coverage", "An incident's case changes and coverage as they happen (Server-Sent "
-              "Events; resume with Last-Event-ID)", sse, None, READERS, tag="live", media_type="text/event-stream"),
+              "Events; resume with Last-Event-ID); a scoped token gets its area's cases only", sse, None, READERS,
+              query=LiveQuery, tag="live", media_type="text/event-stream"),
         Route("GET", "/live/ws", "The same stream over a WebSocket (resume with ?after=<last id>)", websocket,
-              None, READERS, tag="live"),
+              None, READERS, query=LiveQuery, tag="live", upgrade="websocket"),
     ])

@@ -1,5 +1,5 @@
-"""Around every request: a request id, one structured access-log line, and
-every refusal as the API's error body.
+"""Around every request: a request id, one structured access-log line,
+every refusal as the API's error body, and the headers every response carries.
 
 The request id comes from `X-Request-ID` when the caller sends a sane one (so
 a field app can tie its retries together), else a new one; it is bound to the
@@ -40,11 +40,22 @@ class Refusal(AidError):
         self.status = status
 
 
+# Says what this is without naming the framework or its version.
+SERVER = "emergency"
+# How soon a client may try again after a 503.
+RETRY_AFTER_SECONDS = 2
+
+
 def error_response(error: AidError, headers: dict[str, str] | None = None) -> web.Response:
     if error.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="emergency"'}
-    return web.Response(body=ErrorBody.of(error).model_dump_json(), status=error.status,
-                        content_type="application/json", headers=headers)
+    if error.status == 503:
+        headers = {"Retry-After": str(getattr(error, "retry_after", RETRY_AFTER_SECONDS)), **(headers or {})}
+    response = web.Response(body=ErrorBody.of(error).model_dump_json(), status=error.status,
+                            content_type="application/json", headers=headers)
+    if error.status == 408:  # a client too slow to send its body does not keep the connection
+        response.force_close()
+    return response
 
 
 def _from_http(exc: web.HTTPException) -> web.Response:
@@ -76,9 +87,19 @@ async def requests(request: web.Request, handler) -> web.StreamResponse:  # type
         log.exception("unhandled_error")
         response = error_response(Refusal(500, "the server failed; the request id names it in the logs",
                                           "internal"))
-    response.headers["X-Request-ID"] = request_id
     principal = request.get(keys.PRINCIPAL)
     log.info("request", method=request.method, path=request.path, status=response.status,
              ms=round((time.perf_counter() - started) * 1000, 2), remote=request.remote,
              actor=principal.actor if principal else None, role=principal.role if principal else None)
     return response
+
+
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Set on every response just before its headers are sent, streams
+    included (they are sent before the handler returns)."""
+    if keys.REQUEST_ID in request:
+        response.headers["X-Request-ID"] = request[keys.REQUEST_ID]
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Server"] = SERVER
+    if keys.PRINCIPAL in request:  # what a token read (names, amounts) stays out of every cache
+        response.headers["Cache-Control"] = "no-store"

@@ -7,11 +7,10 @@ restates a command's fields.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from api.area_names import CommuneNamed
 from emergency import commands as c
@@ -20,7 +19,9 @@ from emergency.errors import AidError
 from emergency.service import Outcome
 
 MAX_BATCH = 1000
-_INDEX = re.compile(r"\[(\d+)\]")
+# The largest log position or version a query may name (a signed 64-bit integer, as the stores keep them).
+MAX_POSITION = 2**63 - 1
+_moment = TypeAdapter(c.Moment)
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 # Where a page of the overdue list ends: deadline (epoch µs), household, support type.
 OVERDUE_CURSOR = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Z_]{1,40}$"
@@ -44,9 +45,7 @@ class ErrorBody(Body):
 
     @classmethod
     def of(cls, error: AidError) -> ErrorBody:
-        # The service names list items `areas[0]`; pydantic's paths read `areas.0`: answer in one style.
-        field = _INDEX.sub(r".\1", error.field) if error.field else error.field
-        return cls(error=error.code, field=field, message=error.message)
+        return cls(error=error.code, field=error.field, message=error.message)
 
 
 class WriteResult(Body):
@@ -86,12 +85,12 @@ class BatchResult(Body):
 
 
 class HistoryQuery(Body):
-    after: int = Field(0, ge=0, description="a notification id: the page starts after it")
+    after: int = Field(0, ge=0, le=MAX_POSITION, description="a notification id: the page starts after it")
     limit: int = Field(100, ge=1, le=1000)
 
 
 class AggregateHistoryQuery(Body):
-    after_version: int = Field(0, ge=0, description="the page starts after this version")
+    after_version: int = Field(0, ge=0, le=MAX_POSITION, description="the page starts after this version")
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -103,10 +102,24 @@ KnownAxis = Annotated[Literal["then", "now"], Field(description=(
 class AsOfQuery(Body):
     """A past point to read at, on one of the two time axes (`projections.asof`)."""
 
-    as_of: str | None = Field(None, max_length=40, description=(
-        "a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a notification id "
-        "(the moment by which it and everything before it was recorded); default: now"))
+    # ASCII digits only (`str.isdigit()` takes `²`), at most 18 of them (below 2^63), or an ISO time.
+    as_of: str | None = Field(None, max_length=40, pattern=r"^([0-9]{1,18}|[0-9]{4}-[0-9]{2}-[0-9]{2}T.+)$",
+                              description=("a past point: an ISO time with offset (2024-09-12T17:00:00+07:00) or a "
+                                           "notification id (the moment by which it and everything before it was "
+                                           "recorded); default: now"))
     known: KnownAxis = "then"
+
+
+    @field_validator("as_of")
+    @classmethod
+    def _time_with_offset(cls, value: str | None) -> str | None:
+        """A time must be one a record may name; it is passed on as given."""
+        if value is not None and not value.isdigit():
+            try:
+                _moment.validate_python(value)
+            except ValidationError as error:
+                raise ValueError(error.errors(include_url=False)[0]["msg"]) from None
+        return value
 
 
 class OverdueQuery(AsOfQuery):
@@ -252,8 +265,29 @@ class PublicIncident(Body):
     by_province: list[CoverageView]
 
 
+class ProjectionHealth(Body):
+    position: int = Field(description="the notification id the views have reached")
+    head: int | None = Field(description="the log's last notification id (null: the store did not answer)")
+    lag: int | None = Field(description="events the views still have to fold in")
+    current: bool = Field(description="false while the views catch up after a start: reads needing them answer "
+                                      "503 catching_up")
+    projector: bool = Field(description="whether this process writes the views (one per view store); the others "
+                                        "read them")
+
+
+class WriteStatus(Body):
+    failing: bool = Field(description="the last commit failed and none has succeeded since")
+    last_commit_at: datetime | None
+    last_failure_at: datetime | None
+    last_failure: str | None = Field(description="the error code and the store's message")
+
+
 class Health(Body):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "catching_up", "failing", "unavailable"] = Field(description=(
+        "ok (200); catching_up: the views are not current yet; failing: writes fail; unavailable: the store does "
+        "not answer (503 for all three)"))
     store: Literal["sqlite", "postgresql"]
     last_notification_id: int | None = None
     message: str | None = None
+    projections: ProjectionHealth
+    writes: WriteStatus

@@ -93,6 +93,8 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> di
     }
     if route.roles is not None:
         operation["x-roles"] = sorted(route.roles)
+    if route.upgrade is not None:
+        operation["x-upgrade"] = route.upgrade
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": _json(refs[(route.body, "validation")])}
     return operation

@@ -203,7 +203,7 @@ class PublicDisbursement(CommuneNamed, Body):
 
 class PaymentQuery(PageQuery):
     # Amounts only: a name search would tell who received aid, even with the names hidden.
-    search: str = Field("", max_length=15, pattern=r"^\d*$", description="an amount in VND")
+    search: str = Field("", max_length=16, pattern=r"^[0-9]*$", description="an amount in VND")
 
 
 class PaymentPage(Page):

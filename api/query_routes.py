@@ -13,7 +13,7 @@ from aiohttp import web
 from api import keys
 from api.auth import AUDITORS, READERS
 from api.models import (AggregateEventPage, AggregateHistoryQuery, EventPage, EventView, Health, HistoryQuery,
-                        HouseholdView, IncidentView, OverdueList, OverdueQuery)
+                        HouseholdView, IncidentView, OverdueList, OverdueQuery, ProjectionHealth, WriteStatus)
 from api.routing import Call, Route, add_routes, respond
 from emergency.service import as_uuid
 from projections.coverage import After, Filters
@@ -56,6 +56,7 @@ def _after(cursor: str | None) -> After | None:
 
 
 async def aggregate_events(call: Call) -> web.Response:
+    call.principal.check_national("event histories")
     query: AggregateHistoryQuery = call.query()
     aggregate_id = str(as_uuid(call.request.match_info["aggregate_id"], "aggregate_id"))
     envelopes = await asyncio.to_thread(call.service.aggregate_history, aggregate_id, query.after_version,
@@ -66,6 +67,7 @@ async def aggregate_events(call: Call) -> web.Response:
 
 
 async def events(call: Call) -> web.Response:
+    call.principal.check_national("event histories")
     query: HistoryQuery = call.query()
     envelopes = await asyncio.to_thread(call.service.log, query.after, query.limit)
     return respond(EventPage(events=[EventView.of(e) for e in envelopes],
@@ -75,16 +77,28 @@ async def events(call: Call) -> web.Response:
 async def healthz(call: Call) -> web.Response:
     app = call.request.app
     store = "postgresql" if app[keys.SETTINGS].is_postgres else "sqlite"
+    runner, writes = app[keys.RUNNER], app[keys.WRITER].health
 
     def check() -> int:
         app[keys.AUTH].store.ping()
         return call.service.last_notification_id()
 
+    last, message = None, None
     try:
         last = await asyncio.wait_for(asyncio.to_thread(check), HEALTH_TIMEOUT)
     except Exception as error:  # any failure to answer is what this route reports
-        return respond(Health(status="unavailable", store=store, message=f"{type(error).__name__}: {error}"), 503)
-    return respond(Health(status="ok", store=store, last_notification_id=last))
+        message = f"{type(error).__name__}: {error}"
+    position = runner.projections.position
+    current = last is not None and (runner.current.is_set() or position >= last)
+    status = ("unavailable" if last is None else "failing" if writes.failing
+              else "ok" if current else "catching_up")
+    health = Health(
+        status=status, store=store, last_notification_id=last, message=message or writes.last_failure,
+        projections=ProjectionHealth(position=position, head=last, current=current, projector=runner.projector,
+                                     lag=None if last is None else max(last - position, 0)),
+        writes=WriteStatus(failing=writes.failing, last_commit_at=writes.last_commit_at,
+                           last_failure_at=writes.last_failure_at, last_failure=writes.last_failure))
+    return respond(health, 200 if status == "ok" else 503, None if status == "ok" else {"Retry-After": "5"})
 
 
 def setup(app: web.Application) -> None:
@@ -98,5 +112,6 @@ def setup(app: web.Application) -> None:
               aggregate_events, AggregateEventPage, AUDITORS, query=AggregateHistoryQuery, tag="history"),
         Route("GET", "/events", "Every event, in recorded order", events, EventPage, AUDITORS,
               query=HistoryQuery, tag="history"),
-        Route("GET", "/healthz", "Whether the stores answer", healthz, Health, tag="service"),
+        Route("GET", "/healthz", "Whether the stores answer, writes succeed and the views are current (with the "
+              "catch-up's progress)", healthz, Health, tag="service"),
     ])

@@ -43,6 +43,8 @@ class Route:
     tag: str = "records"
     # What a success is sent as; anything but JSON is documented as a text stream.
     media_type: str = "application/json"
+    # A protocol the route switches to ("websocket"), documented as `x-upgrade`.
+    upgrade: str | None = None
 
     @property
     def path_parameters(self) -> list[str]:
@@ -82,7 +84,7 @@ class Call:
     async def body(self) -> Any:
         settings = self.request.app[keys.SETTINGS]
         return await read_json(self.request, settings.max_batch_body_bytes if self.route.bulk
-                               else settings.max_body_bytes)
+                               else settings.max_body_bytes, settings.body_timeout_seconds)
 
     def idempotency_key(self) -> str | None:
         raw = self.request.headers.get("Idempotency-Key")

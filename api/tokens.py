@@ -3,6 +3,7 @@
 A token is shown once, when it is made; only its SHA-256 hash is stored, so a
 copy of the database gives no usable token. Revoked tokens stay listed (with
 their revocation time) so an auditor can still name the actor of an old event.
+A token may expire: past `expires_at` it is refused like a revoked one.
 
 Tokens live beside the events: a `<events>-tokens.sqlite` file next to a
 SQLite event store, or an `api_tokens` table in the events' PostgreSQL schema.
@@ -25,6 +26,7 @@ from psycopg import sql
 
 from emergency import clock
 from emergency.areas import COMMUNE_CODE, PROVINCE_CODE
+from infra.private_files import private_file
 from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stores import connect_postgres, ensure_schema
 
@@ -38,9 +40,12 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS api_tokens (
     scope TEXT NOT NULL,
     token_hash TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL,
-    revoked_at TEXT
+    revoked_at TEXT,
+    expires_at TEXT
 )"""
-_COLUMNS = "token_id, name, role, scope, created_at, revoked_at"
+# Token tables made before tokens could expire.
+_ADD_EXPIRY = "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT"
+_COLUMNS = "token_id, name, role, scope, created_at, revoked_at, expires_at"
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,16 @@ class TokenRecord:
     scope: tuple[str, ...]
     created_at: str
     revoked_at: str | None = None
+    expires_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> TokenRecord:
-        token_id, name, role, scope, created_at, revoked_at = row
-        return cls(token_id, name, role, tuple(json.loads(scope)), created_at, revoked_at)
+        token_id, name, role, scope, created_at, revoked_at, expires_at = row
+        return cls(token_id, name, role, tuple(json.loads(scope)), created_at, revoked_at,
+                   datetime.fromisoformat(expires_at) if expires_at else None)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 def hash_token(token: str) -> str:
@@ -74,9 +84,12 @@ class TokenStore:
             self._schema = postgres_parts(url)["schema"]
             ensure_schema(url, self._schema)
         else:
-            sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+            private_file(sqlite_path(url))
         with self._connect() as conn:
             conn.execute(_SCHEMA)
+            columns = conn.execute("SELECT * FROM api_tokens LIMIT 0").description
+            if "expires_at" not in {column[0] for column in columns}:
+                conn.execute(_ADD_EXPIRY)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenStore:
@@ -96,25 +109,31 @@ class TokenStore:
         with self._connect() as conn:
             return list(conn.execute(query, params).fetchall())
 
-    def create(self, name: str, role: str, scope: tuple[str, ...] = ()) -> tuple[TokenRecord, str]:
+    def create(self, name: str, role: str, scope: tuple[str, ...] = (),
+               expires_at: datetime | None = None) -> tuple[TokenRecord, str]:
         """Make a token; return its record and the secret (shown once, never stored)."""
+        if expires_at is not None and (expires_at.tzinfo is None or expires_at <= clock.now()):
+            raise ValueError("a token's expiry is a time with an offset, in the future")
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         for code in scope:
             if not (PROVINCE_CODE.match(code) or COMMUNE_CODE.match(code)):
                 raise ValueError(f"scope {code!r} is neither a 2-digit province nor a 5-digit commune code")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        record = TokenRecord(uuid4().hex[:12], name, role, tuple(sorted(set(scope))), clock.now().isoformat())
-        self._query(f"INSERT INTO api_tokens ({_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING token_id",
+        record = TokenRecord(uuid4().hex[:12], name, role, tuple(sorted(set(scope))), clock.now().isoformat(),
+                             expires_at=expires_at)
+        self._query(f"INSERT INTO api_tokens ({_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING token_id",
                     (record.token_id, record.name, record.role, json.dumps(record.scope), record.created_at, None,
-                     hash_token(secret)))
+                     expires_at.isoformat() if expires_at else None, hash_token(secret)))
         return record, secret
 
     def find(self, secret: str) -> TokenRecord | None:
-        """The live (not revoked) token with this secret, if any."""
+        """The live (not revoked, not expired) token with this secret, if any."""
         rows = self._query(f"SELECT {_COLUMNS} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
                            (hash_token(secret),))
-        return TokenRecord.from_row(rows[0]) if rows else None
+        found = TokenRecord.from_row(rows[0]) if rows else None
+        return None if found is None or found.expired(clock.now()) else found
 
     def list(self) -> list[TokenRecord]:
         return [TokenRecord.from_row(r) for r in self._query(f"SELECT {_COLUMNS} FROM api_tokens ORDER BY created_at")]

@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Awaitable, Callable, Sequence
 
 import structlog
@@ -32,6 +33,46 @@ class StoreUnavailable(AidError):
     code = "store_unavailable"
 
 
+class InsufficientStorage(AidError):
+    status = 507
+    code = "insufficient_storage"
+
+
+# SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100) and the OS's ENOSPC, as they read.
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether the store refused for want of disk: the error or any cause says so."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) == "53100" or any(s in str(error).lower() for s in _DISK_FULL):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
+
+
+# How long a failed commit marks the write path failing (without a commit since).
+FAILING_SECONDS = 60.0
+
+
+@dataclass
+class WriteHealth:
+    """The write path as /healthz reports it."""
+
+    last_commit_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_failure: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        """The last commit failed, lately. An older failure no longer counts:
+        a server that a balancer took out on /healthz gets no writes, so it
+        would never clear."""
+        return (self.last_failure_at is not None
+                and (self.last_commit_at is None or self.last_failure_at > self.last_commit_at)
+                and (_now() - self.last_failure_at).total_seconds() < FAILING_SECONDS)
+
+
 @dataclass
 class _Job:
     submissions: Sequence[Submission]
@@ -41,8 +82,12 @@ class _Job:
 
 class Writer:
     def __init__(self, service: AidService, on_commit: Callable[[], None] = lambda: None, max_batch: int = 1000,
-                 settle: Callable[[Sequence[Result]], Awaitable[None]] | None = None):
+                 settle: Callable[[Sequence[Result]], Awaitable[None]] | None = None,
+                 disk: str = "the event store's disk"):
         self.service = service
+        # Named in a refusal when the store's disk is full.
+        self.disk = disk
+        self.health = WriteHealth()
         # Called after each group commit (wakes the projection runner).
         self.on_commit = on_commit
         # Awaited before a caller gets its results (waits for the projections: read-your-writes).
@@ -104,8 +149,13 @@ class Writer:
             results: list[Result] = list(self.service.execute_batch(submissions))
         except Exception as error:  # the store failed, not the commands: nothing was saved
             log.exception("group_commit_failed", size=len(submissions))
-            results = [StoreUnavailable(f"the event store failed: {type(error).__name__}")] * len(submissions)
+            refusal: AidError = (InsufficientStorage(f"{self.disk} is full: nothing was recorded", field="disk")
+                                 if _disk_full(error) else
+                                 StoreUnavailable(f"the event store failed: {type(error).__name__}"))
+            self.health.last_failure_at, self.health.last_failure = _now(), f"{refusal.code}: {error}"
+            results = [refusal] * len(submissions)
         else:
+            self.health.last_commit_at = _now()
             self.on_commit()
         # One line per transaction: how well commits group (bench/ingest.py counts them).
         log.debug("group_commit", commands=len(submissions), requests=len(jobs))
@@ -117,6 +167,11 @@ class Writer:
                 job.loop.call_soon_threadsafe(_resolve, job.future, share)
             except RuntimeError:  # its event loop closed while it waited: nobody is left to answer
                 log.warning("writer_caller_gone", size=len(share))
+
+
+def _now() -> datetime:
+    """Wall-clock time: the health of this process, not a recorded time."""
+    return datetime.now(timezone.utc)
 
 
 def _resolve(future: asyncio.Future[list[Result]], results: list[Result]) -> None:

@@ -18,6 +18,20 @@ VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _lock = threading.Lock()
 _offset: timedelta | None = None
 _frozen: datetime | None = None
+# The earliest moment a record may name: before it, a time is a mistake (a
+# year typed as 194, seconds taken for a date). `EMERGENCY_EARLIEST_TIME`.
+_earliest = datetime(2000, 1, 1, tzinfo=VIETNAM)
+
+
+def earliest() -> datetime:
+    return _earliest
+
+
+def set_earliest(moment: datetime) -> None:
+    global _earliest
+    if moment.tzinfo is None:
+        raise ValueError("the earliest time needs a timezone offset")
+    _earliest = moment
 
 
 def now() -> datetime:

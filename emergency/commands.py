@@ -7,19 +7,38 @@ in the incident, is the amount within what is owed) are checked by the service.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
+                      StrictInt, model_validator)
 
 from emergency import clock
 from emergency.domain.household import DECISIONS, FLAGS, HOUSE_CLASSES, HOUSE_DAMAGE, LEVELS
 from emergency.domain.incident import INCIDENT_TYPES
+from emergency.errors import FieldError
 from emergency.policy import SUPPORT_TYPES
 
 # Field devices' clocks drift: accept a few minutes ahead of ours.
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+ISO_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    """Times are ISO 8601 text: a number (epoch seconds?) is refused, even as a string."""
+    if isinstance(value, datetime) or (isinstance(value, str) and ISO_TIME.match(value)):
+        return value
+    raise ValueError("a time is ISO 8601 text with an offset, e.g. 2024-09-12T17:00:00+07:00")
+
+
+def _plausible(value: datetime) -> datetime:
+    if value < clock.earliest():
+        raise ValueError(f"is before {clock.earliest().isoformat()}, the earliest time a record may name")
+    return value
 
 
 def _not_future(value: datetime) -> datetime:
@@ -28,7 +47,9 @@ def _not_future(value: datetime) -> datetime:
     return value
 
 
-PastTime = Annotated[AwareDatetime, AfterValidator(_not_future)]
+# Any time a command or query names: ISO 8601 with an offset, not before the earliest plausible one.
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
+PastTime = Annotated[Moment, AfterValidator(_not_future)]
 Count = Annotated[StrictInt, Field(ge=0, le=10_000)]
 Vnd = Annotated[StrictInt, Field(gt=0, le=10**15, description="whole Vietnamese đồng")]
 Quantity = Annotated[StrictInt, Field(gt=0, le=10**9)]
@@ -94,7 +115,7 @@ class RegisterHousehold(Command):
     @model_validator(mode="after")
     def _unique_flags(self) -> RegisterHousehold:
         if len(set(self.flags)) != len(self.flags):
-            raise ValueError("flags must not repeat")
+            raise FieldError("flags", "flags must not repeat")
         return self
 
 
@@ -138,7 +159,7 @@ class RecordDecision(Command):
     household_id: UUID
     support_type: SupportType
     decision: Decision
-    revision: Annotated[StrictInt, Field(ge=1)] | None = None
+    revision: Annotated[StrictInt, Field(ge=1, le=10**6)] | None = None
     amount_vnd: Annotated[StrictInt, Field(ge=0, le=10**15)] | None = None
     quantity: Annotated[StrictInt, Field(ge=0, le=10**9)] | None = None
     reason: Text | None = None
@@ -149,9 +170,10 @@ class RecordDecision(Command):
     @model_validator(mode="after")
     def _reason_when_not_approving(self) -> RecordDecision:
         if self.decision != "approve" and not self.reason:
-            raise ValueError(f"a decision to {self.decision} needs a reason")
+            raise FieldError("reason", f"a decision to {self.decision} needs a reason")
         if self.decision != "adjust" and (self.amount_vnd is not None or self.quantity is not None):
-            raise ValueError("only an adjustment carries amount_vnd or quantity")
+            raise FieldError("amount_vnd" if self.amount_vnd is not None else "quantity",
+                             "only an adjustment carries amount_vnd or quantity")
         return self
 
 
@@ -177,9 +199,10 @@ class RecordDisbursement(Command):
     @model_validator(mode="after")
     def _form_matches(self) -> RecordDisbursement:
         if self.form == "cash" and (self.amount_vnd is None or self.quantity is not None):
-            raise ValueError("a cash disbursement has amount_vnd and no quantity")
+            raise FieldError("amount_vnd" if self.amount_vnd is None else "quantity",
+                             "a cash disbursement has amount_vnd and no quantity")
         if self.form == "in_kind" and self.quantity is None:
-            raise ValueError("an in-kind disbursement has a quantity")
+            raise FieldError("quantity", "an in-kind disbursement has a quantity")
         return self
 
 
@@ -204,7 +227,8 @@ class CorrectDisbursement(Command):
     @model_validator(mode="after")
     def _says_what_changes(self) -> CorrectDisbursement:
         if self.void == (self.amount_vnd is not None or self.quantity is not None):
-            raise ValueError("either void it, or restate amount_vnd or quantity")
+            raise FieldError("amount_vnd" if self.void else "void",
+                             "either void it, or restate amount_vnd or quantity")
         return self
 
 

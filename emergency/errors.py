@@ -24,6 +24,15 @@ class AidError(Exception):
         return {"error": self.code, "field": self.field, "message": self.message}
 
 
+class FieldError(ValueError):
+    """A model validator's refusal that spans fields, naming the one to fix
+    (pydantic gives it no location of its own; the API reads `field` back)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 class InvalidInput(AidError):
     """The command itself is malformed or breaks a domain rule."""
 

@@ -13,13 +13,14 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BeforeValidator, Field, StrictBool, model_validator
+from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
 from emergency.commands import (
     COMMANDS,
     Command,
     CommuneCode,
     Model,
+    Moment,
     PastTime,
     ProvinceCode,
     Quantity,
@@ -28,6 +29,7 @@ from emergency.commands import (
 )
 from emergency.domain.campaign import COMMITTEE_LEVELS, MOBILISER_TYPES
 from emergency.domain.fund import EARMARK_KINDS
+from emergency.errors import FieldError
 
 DONOR_TYPES = ("individual", "enterprise", "organisation", "overseas", "state_budget", "other", "unspecified")
 
@@ -54,8 +56,9 @@ Purpose = Annotated[str, Field(pattern=r"^[a-z_]{1,50}$")]
 
 def _check_area(level: str, province: str | None, commune: str | None) -> None:
     """central: no area; province: a province; commune: a province and a commune."""
-    if (province is not None) != (level != "central") or (commune is not None) != (level == "commune"):
-        raise ValueError(f"a {level} committee has " + {
+    wrong_province = (province is not None) != (level != "central")
+    if wrong_province or (commune is not None) != (level == "commune"):
+        raise FieldError("province_code" if wrong_province else "commune_code", f"a {level} committee has " + {
             "central": "no province_code or commune_code", "province": "a province_code and no commune_code",
             "commune": "a province_code and a commune_code"}[level])
 
@@ -72,8 +75,8 @@ class LaunchCampaign(Command):
     incident_id: UUID | None = None
     launched_at: PastTime
     # Defaults: the longest the rules allow.
-    receiving_until: AwareDatetime | None = None
-    distribution_until: AwareDatetime | None = None
+    receiving_until: Moment | None = None
+    distribution_until: Moment | None = None
     # Needed to distribute longer than the rules allow: what donors were promised.
     distribution_commitment: Text | None = None
 
@@ -81,22 +84,22 @@ class LaunchCampaign(Command):
     def _consistent(self) -> LaunchCampaign:
         _check_area(self.level, self.province_code, self.commune_code)
         if self.receiving_until is not None and self.receiving_until < self.launched_at:
-            raise ValueError("receiving_until is before launched_at")
+            raise FieldError("receiving_until", "receiving_until is before launched_at")
         return self
 
 
 class ExtendCampaign(Command):
     name: ClassVar[str] = "extend_campaign"
     campaign_id: UUID
-    receiving_until: AwareDatetime | None = None
-    distribution_until: AwareDatetime | None = None
+    receiving_until: Moment | None = None
+    distribution_until: Moment | None = None
     reason: Text
     decided_by: Text
 
     @model_validator(mode="after")
     def _says_what(self) -> ExtendCampaign:
         if self.receiving_until is None and self.distribution_until is None:
-            raise ValueError("give receiving_until, distribution_until or both")
+            raise FieldError("receiving_until", "give receiving_until, distribution_until or both")
         return self
 
 
@@ -113,7 +116,7 @@ class OpenFund(Command):
     def _consistent(self) -> OpenFund:
         _check_area(self.level, self.province_code, self.commune_code)
         if len(set(self.bank_accounts)) != len(self.bank_accounts):
-            raise ValueError("bank_accounts must not repeat")
+            raise FieldError("bank_accounts", "bank_accounts must not repeat")
         return self
 
 
@@ -132,7 +135,8 @@ class Earmark(Model):
                   "household": {"household_id"}, "purpose": {"purpose"}}[self.kind]
         given = {k for k in ("province_code", "commune_code", "household_id", "purpose") if getattr(self, k)}
         if given != needed:
-            raise ValueError(f"an earmark of kind {self.kind} has exactly: {', '.join(sorted(needed)) or 'nothing'}")
+            raise FieldError(min(given ^ needed), f"an earmark of kind {self.kind} has exactly: "
+                                                  f"{', '.join(sorted(needed)) or 'nothing'}")
         return self
 
 
@@ -146,11 +150,15 @@ class InKindFields(Model):
     quantity: Quantity | None = None
 
     def _check_form(self) -> None:
-        goods = (self.item, self.unit, self.quantity)
-        if self.form == "cash" and (self.amount_vnd is None or any(v is not None for v in goods)):
-            raise ValueError("cash has amount_vnd and no item, unit or quantity")
-        if self.form == "in_kind" and (self.amount_vnd is not None or any(v is None for v in goods)):
-            raise ValueError("in kind has item, unit and quantity, and no amount_vnd")
+        goods = {"item": self.item, "unit": self.unit, "quantity": self.quantity}
+        cash = self.form == "cash"
+        if (self.amount_vnd is None) == cash:
+            raise FieldError("amount_vnd", "cash has amount_vnd and no item, unit or quantity" if cash
+                             else "in kind has item, unit and quantity, and no amount_vnd")
+        wrong = [name for name, value in goods.items() if (value is None) != cash]
+        if wrong:
+            raise FieldError(wrong[0], "cash has amount_vnd and no item, unit or quantity" if cash
+                             else "in kind has item, unit and quantity, and no amount_vnd")
 
 
 class RecordContribution(InKindFields, Command):
@@ -172,21 +180,26 @@ class RecordContribution(InKindFields, Command):
 
     @model_validator(mode="after")
     def _consistent(self) -> RecordContribution:
-        if self.channel == "bank" and (self.account is None or self.reference is None
-                                       or self.receipt_number is not None):
-            raise ValueError("a bank contribution has account and reference, and no receipt_number")
-        if self.channel == "receipt" and (self.receipt_number is None or self.account or self.reference):
-            raise ValueError("a receipt contribution has receipt_number, and no account or reference")
+        bank = self.channel == "bank"
+        # Present on this channel, absent on the other.
+        wrong = [name for name, value in (("account", self.account), ("reference", self.reference),
+                                          ("receipt_number", self.receipt_number))
+                 if (value is None) == (bank == (name != "receipt_number"))]
+        if wrong:
+            raise FieldError(wrong[0], "a bank contribution has account and reference, and no receipt_number"
+                             if bank else "a receipt contribution has receipt_number, and no account or reference")
         self._check_form()
         if self.form == "in_kind":
-            if self.channel == "bank" or self.valuation_vnd is None or self.original_amount is not None:
-                raise ValueError("goods come with a receipt and a valuation_vnd, and no original_amount")
+            wrong = [name for name, bad in (("channel", bank), ("valuation_vnd", self.valuation_vnd is None),
+                                            ("original_amount", self.original_amount is not None)) if bad]
+            if wrong:
+                raise FieldError(wrong[0], "goods come with a receipt and a valuation_vnd, and no original_amount")
         elif self.valuation_vnd is not None:
-            raise ValueError("valuation_vnd is for goods; cash has amount_vnd")
+            raise FieldError("valuation_vnd", "valuation_vnd is for goods; cash has amount_vnd")
         elif self.currency == "VND" and self.original_amount not in (None, self.amount_vnd):
-            raise ValueError("for VND, original_amount is amount_vnd")
+            raise FieldError("original_amount", "for VND, original_amount is amount_vnd")
         elif self.currency != "VND" and self.original_amount is None:
-            raise ValueError(f"a {self.currency} contribution needs its original_amount")
+            raise FieldError("original_amount", f"a {self.currency} contribution needs its original_amount")
         return self
 
     @property
@@ -209,7 +222,7 @@ class AllocateFunds(InKindFields, Command):
     @model_validator(mode="after")
     def _consistent(self) -> AllocateFunds:
         if self.from_fund_id == self.to_fund_id:
-            raise ValueError("a fund cannot allocate to itself")
+            raise FieldError("to_fund_id", "a fund cannot allocate to itself")
         self._check_form()
         return self
 

@@ -291,23 +291,25 @@ class AidService:
     def _check_areas(self, areas: Iterable[c.Area]) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
         for i, area in enumerate(areas):
-            path = f"areas[{i}]"
+            path = f"areas.{i}"
             self.areas.check_province(area.province_code, f"{path}.province_code")
             for j, commune in enumerate(area.commune_codes):
-                self.areas.check_commune(commune, area.province_code, f"{path}.commune_codes[{j}]")
+                self.areas.check_commune(commune, area.province_code, f"{path}.commune_codes.{j}")
             result.setdefault(area.province_code, [])
             result[area.province_code] = sorted(set(result[area.province_code]) | set(area.commune_codes))
         return result
 
     @staticmethod
-    def _check_scope(scope: Scope, province: str, commune: str | None, field: str) -> None:
+    def _check_scope(scope: Scope, province: str, commune: str | None, field: str, named: bool = True) -> None:
+        """`named`: the caller gave the area, so the refusal may say it; a
+        recorded household's area is not told to a caller outside it."""
         if not scope.allows(province, commune):
-            where = f"commune {commune}" if commune else f"province {province}"
+            where = "this household" if not named else f"commune {commune}" if commune else f"province {province}"
             raise Forbidden(f"{where} is outside your scope", field=field, code="out_of_scope")
 
     def _household(self, batch: _Batch, household_id: UUID, scope: Scope) -> tuple[HouseholdCase, Incident]:
         household = batch.get(HouseholdCase, household_id, "household_id")
-        self._check_scope(scope, household.province_code, household.commune_code, "household_id")
+        self._check_scope(scope, household.province_code, household.commune_code, "household_id", named=False)
         incident = batch.get(Incident, household.incident_id, "incident_id")
         return household, incident
 

@@ -127,13 +127,34 @@ class _Walk:
         # at the head seen now (ids up to it are all committed, in order). The
         # chain is read second: it may not end before the log unless tampered.
         stop = max(recorder.max_notification_id() or 0, recorder.max_chain_id())
-        self.events = _paged(lambda after: recorder.select_notifications(
-            after, PAGE, stop, inclusive_of_start=False), lambda n: n.id)
+        self.recorder, self.stop = recorder, stop
+        # Why the log's reading stopped short, when a row no longer decodes.
+        self.unreadable: Exception | None = None
+        self.events = _paged(self._events_after, lambda n: n.id)
         self.chain = _paged(lambda after: recorder.select_chain(after, PAGE, stop), lambda link: link[0])
         self.checkpoints = {c.notification_id: c for c in checkpoints}
         self.on_link = on_link
         self.progress = progress
         self.result = WalkResult()
+
+    def _events_after(self, after: int) -> Sequence[Notification]:
+        try:
+            return self.recorder.select_notifications(after, PAGE, self.stop, inclusive_of_start=False)
+        except _UNDECODABLE:
+            pass
+        # A row of this page no longer decodes: read up to it one by one, so
+        # the walk stops right before it and names it by its link.
+        page: list[Notification] = []
+        while True:
+            try:
+                one = self.recorder.select_notifications(page[-1].id if page else after, 1, self.stop,
+                                                         inclusive_of_start=False)
+            except _UNDECODABLE as error:
+                self.unreadable = error
+                return page
+            if not one:
+                return page
+            page.extend(one)
 
     def run(self) -> WalkResult:
         previous = GENESIS
@@ -143,8 +164,14 @@ class _Walk:
                 assert event is not None
                 return self._fail(event.id, "unchained_event", "has no link in the chain: it was inserted "
                                   "outside the recorder, or its link was deleted")
+            if event is None and self.unreadable is not None:
+                return self._fail(link[0], "content", "cannot be read back: a stored column was rewritten "
+                                  f"outside the recorder ({type(self.unreadable).__name__}: {self.unreadable})")
             if event is None or link[0] < event.id:
                 return self._fail(link[0], "missing_event", "is missing from the log, but the chain records it")
+            wrong = _wrong_types(event)
+            if wrong:
+                return self._fail(event.id, "content", f"was rewritten outside the recorder: its {wrong}")
             expected = link_hash(previous, event.id, event)
             if expected.hex() != link[1]:
                 return self._link_broken(event.id, link[1])
@@ -191,6 +218,18 @@ class _Walk:
     def _fail(self, notification_id: int, problem: str, detail: str) -> WalkResult:
         self.result.mismatch = Mismatch(notification_id, problem, f"event {notification_id} {detail}")
         return self.result
+
+
+# What a recorder raises on a row whose columns were rewritten with other types.
+_UNDECODABLE = (ValueError, TypeError, AttributeError)
+
+
+def _wrong_types(event: Notification) -> str:
+    """The stored columns that are not of the types the recorder writes
+    (SQLite keeps whatever an UPDATE puts there: replace() gives TEXT)."""
+    expected = (("state", bytes), ("topic", str), ("originator_version", int))
+    return ", ".join(f"{name} is stored as {type(getattr(event, name)).__name__}, not {kind.__name__}"
+                     for name, kind in expected if not isinstance(getattr(event, name), kind))
 
 
 def verify(recorder: ChainedRecorder, checkpoints: Sequence[Checkpoint] = (),

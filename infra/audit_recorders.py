@@ -27,6 +27,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from infra.audit_chain import links
+from infra.postgres_limits import SingleAttempt
 
 CHAIN_TABLE = "event_chain"
 
@@ -60,7 +61,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             return c.fetchone()[0] or 0
 
 
-class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+class ChainedPostgresApplicationRecorder(SingleAttempt, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         if datastore.enable_db_functions:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Callable
 
 import structlog
-from aiohttp import web
 
 from api.app import create_app
+from api import server
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,4 @@ def listening_on(settings: Settings, host: str | None, port: int | None) -> Sett
 def serve(settings: Settings, when_listening: Callable[[], None] | None = None) -> None:
     """Serve until interrupted (Ctrl-C, SIGTERM); `when_listening` runs once the port is open."""
     log.info("serving", host=settings.host, port=settings.port)
-    # Access lines come from api.middleware (structured, with the request id).
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
-                print=(lambda _: when_listening()) if when_listening else None)
+    asyncio.run(server.serve(create_app(settings), settings, when_listening))

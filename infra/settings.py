@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 DEFAULT_DATABASE_URL = "sqlite:///var/emergency.sqlite"
 
@@ -26,12 +28,18 @@ class Settings(BaseModel):
     tokens_database_url: str = ""
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch_body_bytes: int = 8 * 1024 * 1024
+    # Slow and many clients (api.server): a request's headers, its body, connections at once.
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    max_connections: int = Field(500, ge=1)
     # A write's response waits up to this long for the projections to include it (read-your-writes).
     read_your_writes_seconds: float = 2.0
     kafka_bootstrap: str = ""
     kafka_topic: str = "emergency.events"
     kafka_partitions: int = 6
     kafka_retention_ms: int = 30 * 24 * 3600 * 1000
+    # Times before this in a command or query are refused as mistakes (see emergency.clock).
+    earliest_time: AwareDatetime = datetime.fromisoformat("2000-01-01T00:00:00+07:00")
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
 

@@ -18,6 +18,8 @@ from projections.cases import iso
 from projections.store import Cursor
 
 ANONYMOUS = "(ẩn danh)"
+# Digits beyond this are no amount (VND are at most 10^15): a reference or a name.
+AMOUNT_DIGITS = 16
 CONTRIBUTION_FIELDS = ("contribution_id", "received_at", "donor_name", "donor_type", "anonymous", "channel",
                        "reference", "receipt_number", "currency", "original_amount", "value_vnd", "item", "unit",
                        "quantity", "bucket", "description", "committee_name")
@@ -33,7 +35,7 @@ def _search(query: str, name_column: str, amount_column: str, reference_columns:
         return "1 = 1", []
     clauses = [f"{c} = ?" for c in reference_columns]
     params: list[Any] = [text] * len(reference_columns)
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= AMOUNT_DIGITS:
         clauses.append(f"{amount_column} = ?")
         params.append(int(text))
     else:

@@ -162,7 +162,8 @@ def _description(m: dict[str, Any]) -> str:
         what = (f"in kind: {m['goods_quantity']:,} {m['unit']} {m['item']}" if m["item"]
                 else f"{m['original_amount']} {m['currency']}" if m["original_amount"] else "cash")
         earmark = "" if m["bucket"] == "none" else f", earmarked {m['bucket']}"
-        note = f": {m['description']}" if m["description"] else ""
+        # An anonymous donor's bank text often names the sender: it stays out, as in the public list.
+        note = f": {m['description']}" if m["description"] and not m["anonymous"] else ""
         return f"contribution by {m['channel']} ({what}{earmark}){note}"
     if m["kind"] in ("allocation_in", "allocation_out"):
         return f"allocation {m['ref']}"

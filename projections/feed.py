@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emergency.service import Scope
 from projections.cases import CHANGE_COLUMNS, case_state
 from projections.store import ViewStore
 
@@ -22,18 +23,21 @@ class Change:
     cases: list[dict[str, Any]]  # each case's state after the event
 
 
-def changes_after(store: ViewStore, incident_id: str, after: int, limit: int = 1000) -> list[Change]:
-    """The changes to one incident's cases after notification id `after`, in
-    log order; about `limit` rows at most, never splitting one event's rows."""
-    select = (f"SELECT {', '.join(CHANGE_COLUMNS)} FROM case_changes WHERE incident_id = ? "
+def changes_after(store: ViewStore, incident_id: str, after: int, limit: int = 1000,
+                  scope: Scope = Scope()) -> list[Change]:
+    """The changes to one incident's cases within `scope` after notification
+    id `after`, in log order; about `limit` rows at most, never splitting one
+    event's rows."""
+    area, area_params = _within(scope)
+    select = (f"SELECT {', '.join(CHANGE_COLUMNS)} FROM case_changes WHERE incident_id = ?{area} "
               "AND notification_id {} ? ORDER BY notification_id, household_id, support_type")
     with store.read() as cur:
-        rows = cur.execute(select.format(">") + " LIMIT ?", (incident_id, after, limit)).fetchall()
+        rows = cur.execute(select.format(">") + " LIMIT ?", (incident_id, *area_params, after, limit)).fetchall()
         if len(rows) == limit:
             last = rows[-1][0]
             rows = [r for r in rows if r[0] != last]
             if not rows:  # one event changed more cases than `limit`: send it whole
-                rows = cur.execute(select.format("="), (incident_id, last)).fetchall()
+                rows = cur.execute(select.format("="), (incident_id, *area_params, last)).fetchall()
     changes: list[Change] = []
     for row in rows:
         state = case_state(dict(zip(CHANGE_COLUMNS[1:], row[1:])))
@@ -41,3 +45,13 @@ def changes_after(store: ViewStore, incident_id: str, after: int, limit: int = 1
             changes.append(Change(int(row[0]), []))
         changes[-1].cases.append(state)
     return changes
+
+
+def _within(scope: Scope) -> tuple[str, list[str]]:
+    """The SQL condition (after the incident's) and parameters keeping the rows of `scope`."""
+    clauses, params = [], []
+    for column, codes in (("province_code", scope.provinces), ("commune_code", scope.communes)):
+        if codes is not None:
+            clauses.append(f" AND {column} IN ({', '.join('?' * len(codes))})")
+            params += sorted(codes)
+    return "".join(clauses), params

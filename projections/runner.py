@@ -4,6 +4,11 @@ embedded runner that tails the event store's notification log into them.
 SQLite's recorder cannot be subscribed to, so the runner polls the log, and
 in-process writers wake it (`notify()`) right after they save: a write's
 response can then wait for the projections (`wait_for`) with little delay.
+
+Exactly one runner writes a view store: the one holding its projector lock
+(`ViewStore.projector_lock`). Others follow: they read the stored positions,
+and take over when the lock comes free. Until the views have reached the log's
+head once (`current`), a set with a gate refuses its store to readers.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import structlog
 from eventsourcing.persistence import Notification
 
 from emergency.envelope import Envelope, from_notification
+from emergency.errors import AidError
 from projections.base import Projection
-from projections.store import Cursor, ViewStore
+from projections.store import Cursor, ProjectorLock, ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -33,20 +39,48 @@ class NotificationSource(Protocol):
     def max_notification_id(self) -> int | None: ...
 
 
+class CatchingUp(AidError):
+    """The views have not reached the log's head since the process started."""
+
+    status = 503
+    code = "catching_up"
+    retry_after = 5
+
+
 class ProjectionSet:
     """Projections sharing one view store, each with its own stored position."""
 
     def __init__(self, store: ViewStore, projections: Sequence[Projection]):
-        self.store = store
+        self._store = store
         self.projections = list(projections)
         self.positions: dict[str, int] = {}
+        # Called whenever a reader takes the store (raises while it may not).
+        self.gate: Callable[[], None] | None = None
         self.ensure()
+
+    @property
+    def store(self) -> ViewStore:
+        if self.gate is not None:
+            self.gate()
+        return self._store
+
+    def close(self) -> None:
+        self._store.close()
+
+    def refresh(self) -> bool:
+        """Read back the positions another process stored; whether they moved."""
+        moved = False
+        for name in self.positions:
+            stored = self._store.position(name)
+            if stored is not None and stored[0] > self.positions[name]:
+                self.positions[name], moved = stored[0], True
+        return moved
 
     def ensure(self) -> None:
         """Create missing tables; rebuild from zero any projection whose version changed."""
         for projection in self.projections:
-            stored = self.store.position(projection.name)
-            with self.store.transaction() as cur:
+            stored = self._store.position(projection.name)
+            with self._store.transaction() as cur:
                 if stored is not None and stored[1] != projection.version:
                     log.warning("projection_version_changed", projection=projection.name,
                                 stored=stored[1], current=projection.version)
@@ -62,10 +96,10 @@ class ProjectionSet:
         return min(self.positions.values(), default=0)
 
     def drop_all(self) -> None:
-        with self.store.transaction() as cur:
+        with self._store.transaction() as cur:
             for projection in self.projections:
                 projection.drop(cur)
-                self.store.forget_position(cur, projection.name)
+                self._store.forget_position(cur, projection.name)
         self.positions = {}
         self.ensure()
 
@@ -76,14 +110,14 @@ class ProjectionSet:
             return
         head = envelopes[-1].notification_id
         assert head is not None, "log envelopes carry notification ids"
-        with self.store.transaction() as cur:
+        with self._store.transaction() as cur:
             for projection in self.projections:
                 seen = self.positions[projection.name]
                 batch = [e for e in envelopes if e.notification_id > seen and projection.wants(e)]  # type: ignore[operator]
                 if batch:
                     projection.apply(cur, batch)
                 if head > seen:
-                    self.store.save_position(cur, projection.name, head, projection.version)
+                    self._store.save_position(cur, projection.name, head, projection.version)
             if extra is not None:
                 extra(cur)
         for name, seen in self.positions.items():
@@ -104,12 +138,15 @@ class EmbeddedRunner:
     """Tails the notification log into a projection set, in a background thread."""
 
     def __init__(self, source: NotificationSource, projections: ProjectionSet, batch_size: int = 5000,
-                 poll_interval: float = 0.5):
+                 poll_interval: float = 0.5, lock: ProjectorLock | None = None):
         self.source = source
         self.projections = projections
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.lock = lock
         self.listeners: list[Listener] = []
+        # Set once the views have reached the log's head.
+        self.current = threading.Event()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._advanced = threading.Condition()
@@ -151,8 +188,28 @@ class EmbeddedRunner:
         with self._advanced:
             return self._advanced.wait_for(lambda: self.projections.position >= notification_id, timeout)
 
+    @property
+    def projector(self) -> bool:
+        """Whether this runner writes the views (else another process does)."""
+        return self.lock is None or self.lock.held
+
+    def head(self) -> int:
+        return self.source.max_notification_id() or 0
+
+    def is_current(self) -> bool:
+        """Whether the views have reached the log's head since the start."""
+        if not self.current.is_set() and self.projections.position >= self.head():
+            self.current.set()
+        return self.current.is_set()
+
+    def check_current(self) -> None:
+        """A gate for the view store's readers: refuse while catching up."""
+        if not self.is_current():
+            raise CatchingUp(f"the views are catching up with the log: at {self.projections.position} of "
+                             f"{self.head()}; retry shortly", field="views")
+
     def start(self) -> None:
-        self.catch_up()
+        """Run in the background (catching up first): the caller goes on at once."""
         self._thread = threading.Thread(target=self._run, name="projection-runner", daemon=True)
         self._thread.start()
 
@@ -160,7 +217,7 @@ class EmbeddedRunner:
         while not self._stopped.is_set():
             self._wake.clear()
             try:
-                processed = self.catch_up()
+                processed = self._step()
             except Exception:
                 log.exception("projection_runner_failed")
                 processed = 0
@@ -168,8 +225,26 @@ class EmbeddedRunner:
             if not processed:
                 self._wake.wait(self.poll_interval)
 
+    def _step(self) -> int:
+        """Project (as the projector) or follow the projector's positions."""
+        was_projector = self.projector
+        if self.lock is not None and not self.lock.acquire():
+            if self.projections.refresh():
+                self._announce([])
+            self.is_current()
+            return 0
+        if not was_projector:
+            log.info("projector_lock_taken")
+            self.projections.refresh()  # resume where the last projector stopped
+        processed = self.catch_up()
+        if not processed:
+            self.current.set()
+        return processed
+
     def stop(self) -> None:
         self._stopped.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.lock is not None:
+            self.lock.release()

@@ -8,6 +8,9 @@ placeholders and translated for PostgreSQL.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -17,6 +20,8 @@ from typing import Any, Iterable, Iterator, Sequence
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
+from infra.postgres_limits import CONNECTION_OPTIONS, POOL_SECONDS
+from infra.private_files import private_file
 from infra.settings import postgres_parts, sqlite_path
 
 POSITIONS_DDL = """
@@ -111,6 +116,79 @@ class ViewStore:
     def close(self) -> None:
         """Release connections."""
 
+    def projector_lock(self) -> ProjectorLock | None:
+        """What a process holds while it writes these views; None: nobody else can."""
+        return None
+
+
+class ProjectorLock:
+    """Exactly one projector per view store: a process that holds this lock
+    writes the views, every other one only reads them. Non-blocking; lost
+    (and so not held) when its process dies."""
+
+    held = False
+
+    def acquire(self) -> bool:
+        """Take the lock if free (or check it is still held); whether held."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+
+class FileLock(ProjectorLock):
+    """flock(2) on a file beside a SQLite view store."""
+
+    def __init__(self, path: Path):
+        self.path = private_file(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._fd is None:
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd, self.held = fd, True
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd, self.held = None, False
+
+
+class AdvisoryLock(ProjectorLock):
+    """A PostgreSQL session advisory lock, keyed by the view schema, on a
+    connection of its own: a server that dies or loses the connection loses it."""
+
+    def __init__(self, conninfo: str, schema: str):
+        self.conninfo = conninfo
+        self.key = int.from_bytes(hashlib.sha256(f"emergency projector {schema}".encode()).digest()[:8], "big",
+                                  signed=True)
+        self._conn: Any = None
+
+    def acquire(self) -> bool:
+        import psycopg
+
+        try:
+            if self._conn is None:
+                self._conn = psycopg.connect(self.conninfo, autocommit=True, **CONNECTION_OPTIONS)
+            if self.held:
+                self._conn.execute("SELECT 1")
+            else:
+                self.held = bool(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0])
+        except psycopg.Error:  # the connection, and with it the lock, is gone: try afresh next time
+            self.release()
+        return self.held
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the session's advisory locks go with it
+        self._conn, self.held = None, False
+
 
 class SQLiteViewStore(ViewStore):
     """One writer connection, one reader connection per thread (WAL mode lets
@@ -121,8 +199,7 @@ class SQLiteViewStore(ViewStore):
     def __init__(self, path: str):
         self.path = path
         self.memory = path == ":memory:"
-        if not self.memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(path))
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         self._readers = threading.local()
@@ -166,6 +243,9 @@ class SQLiteViewStore(ViewStore):
     def close(self) -> None:
         self._writer.close()
 
+    def projector_lock(self) -> ProjectorLock | None:
+        return None if self.memory else FileLock(Path(f"{self.path}-projector.lock"))
+
 
 class PostgresViewStore(ViewStore):
     dialect = "postgres"
@@ -175,15 +255,17 @@ class PostgresViewStore(ViewStore):
         self.schema = parts["schema"]
         conninfo = (f"host={parts['host']} port={parts['port']} user={parts['user']} "
                     f"password={parts['password']} dbname={parts['dbname']}")
+        self.conninfo = conninfo
         self._ensure_schema(conninfo)
-        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True,
-                                   kwargs={"options": f"-c search_path={self.schema}"})
+        options = f"{CONNECTION_OPTIONS['options']} -c search_path={self.schema}"
+        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True, timeout=POOL_SECONDS,
+                                   kwargs={**CONNECTION_OPTIONS, "options": options})
         super().__init__()
 
     def _ensure_schema(self, conninfo: str) -> None:
         import psycopg
 
-        with psycopg.connect(conninfo, autocommit=True) as conn:
+        with psycopg.connect(conninfo, autocommit=True, **CONNECTION_OPTIONS) as conn:
             conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
 
     @contextmanager
@@ -193,6 +275,9 @@ class PostgresViewStore(ViewStore):
 
     def close(self) -> None:
         self.pool.close()
+
+    def projector_lock(self) -> ProjectorLock | None:
+        return AdvisoryLock(self.conninfo, self.schema)
 
 
 def open_view_store(url: str) -> ViewStore:

@@ -55,7 +55,7 @@ def test_amounts_must_be_whole_vnd_and_times_aware_and_past():
 def test_unknown_province_and_unknown_incident(service: AidService):
     refused(service, c.OpenIncident(incident_type="flood", title="x", started_at=STORM_START,
                                     areas=[{"province_code": "99", "commune_codes": ["99001"]}]),
-            InvalidInput, "areas[0].province_code", "unknown_province")
+            InvalidInput, "areas.0.province_code", "unknown_province")
     refused(service, c.RegisterHousehold(incident_id=uuid4(), commune_code=COMMUNES[0], head_name="A", members=2),
             NotFound, "incident_id", "not_found")
 

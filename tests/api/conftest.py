@@ -17,10 +17,10 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from api.app import create_app
+from api.server import BoundedSite, app_runner
 from api.tokens import TokenStore
 from infra.settings import Settings
 from tests.api import payloads
@@ -118,17 +118,32 @@ def api_settings(settings: Settings) -> Settings:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[str]:
-    """The API served on a free local port; yields its base URL."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
+async def running(settings: Settings, current: bool = True) -> AsyncIterator[str]:
+    """The API served on a free local port; yields its base URL once its
+    views are current (`current=False`: as soon as it listens)."""
+    runner = app_runner(create_app(settings), settings)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = BoundedSite(runner, "127.0.0.1", 0, settings.max_connections)
         await site.start()
         host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
+        url = f"http://{host}:{port}"
+        if current:
+            await _until_current(url)
+        yield url
     finally:
         await runner.cleanup()
+
+
+async def _until_current(url: str) -> None:
+    """A server on a log written before it started catches up first."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            async with session.get(f"{url}/healthz") as reply:
+                if reply.status == 200 or (await reply.json())["status"] != "catching_up":
+                    return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not catch up")
 
 
 @pytest.fixture

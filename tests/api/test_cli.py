@@ -9,11 +9,14 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable, Iterator
 
 import aiohttp
 import pytest
 
+from api.tokens import TokenStore
+from emergency import clock
 from infra.cli import main
 from infra.settings import Settings
 from tests.api import payloads
@@ -90,6 +93,25 @@ def test_tokens_are_made_listed_and_revoked_without_keeping_secrets(emergency: C
     assert emergency("token", "revoke", row[0]).returncode == 1
     unscoped = emergency("token", "create", "--role", "field", "--name", "x")
     assert unscoped.returncode == 2 and "--scope" in unscoped.stderr
+
+
+def test_a_token_may_expire(emergency: Callable[..., Ran], settings: Settings, storm_clock: None):
+    made = emergency("token", "create", "--role", "auditor", "--name", "kiểm toán", "--expires", "2h")
+    assert made.returncode == 0, made.stderr
+    at = emergency("token", "create", "--role", "auditor", "--name", "đến hẹn", "--expires",
+                   "2024-09-10T00:00:00+07:00")
+    assert at.returncode == 0, at.stderr
+    rows = {line.split("\t")[3]: line.split("\t") for line in emergency("token", "list").stdout.splitlines()[1:]}
+    assert emergency("token", "list").stdout.splitlines()[0].split("\t")[6] == "expires"
+    assert rows["kiểm toán"][6] == (clock.now() + timedelta(hours=2)).isoformat()
+    assert rows["đến hẹn"][6] == "2024-09-10T00:00:00+07:00"
+    tokens = TokenStore.from_settings(settings)
+    assert tokens.find(made.stdout.strip()) is not None
+    clock.advance_to(clock.now() + timedelta(hours=3))
+    assert tokens.find(made.stdout.strip()) is None and tokens.find(at.stdout.strip()) is not None
+    for wrong in ("soon", "2024-09-10T00:00:00", "0h", "2024-09-01T00:00:00+07:00"):
+        refused = emergency("token", "create", "--role", "auditor", "--name", "x", "--expires", wrong)
+        assert refused.returncode == 2 and "--expires" in refused.stderr, wrong
 
 
 async def test_serve_answers_tokens_made_on_the_command_line(emergency: Callable[..., Ran], served: str):

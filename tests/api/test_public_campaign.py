@@ -171,3 +171,16 @@ async def test_refusals_name_the_field(public: Public):
                                 (f"/public/campaigns/{public.campaign_id}/contributions?limit=0", 422, "limit")):
         got, body = await public.get(path)
         assert (got, body["field"]) == (status, field), (path, body)
+
+
+async def test_crafted_digits_are_searched_or_refused_never_a_failure(public: Public):
+    """Digits beyond any amount (2^63 and more), and digits that are not ASCII
+    (`²` passes `str.isdigit()`), are text to search for, or refused by name."""
+    base = f"/public/campaigns/{public.campaign_id}"
+    for path in ("/contributions?search=", "/transfers?reference="):
+        for crafted in ("99999999999999999999", "%C2%B2", "1%C2%B2", "%EF%BC%95"):  # ², 1², fullwidth 5
+            status, body = await public.get(base + path + crafted)
+            assert status == 200, (path, crafted, body)
+    for crafted in ("99999999999999999999", "%C2%B2"):
+        status, body = await public.get(f"{base}/disbursements?search={crafted}")
+        assert (status, body["field"]) == (422, "search"), body

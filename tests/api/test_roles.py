@@ -3,7 +3,11 @@ allowed, and a denied write records nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
+
+from emergency import clock
 
 from tests.api import payloads
 from tests.api.conftest import Api, Household
@@ -122,3 +126,23 @@ async def test_donors_see_public_totals_and_no_names(api: Api, household: Househ
     text = json.dumps(public.body, ensure_ascii=False)
     assert "Nguyễn Văn An" not in text and household.household_id not in text
     assert (await api.get(household.path, donor)).status == 403
+
+
+async def test_an_expired_token_is_refused_at_once(api: Api, household: Household):
+    expires = clock.now() + timedelta(minutes=10)
+    _, secret = api.tokens.create("đội tạm", "field", (PROVINCE,), expires_at=expires)
+    assert (await api.get(household.path, secret)).status == 200
+    clock.advance_to(expires)
+    # Even the verified token the server holds for a few seconds is not trusted past its expiry.
+    reply = await api.get(household.path, secret)
+    assert (reply.status, reply.error) == (401, ("invalid_token", "Authorization"))
+
+
+async def test_a_token_of_bytes_that_are_no_text_is_refused(api: Api):
+    """aiohttp reads header bytes that are not UTF-8 as surrogates: no token, 401 (was a 500)."""
+    host, port = api.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \x83\xff\r\nConnection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"invalid_token" in answer, answer[:300]

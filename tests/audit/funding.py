@@ -48,7 +48,8 @@ def record_campaign(service: AidService) -> Campaign:
                                                committee_name="Ban Vận động cứu trợ tỉnh")).result["fund_id"]
         for reference, extra in (
                 ("FT001", dict(donor_name="Nguyễn Văn Bình", amount_vnd=5_000_000)),
-                ("FT002", dict(donor_name="Trần Thị Mai", anonymous=True, amount_vnd=2_000_000)),
+                ("FT002", dict(donor_name="Trần Thị Mai", anonymous=True, amount_vnd=2_000_000,
+                               description="TRAN THI MAI UNG HO BAO SO 3")),
                 ("FT003", dict(donor_name="Friends of Viet Nam", donor_type="overseas", currency="USD",
                                original_amount=Decimal("100"), amount_vnd=2_540_000))):
             service.execute(fc.RecordContribution(**{

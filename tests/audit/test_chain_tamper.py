@@ -190,3 +190,37 @@ def test_concurrent_writers_keep_one_chain(settings: Settings, service: AidServi
     result = verify(service.app.recorder)
     assert result.mismatch is None
     assert result.checked == len(service.log(0, 10_000)) >= 3 + 3 * 8 * 2
+
+
+# Edits made with SQL functions, as a forger at a database prompt would: they
+# may leave a column of another type (SQLite's replace() returns TEXT).
+SQL_EDITS = {
+    "sqlite": {
+        "state as text": "UPDATE {events} SET state = replace(state, '18000000', '81000000') WHERE {pos} = ?",
+        "same state as text": "UPDATE {events} SET state = CAST(state AS TEXT) WHERE {pos} = ?",
+        "version as text": "UPDATE {events} SET originator_version = 'five' WHERE {pos} = ?",
+        "topic as bytes": "UPDATE {events} SET topic = CAST(topic AS BLOB) WHERE {pos} = ?",
+        "id not a uuid": "UPDATE {events} SET originator_id = 'not-an-id' WHERE {pos} = ?",
+    },
+    "postgres": {
+        "state through text": "UPDATE {events} SET state = convert_to(replace(convert_from(state, 'UTF8'), "
+                              "'18000000', '81000000'), 'UTF8') WHERE {pos} = ?",
+        "version": "UPDATE {events} SET originator_version = originator_version + 100 WHERE {pos} = ?",
+        "topic": "UPDATE {events} SET topic = topic || ' ' WHERE {pos} = ?",
+    },
+}
+
+
+def test_a_column_rewritten_by_sql_is_named(recorded, raw: RawStore, settings: Settings, capsys):
+    paid = recorded["paid"]
+    for name, statement in SQL_EDITS["postgres" if settings.is_postgres else "sqlite"].items():
+        original = raw.run("SELECT originator_id, originator_version, topic, state FROM {events} WHERE {pos} = ?",
+                           paid)[0]
+        raw.run(statement, paid)
+        code, output = cli_verify(settings, capsys)
+        assert code == 1, name
+        assert f"TAMPERED at event {paid} (content)" in output, (name, output)
+        assert "Traceback" not in output, name
+        raw.run("UPDATE {events} SET originator_id = ?, originator_version = ?, topic = ?, state = ? "
+                "WHERE {pos} = ?", *original, paid)
+        assert cli_verify(settings, capsys)[0] == 0, name

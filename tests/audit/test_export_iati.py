@@ -55,7 +55,9 @@ def test_iati_transactions_add_up_to_each_funds_books(campaign: Campaign, servic
 
     donors = [t.find("provider-org/narrative").text for t in activities[campaign.central].findall("transaction")
               if t.find("transaction-type").get("code") == "1"]
-    assert "Anonymous" in donors and "Trần Thị Mai" not in out.read_text(encoding="utf-8")
+    # An anonymous donor's bank text often carries the sender's name: it is left out too.
+    exported = out.read_text(encoding="utf-8")
+    assert "Anonymous" in donors and "Trần Thị Mai" not in exported and "TRAN THI MAI" not in exported
     allocation_in = next(t for t in activities[campaign.province].findall("transaction")
                          if t.find("value").text == "6000000")
     assert allocation_in.find("provider-org").get("provider-activity-id").endswith(campaign.central)

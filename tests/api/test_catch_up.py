@@ -1,0 +1,80 @@
+"""A server on a long log and a fresh view store listens at once: /healthz
+shows the catch-up's progress, reads that need the views answer 503
+`catching_up` with Retry-After, writes and record reads go on; once the
+views are current everything answers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Iterator
+
+import aiohttp
+import pytest
+from psycopg import sql
+
+from api.tokens import TokenStore
+from emergency import commands as c
+from emergency.service import Submission
+from infra.settings import Settings, postgres_parts
+from infra.stores import build_service, connect_postgres
+from tests.api import payloads
+from tests.api.conftest import Api, running
+from tests.conftest import STORM_START
+from tests.factories import open_incident
+
+pytestmark = pytest.mark.usefixtures("storm_clock")
+HOUSEHOLDS = 4000
+
+
+def long_log(settings: Settings) -> tuple[str, str]:
+    """An incident with many assessed households; (incident id, one household id)."""
+    service = build_service(settings)
+    try:
+        incident = open_incident(service)
+        registered = service.execute_batch([Submission(c.RegisterHousehold(
+            incident_id=incident, commune_code="31101", head_name=f"Hộ {n}", members=3)) for n in range(HOUSEHOLDS)])
+        households = [r.result["household_id"] for r in registered]
+        service.execute_batch([Submission(c.AssessDamage(
+            household_id=h, assessed_at=STORM_START.replace(hour=20), persons_short_of_food=3)) for h in households])
+        return str(incident), str(households[0])
+    finally:
+        service.app.close()
+
+
+@pytest.fixture
+def fresh_views(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """A view store that has seen nothing yet."""
+    if not settings.is_postgres:
+        yield f"sqlite:///{tmp_path}/fresh-views.sqlite"
+        return
+    yield f"{settings.database_url}_fresh_views"
+    with connect_postgres(settings.database_url) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+            sql.Identifier(postgres_parts(settings.database_url)["schema"] + "_fresh_views")))
+
+
+async def test_the_server_answers_while_its_views_catch_up(settings: Settings, fresh_views: str):
+    incident, household = long_log(settings)
+    settings = settings.model_copy(update={"views_database_url": fresh_views})
+    async with running(settings, current=False) as url, aiohttp.ClientSession() as session:
+        api = Api(session, url, TokenStore.from_settings(settings))
+        coordinator = api.token("coordinator")
+        health = await api.get("/healthz")
+        assert (health.status, health.body["status"]) == (503, "catching_up"), health.body
+        assert health.body["projections"]["head"] >= health.body["projections"]["lag"] > 0
+        assert health.body["projections"]["current"] is False
+        overdue = await api.get(f"/incidents/{incident}/overdue", coordinator)
+        assert (overdue.status, overdue.error) == (503, ("catching_up", "views")), overdue.body
+        assert int(overdue.headers["Retry-After"]) > 0
+        # What does not need the views answers.
+        assert (await api.get(f"/households/{household}", coordinator)).status == 200
+        for _ in range(600):
+            health = await api.get("/healthz")
+            if health.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert health.body["status"] == "ok" and health.body["projections"]["lag"] == 0
+        assert (await api.get(f"/incidents/{incident}/overdue", coordinator)).status == 200
+        public = await api.get(f"/public/incidents/{incident}", coordinator)
+        assert public.body["coverage"]["households_in_need"] == HOUSEHOLDS
