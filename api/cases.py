@@ -24,6 +24,7 @@ from projections import coverage as cov
 from projections.asof import Instant, instant
 from projections.catalog import open_views
 from projections.runner import EmbeddedRunner
+from projections.store import ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -54,14 +55,14 @@ class CaseView:
 
     async def instant(self, as_of: str | None) -> Instant:
         """What a point (`as_of`; None: now) stands for."""
-        return await self._read(lambda: instant(self.views.store, self.service.app.recorder, as_of, clock.now))
+        return await self._read(lambda store: instant(store, self.service.app.recorder, as_of, clock.now))
 
     async def overdue(self, incident_id: str, at: Instant, known: str, scope: Scope, filters: cov.Filters,
                       limit: int, offset: int, after: cov.After | None) -> tuple[int, list[OverdueCase], str | None]:
         """(how many in all, one page, where the next page starts), within `scope`."""
         _check_asked(filters, scope)
         asked = cov.Filters(incident_id, filters.province_code, filters.commune_code, filters.support_type)
-        total, rows = await self._read(lambda: cov.overdue(self.views.store, at.at, asked, limit, offset, known,
+        total, rows = await self._read(lambda store: cov.overdue(store, at.at, asked, limit, offset, known,
                                                            areas_of(scope), after, at.position))
         following = rows[-1]["cursor"] if len(rows) == limit else None
         return total, [OverdueCase.model_validate(r) for r in rows], following
@@ -69,24 +70,25 @@ class CaseView:
     async def coverage(self, incident_id: str, at: Instant, by: str, known: str = "now", scope: Scope = Scope(),
                        page: cov.Page = cov.Page()) -> tuple[int, list[CoverageView]]:
         """(rows in all, one page of them), within `scope`."""
-        total, rows = await self._read(lambda: cov.coverage_page(self.views.store, incident_id, at.at, by, known,
+        total, rows = await self._read(lambda store: cov.coverage_page(store, incident_id, at.at, by, known,
                                                                  areas_of(scope), page, at.position))
         return total, [CoverageView.model_validate(r) for r in rows]
 
     async def series(self, incident_id: str, moments: Sequence[datetime], known: str,
                      scope: Scope) -> list[CoverageView | None]:
-        rows = await self._read(lambda: cov.series(self.views.store, incident_id, moments, known, areas_of(scope)))
+        rows = await self._read(lambda store: cov.series(store, incident_id, moments, known, areas_of(scope)))
         return [CoverageView.model_validate(r) if r else None for r in rows]
 
-    async def _read(self, query: Callable[[], T]) -> T:
+    async def _read(self, query: Callable[[ViewStore], T]) -> T:
         return await asyncio.to_thread(self._fresh_then, query)
 
-    def _fresh_then(self, query: Callable[[], T]) -> T:
+    def _fresh_then(self, query: Callable[[ViewStore], T]) -> T:
+        store = self.views.store  # refused at once while the views first catch up
         head = self.service.last_notification_id()
         self.runner.notify()
         if not self.runner.wait_for(head, FRESHNESS_WAIT):
             log.warning("projections_behind", head=head, position=self.views.position)
-        return query()
+        return query(store)
 
 
 def _check_asked(filters: cov.Filters, scope: Scope) -> None:

@@ -54,9 +54,9 @@ def test_new_declarations_are_checked_against_the_list(service: AidService):
                                            areas=areas_given))
         assert (caught.value.field, caught.value.code) == (field, code)
 
-    refused([{"province_code": "15", "commune_codes": ["02998", "02999"]}], "areas[0].commune_codes[1]",
+    refused([{"province_code": "15", "commune_codes": ["02998", "02999"]}], "areas.0.commune_codes.1",
             "unknown_commune")
-    refused([{"province_code": "15", "commune_codes": ["06688"]}], "areas[0].commune_codes[0]",
+    refused([{"province_code": "15", "commune_codes": ["06688"]}], "areas.0.commune_codes.0",
             "commune_not_in_province")
     assert service.last_notification_id() == 0
     incident = open_incident(service, areas=[{"province_code": "15", "commune_codes": ["02998"]}])

@@ -21,7 +21,7 @@ from infra.stores import build_service, connect_postgres
 from tests.api import payloads
 from tests.api.conftest import Api, running
 from tests.conftest import STORM_START
-from tests.factories import open_incident
+from tests.factories import COMMUNES, open_incident
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 HOUSEHOLDS = 4000
@@ -33,7 +33,7 @@ def long_log(settings: Settings) -> tuple[str, str]:
     try:
         incident = open_incident(service)
         registered = service.execute_batch([Submission(c.RegisterHousehold(
-            incident_id=incident, commune_code="31101", head_name=f"Hộ {n}", members=3)) for n in range(HOUSEHOLDS)])
+            incident_id=incident, commune_code=COMMUNES[0], head_name=f"Hộ {n}", members=3)) for n in range(HOUSEHOLDS)])
         households = [r.result["household_id"] for r in registered]
         service.execute_batch([Submission(c.AssessDamage(
             household_id=h, assessed_at=STORM_START.replace(hour=20), persons_short_of_food=3)) for h in households])
