@@ -172,7 +172,20 @@ def test_the_check_finds_money_the_rows_lost(campaign, service: AidService, sett
     with views.store.read() as cur:
         result = fund_reports.check(cur, lambda f, v: service.funding.fund(UUID(f), v).balances)
     assert not result.ok
-    assert {"conservation", "disbursement"} <= {v.rule for v in result.violations}
+    assert {"conservation", "disbursement", "flows"} <= {v.rule for v in result.violations}
+
+
+def test_the_check_finds_report_sums_that_are_not_the_movements(campaign, service: AidService, settings: Settings):
+    funds, _ = campaign
+    views = views_of(service, settings.views_url())
+    with views.store.transaction() as cur:
+        cur.execute("UPDATE funds_flow SET value_vnd = value_vnd + 1 WHERE kind = 'contribution' AND fund_id = ?",
+                    (str(funds.central),))
+    with views.store.read() as cur:
+        result = fund_reports.check(cur, lambda f, v: service.funding.fund(UUID(f), v).balances)
+        reported = sum(r["cash"]["from_donors"] + r["in_kind"]["from_donors"] for r in fund_reports.fund_report(cur))
+    assert [(v.fund_id, v.rule) for v in result.violations] == [(str(funds.central), "flows")]
+    assert reported == result.received_from_donors + 1  # the reports read the sums; the check, the movements
     assert all(v.fund_id == str(funds.commune) for v in result.violations if v.rule == "conservation")
 
 
