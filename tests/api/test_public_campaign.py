@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -130,7 +131,7 @@ async def test_pages_follow_each_other_by_cursor_or_start_at_a_moment(public: Pu
     # A search pages the same way: by name (without case or diacritics; never an anonymous donor's), by amount.
     named = await public.every(path, "contributions", limit=3, query="&search=Nguyễn")
     assert ids(named) == ids([c for c in whole if "nguyen" in fold(c["donor_name"]) and not c["anonymous"]])
-    amount = whole[0]["value_vnd"]
+    amount = Counter(c["value_vnd"] for c in whole).most_common(1)[0][0]
     paid_so = await public.every(path, "contributions", limit=3, query=f"&search={amount}")
     assert ids(paid_so) == ids([c for c in whole if c["value_vnd"] == amount]) and len(paid_so) > 3
 
