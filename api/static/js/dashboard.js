@@ -195,7 +195,8 @@ const READS = {
   async headline(signal) {
     const whole = await coverage("incident", { signal });
     state.headline = whole.rows[0] || null;
-    $("board").dataset.at = whole.at; // the moment the figures are evaluated at
+    // The moment the figures are evaluated at, and on which axis (live: now).
+    Object.assign($("board").dataset, { at: whole.at, known: state.asOf == null ? "now" : state.known });
     renderHeadline();
     if (state.asOf == null) {
       markUpdated(whole.at);

@@ -73,7 +73,7 @@ function load(kind, work = READS[kind]) {
   }));
 }
 
-function openCampaign(campaign) {
+async function openCampaign(campaign) {
   state.campaign = campaign;
   state.transfers = null;
   $("campaign").value = campaign.campaign_id;
@@ -82,7 +82,9 @@ function openCampaign(campaign) {
   $("trace-result").hidden = true;
   pagers.disclosure.reset(pagers.disclosure.since);
   pagers.payments.reset();
-  for (const kind of Object.keys(READS)) load(kind);
+  // The totals are what a reader looks at first: the rest is asked for once they have answered.
+  await load("totals");
+  if (state.campaign === campaign) ["funds", "disclosure", "payments"].forEach((kind) => load(kind));
 }
 
 function findTransfer(reference) {
