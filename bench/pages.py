@@ -19,7 +19,8 @@ step `--runs` times in a fresh browser context (nothing cached), p50 and max:
   day), then the page after it; a name search in that list (the page waits
   300 ms after the last keystroke, counted here); "find my transfer" by a
   reference from the statement's last hour.
-- dashboard (`/dashboard`, on `--dashboard-store`, by default each campaign
+- dashboard (`/dashboard`, on `--dashboard-store URL`, such as the cached
+  400,000-household store of `bench/read_scale.py`, by default each campaign
   store itself, whose incident has 6,000 households): navigation to the first
   headline figures; to the drawn trend; a slider move to a moment of the
   incident's first days (3 days after its start, 6 hours later each run, so
