@@ -334,10 +334,8 @@ function renderProvinces() {
 
 function renderTrend() {
   if (!state.trend) return;
-  setTrend(charts.trend, [{
-    label: t("chart.all"),
-    points: state.trend.map((p) => ({ x: Date.parse(p.at), y: p.coverage?.timely_pct ?? null })),
-  }]);
+  setTrend(charts.trend, t("chart.all"),
+    state.trend.map((p) => ({ x: Date.parse(p.at), y: p.coverage?.timely_pct ?? null })));
 }
 
 function renderCommunes() {
