@@ -8,6 +8,7 @@ A campaign's money is public to everyone, with no token (the transparency
 page): its totals received, allocated and paid out, per province and per
 committee's fund, the searchable lists of contributions (sao kê) and of
 payments to households (by commune and support, searchable by amount only),
+paged by keyset (`after` the cursor a page ends with, or `since` a moment),
 and "find my transfer" by bank reference. They read the funds projection's own queries
 (`projections.disclosure`, `projections.fund_reports`, `projections.trace`);
 what leaves here keeps anonymous donors anonymous and names no household: a
@@ -18,12 +19,14 @@ never which.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from api import keys
 from api.area_names import CommuneNamed, ProvinceNamed
@@ -32,16 +35,19 @@ from api.models import Body, IncidentView, PublicIncident
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
 from emergency.domain.fund import Earmark
-from emergency.errors import NotFound
+from emergency.errors import InvalidInput, NotFound
 from emergency.service import as_uuid
 from projections import disclosure, fund_reports, trace
 from projections.asof import Instant
-from projections.cases import iso
+from projections.cases import iso, to_micros
 from projections.store import Cursor
 
 T = TypeVar("T")
 CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
                     "incident_id", "launched_at", "receiving_until", "distribution_until")
+# A page's cursor: its last row's key (time, id), in URL-safe base64 so that nobody builds one by hand.
+CURSOR = r"^[A-Za-z0-9_-]{1,200}$"
+_LARGEST = 2 ** 63  # keys' times are 64-bit integers in the store
 
 
 async def public_incident(call: Call) -> web.Response:
@@ -164,16 +170,45 @@ class PublicContribution(Body):
 
 class PageQuery(Body):
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=10_000_000)
+    after: str | None = Field(None, max_length=200, pattern=CURSOR, description=(
+        "the `next_after` of the page before: this page starts just after that page's last row"))
+    since: AwareDatetime | None = Field(None, description="start at this moment: the first rows at or after it "
+                                                          "(not with `after`)")
 
 
 class Page(Body):
-    """One page of a campaign's public list."""
+    """One page of a campaign's public list, in the order of time, then id."""
 
     campaign_id: str
     search: str
-    offset: int
+    after: str | None
+    since: datetime | None
     more: bool = Field(description="whether more match after this page")
+    next_after: str | None = Field(description="the cursor of the next page (pass it as `after`); null on the last "
+                                               "page")
+
+
+def _cursor(key: disclosure.Key) -> str:
+    return base64.urlsafe_b64encode(f"{key[0]}:{key[1]}".encode()).decode().rstrip("=")
+
+
+def _key(query: PageQuery) -> disclosure.Key | None:
+    """Where the asked page starts: after a cursor's row, at a moment, or at the beginning."""
+    if query.after is not None and query.since is not None:
+        raise InvalidInput("give either after or since", field="since", code="after_and_since")
+    if query.since is not None:
+        return to_micros(query.since), ""  # every id sorts after ""
+    if query.after is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(query.after + "=" * (-len(query.after) % 4)).decode()
+        at, colon, row_id = text.partition(":")
+        if colon and row_id and -_LARGEST < int(at) < _LARGEST:
+            return int(at), row_id
+    except (ValueError, binascii.Error):  # a UnicodeDecodeError is a ValueError
+        pass
+    raise InvalidInput("not a cursor of this list: pass a page's next_after as it came", field="after",
+                       code="invalid_cursor")
 
 
 class DisclosureQuery(PageQuery):
@@ -321,21 +356,25 @@ async def campaign_funds(call: Call) -> web.Response:
     return respond(FundList(campaign_id=campaign_id, funds=[FundMoney.from_row(r) for r in rows]))
 
 
-Lister = Callable[[Cursor, str, str, int, int], list[dict[str, Any]]]
+Lister = Callable[[Cursor, str, str, int, disclosure.Key | None], list[dict[str, Any]]]
 
 
 async def _page(call: Call, lister: Lister) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A page of one of a campaign's public lists: the page's own fields, and its rows."""
     campaign_id, query = _campaign_id(call), call.query()
+    start = _key(query)
 
     def read(cur: Cursor) -> list[dict[str, Any]]:
         _campaign(cur, campaign_id)
         # One row more than asked tells whether another page follows.
-        return lister(cur, campaign_id, query.search, query.limit + 1, query.offset)
+        return lister(cur, campaign_id, query.search, query.limit + 1, start)
 
     rows = await _read(call, read)
-    page = dict(campaign_id=campaign_id, search=query.search, offset=query.offset, more=len(rows) > query.limit)
-    return page, rows[:query.limit]
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    page = dict(campaign_id=campaign_id, search=query.search, after=query.after, since=query.since, more=more,
+                next_after=_cursor(rows[-1]["key"]) if more else None)
+    return page, rows
 
 
 async def campaign_contributions(call: Call) -> web.Response:
@@ -353,11 +392,8 @@ async def campaign_transfers(call: Call) -> web.Response:
 
     def read(cur: Cursor) -> list[Transfer]:
         _campaign(cur, campaign_id)
-        # A search by digits also matches amounts: keep the transfers whose reference it is.
-        found = [r for r in disclosure.contributions(cur, campaign_id, reference)
-                 if reference in (r["reference"], r["receipt_number"])]
         transfers = []
-        for row in found:
+        for row in disclosure.transfers(cur, campaign_id, reference):
             followed = trace.trace(cur, row["contribution_id"])
             transfers.append(Transfer(contribution=PublicContribution.of(row), households=followed["households"],
                                       funded_vnd=Decimal(followed["funded_vnd"]),

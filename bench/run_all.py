@@ -1,6 +1,6 @@
-"""Run the four benchmarks of the typhoon-scale targets one after the other, then the chart.
+"""Run the benchmarks of the typhoon-scale targets one after the other, then the chart.
 
-    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag]
+    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag,pages]
 
 At full size (the targets' own sizes: 400,000 statement lines, 10 million
 events) a first run takes about an hour on 2 cores, most of it making and
@@ -25,19 +25,21 @@ FULL = {
     "import": ["import_statement.py", "--lines", "400000"],
     "rebuild": ["rebuild.py", "--events", "10000000"],
     "lag": ["lag.py"],
+    "pages": ["pages.py"],
 }
 QUICK = {
     "ingest": ["ingest.py", "--seconds", "5"],
     "import": ["import_statement.py", "--lines", "100000"],
     "rebuild": ["rebuild.py", "--events", "1000000"],
     "lag": ["lag.py", "--seconds", "5"],
+    "pages": ["pages.py", "--lines", "100000", "--runs", "2", "--live-seconds", "60"],
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a try-out")
-    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag")
+    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag, pages")
     args = parser.parse_args()
     skipped = set(filter(None, args.skip.split(",")))
     failed = []

@@ -4,7 +4,7 @@
     emergency funds check [--campaign ID]            exit 1 if any đồng is unaccounted for
     emergency funds report [--campaign ID] [--by fund|donor-type|province]
     emergency funds trace REFERENCE [--account NO]   where a transfer went
-    emergency funds disclose CAMPAIGN [--search TEXT] [--disbursements]
+    emergency funds disclose CAMPAIGN [--search TEXT] [--disbursements] [--since TIME]
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from emergency.commands import Meta
 from emergency.errors import InvalidInput
 from emergency.service import AidService, as_uuid
 from emergency.statement import ImportReport, import_statement, read_statement
+from infra.audit_command import aware_time
 from infra.projections_command import catch_up
 from infra.settings import Settings
 from infra.stores import build_service
 from projections import disclosure, fund_reports, trace
+from projections.cases import to_micros
 from projections.catalog import open_views
 from projections.runner import ProjectionSet
 
@@ -61,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     disclose.add_argument("--search", default="", help="a reference, an amount in VND, or a name")
     disclose.add_argument("--disbursements", action="store_true", help="list disbursements, not contributions")
     disclose.add_argument("--limit", type=int, default=50)
-    disclose.add_argument("--offset", type=int, default=0)
+    disclose.add_argument("--since", type=aware_time, help="list from this moment on (default: from the first)")
     disclose.set_defaults(run=run_disclose)
 
 
@@ -199,12 +201,13 @@ def run_disclose(args: argparse.Namespace, settings: Settings) -> int:
     with views.store.read() as cur:
         totals = disclosure.totals(cur, args.campaign)
         print(", ".join(f"{k} {v:,}" for k, v in totals.items()))
+        start = (to_micros(args.since), "") if args.since else None  # every id sorts after ""
         if args.disbursements:  # the list with names for the commune's notice board, its name too
             _table((dict(r, commune_name=areas.commune_name(r["commune_code"]) or "")
-                    for r in disclosure.disbursements(cur, args.campaign, args.search, args.limit, args.offset)),
+                    for r in disclosure.disbursements(cur, args.campaign, args.search, args.limit, start)),
                    [*disclosure.DISBURSEMENT_FIELDS[1:5], "commune_name", *disclosure.DISBURSEMENT_FIELDS[5:]])
         else:
-            _table(disclosure.contributions(cur, args.campaign, args.search, args.limit, args.offset),
+            _table(disclosure.contributions(cur, args.campaign, args.search, args.limit, start),
                    ["received_at", "reference", "receipt_number", "donor_name", "donor_type", "value_vnd", "item",
                     "quantity", "bucket", "committee_name", "description"])
     return 0

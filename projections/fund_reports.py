@@ -10,8 +10,9 @@ The check does not trust one source to confirm itself: received, allocated
 and disbursed come from the fund's movement rows, the balance from the fund
 aggregate itself (rebuilt from the event store at the version the rows
 reached); contributions are cross-checked against the contribution records,
-each allocation's way out against its way in, and each fund charge against
-the household's own disbursement record. A bucket below zero is a violation.
+each allocation's way out against its way in, each fund charge against
+the household's own disbursement record, and the running sums the reports
+read (`funds_flow`) against the movements. A bucket below zero is a violation.
 """
 
 from __future__ import annotations
@@ -34,15 +35,31 @@ def _campaign_filter(campaign_id: str | None, alias: str = "f") -> tuple[str, tu
     return (f" AND {alias}.campaign_id = ?", (campaign_id,)) if campaign_id else ("", ())
 
 
-def _sums(cur: Cursor, campaign_id: str | None) -> dict[str, Holdings]:
-    """kind -> (fund, asset) -> [quantity, value], from the movement rows."""
+def _movement_flows(cur: Cursor, campaign_id: str | None) -> list[tuple[Any, ...]]:
+    """(fund, asset, kind, counterpart, movements, quantity, value) summed from the movement rows (every one of
+    them: for the check)."""
     where, params = _campaign_filter(campaign_id)
+    return cur.execute(
+        "SELECT m.fund_id, m.asset, m.kind, COALESCE(m.counterpart, ''), COUNT(*), SUM(m.quantity), "
+        f"SUM(m.value_vnd) FROM funds_movement m JOIN funds_fund f ON f.fund_id = m.fund_id WHERE 1 = 1{where} "
+        "GROUP BY m.fund_id, m.asset, m.kind, COALESCE(m.counterpart, '')", params).fetchall()
+
+
+def _kept_flows(cur: Cursor, campaign_id: str | None) -> list[tuple[Any, ...]]:
+    """The same, from the running sums the projection keeps with the movements (a few rows per fund)."""
+    where, params = _campaign_filter(campaign_id)
+    return cur.execute(
+        "SELECT s.fund_id, s.asset, s.kind, s.counterpart, s.movements, s.quantity, s.value_vnd FROM funds_flow s "
+        f"JOIN funds_fund f ON f.fund_id = s.fund_id WHERE 1 = 1{where}", params).fetchall()
+
+
+def _by_kind(rows: list[tuple[Any, ...]]) -> dict[str, Holdings]:
+    """kind -> (fund, asset) -> [quantity, value], whatever the counterpart."""
     found: dict[str, Holdings] = {}
-    for fund_id, asset, kind, quantity, value in cur.execute(
-            "SELECT m.fund_id, m.asset, m.kind, SUM(m.quantity), SUM(m.value_vnd) FROM funds_movement m "
-            f"JOIN funds_fund f ON f.fund_id = m.fund_id WHERE 1 = 1{where} GROUP BY m.fund_id, m.asset, m.kind",
-            params).fetchall():
-        found.setdefault(kind, {})[(fund_id, asset)] = [int(quantity), int(value)]
+    for fund_id, asset, kind, _, _, quantity, value in rows:
+        held = found.setdefault(kind, {}).setdefault((fund_id, asset), [0, 0])
+        held[0] += int(quantity)
+        held[1] += int(value)
     return found
 
 
@@ -62,7 +79,7 @@ def funds(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
 def fund_report(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
     """Per fund, in VND (goods at their valuation), cash and in kind apart:
     received (from donors, from other funds), allocated out, disbursed, balance."""
-    sums = _sums(cur, campaign_id)
+    sums = _by_kind(_kept_flows(cur, campaign_id))
     balances: Holdings = {}
     for fund_id, asset, quantity, value in cur.execute(
             "SELECT fund_id, asset, SUM(quantity), SUM(value_vnd) FROM funds_balance GROUP BY fund_id, asset"
@@ -111,9 +128,9 @@ def by_province(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, A
             ("raised_locally", "from_central", "from_other_provinces", "sent_out", "disbursed", "balance"), 0))
         row[name] += int(value or 0)
     for province, kind, other_level, other_province, value in cur.execute(
-            "SELECT f.province_code, m.kind, o.level, o.province_code, SUM(m.value_vnd) FROM funds_movement m "
-            "JOIN funds_fund f ON f.fund_id = m.fund_id LEFT JOIN funds_fund o ON o.fund_id = m.counterpart "
-            f"WHERE f.province_code IS NOT NULL{where} GROUP BY f.province_code, m.kind, o.level, o.province_code",
+            "SELECT f.province_code, s.kind, o.level, o.province_code, SUM(s.value_vnd) FROM funds_flow s "
+            "JOIN funds_fund f ON f.fund_id = s.fund_id LEFT JOIN funds_fund o ON o.fund_id = s.counterpart "
+            f"WHERE f.province_code IS NOT NULL{where} GROUP BY f.province_code, s.kind, o.level, o.province_code",
             params).fetchall():
         inside = other_province == province
         if kind == "contribution":
@@ -167,11 +184,13 @@ class CheckResult:
 def check(cur: Cursor, recorded: RecordedBalances, campaign_id: str | None = None) -> CheckResult:
     """Conservation per fund and asset, and in total; see the module's doc."""
     result = CheckResult()
-    sums = _sums(cur, campaign_id)
+    moved = _movement_flows(cur, campaign_id)
+    sums = _by_kind(moved)
     _check_funds(cur, recorded, campaign_id, sums, result)
     _check_contributions(cur, campaign_id, sums.get("contribution", {}), result)
     _check_allocations(cur, campaign_id, result)
     _check_disbursements(cur, campaign_id, result)
+    _check_flows(moved, _kept_flows(cur, campaign_id), result)
     result.received_from_donors = sum(v for _, v in sums.get("contribution", {}).values())
     result.allocated = sum(v for _, v in sums.get("allocation_out", {}).values())
     result.disbursed = (sum(v for _, v in sums.get("charge", {}).values())
@@ -266,3 +285,16 @@ def _check_disbursements(cur: Cursor, campaign_id: str | None, result: CheckResu
             fund_id = (charged.get(ref) or paid.get(ref) or [None])[0]
             result.add(fund_id, "disbursement", f"disbursement {ref}: charged to fund {charged.get(ref)} ≠ paid to "
                                                 f"the household {paid.get(ref)} (fund, net amount or quantity)")
+
+
+def _check_flows(moved: list[tuple[Any, ...]], kept: list[tuple[Any, ...]], result: CheckResult) -> None:
+    """The running sums the reports read are the movements' own sums."""
+    def keyed(rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[int]]:
+        return {tuple(row[:4]): [int(v) for v in row[4:]] for row in rows}
+    movements, sums = keyed(moved), keyed(kept)
+    for key in sorted(set(movements) | set(sums)):
+        if movements.get(key) != sums.get(key):
+            fund_id, asset, kind, counterpart = key
+            result.add(fund_id, "flows", f"{kind} {asset}{' with ' + counterpart if counterpart else ''}: the "
+                                         f"movements count and sum to {movements.get(key)} but the reports' sums say "
+                                         f"{sums.get(key)} (movements, quantity, value)")

@@ -17,6 +17,10 @@ Tables (prefix `funds_`):
   `allocation_in`, `allocation_out`, `charge` (a household disbursement) or
   `return` (its voiding or reduction), with the bucket's value just before.
 - `funds_balance`: each fund's buckets now.
+- `funds_flow`: per fund, asset, movement kind and counterpart (the other
+  fund of an allocation, '' for other kinds), how many movements and their
+  sums, kept with the movements: the public totals and the fund and province
+  reports read a campaign's few rows instead of summing its every movement.
 - `funds_contribution`: each contribution as recorded (donor, channel,
   amount, earmark), with the donor's name folded for search.
 - `funds_household`, `funds_disbursement`: households, and their
@@ -47,7 +51,8 @@ HOUSEHOLD_COLUMNS = ("household_id", "incident_id", "province_code", "commune_co
                      "version")
 DISBURSEMENT_COLUMNS = ("disbursement_id", "household_id", "fund_id", "support_type", "form", "item", "unit",
                         "amount_vnd", "quantity", "delivered_at", "voided")
-TABLES = ("funds_campaign", "funds_fund", "funds_movement", "funds_balance", "funds_contribution",
+FLOW_COLUMNS = ("fund_id", "asset", "kind", "counterpart", "movements", "quantity", "value_vnd")
+TABLES = ("funds_campaign", "funds_fund", "funds_movement", "funds_balance", "funds_flow", "funds_contribution",
           "funds_household", "funds_disbursement")
 DDL = (
     """CREATE TABLE IF NOT EXISTS funds_campaign (campaign_id TEXT PRIMARY KEY, title TEXT NOT NULL,
@@ -65,14 +70,24 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS funds_movement_bucket ON funds_movement (fund_id, bucket, asset, kind, version)",
     """CREATE TABLE IF NOT EXISTS funds_balance (fund_id TEXT NOT NULL, bucket TEXT NOT NULL, asset TEXT NOT NULL,
         quantity BIGINT NOT NULL, value_vnd BIGINT NOT NULL, PRIMARY KEY (fund_id, bucket, asset))""",
+    """CREATE TABLE IF NOT EXISTS funds_flow (fund_id TEXT NOT NULL, asset TEXT NOT NULL, kind TEXT NOT NULL,
+        counterpart TEXT NOT NULL, movements BIGINT NOT NULL, quantity BIGINT NOT NULL, value_vnd BIGINT NOT NULL,
+        PRIMARY KEY (fund_id, asset, kind, counterpart))""",
     """CREATE TABLE IF NOT EXISTS funds_contribution (contribution_id TEXT PRIMARY KEY, fund_id TEXT NOT NULL,
         campaign_id TEXT NOT NULL, received_at BIGINT NOT NULL, donor_name TEXT NOT NULL, donor_key TEXT NOT NULL,
         donor_type TEXT NOT NULL, anonymous INTEGER NOT NULL, channel TEXT NOT NULL, account TEXT,
         reference TEXT, receipt_number TEXT, currency TEXT NOT NULL, original_amount TEXT,
         value_vnd BIGINT NOT NULL, item TEXT, unit TEXT, quantity BIGINT, bucket TEXT NOT NULL,
         asset TEXT NOT NULL, description TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS funds_contribution_reference ON funds_contribution (reference)",
-    "CREATE INDEX IF NOT EXISTS funds_contribution_value ON funds_contribution (campaign_id, value_vnd)",
+    # The public list pages by (time, id) and each way of searching it has an index: a reference or receipt
+    # number is looked up; an amount is walked in that order; a name is matched walking the list in that order,
+    # from the index alone (it holds the folded name).
+    "CREATE INDEX IF NOT EXISTS funds_contribution_reference ON funds_contribution (reference, campaign_id)",
+    "CREATE INDEX IF NOT EXISTS funds_contribution_receipt ON funds_contribution (receipt_number, campaign_id)",
+    "CREATE INDEX IF NOT EXISTS funds_contribution_time ON funds_contribution (campaign_id, received_at, "
+    "contribution_id, anonymous, donor_key)",
+    "CREATE INDEX IF NOT EXISTS funds_contribution_amount ON funds_contribution (campaign_id, value_vnd, "
+    "received_at, contribution_id)",
     "CREATE INDEX IF NOT EXISTS funds_contribution_fund ON funds_contribution (fund_id, received_at)",
     """CREATE TABLE IF NOT EXISTS funds_household (household_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL,
         province_code TEXT NOT NULL, commune_code TEXT NOT NULL, head_name TEXT NOT NULL, head_key TEXT NOT NULL,
@@ -82,6 +97,9 @@ DDL = (
         amount_vnd BIGINT, quantity BIGINT, delivered_at BIGINT NOT NULL, voided INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS funds_disbursement_fund ON funds_disbursement (fund_id)",
     "CREATE INDEX IF NOT EXISTS funds_disbursement_household ON funds_disbursement (household_id)",
+    "CREATE INDEX IF NOT EXISTS funds_disbursement_time ON funds_disbursement (delivered_at, disbursement_id)",
+    "CREATE INDEX IF NOT EXISTS funds_disbursement_amount ON funds_disbursement (amount_vnd, delivered_at, "
+    "disbursement_id)",
 )
 
 
@@ -93,6 +111,7 @@ class _Batch:
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     funds: dict[str, dict[str, Any]] = field(default_factory=dict)
     balances: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    flows: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
     households: dict[str, dict[str, Any]] = field(default_factory=dict)
     disbursements: dict[str, dict[str, Any]] = field(default_factory=dict)
     movements: list[tuple[Any, ...]] = field(default_factory=list)
@@ -108,6 +127,9 @@ class _Batch:
         for row in self._rows("funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"), "fund_id",
                               ids["Fund"]):
             self.balances[(row["fund_id"], row["bucket"], row["asset"])] = [row["quantity"], row["value_vnd"]]
+        for row in self._rows("funds_flow", FLOW_COLUMNS, "fund_id", ids["Fund"]):
+            self.flows[(row["fund_id"], row["asset"], row["kind"], row["counterpart"])] = [
+                row[c] for c in FLOW_COLUMNS[4:]]
         for row in self._rows("funds_household", HOUSEHOLD_COLUMNS, "household_id", ids["HouseholdCase"]):
             self.households[row["household_id"]] = row
         for row in self._rows("funds_disbursement", DISBURSEMENT_COLUMNS, "household_id", ids["HouseholdCase"]):
@@ -129,6 +151,8 @@ class _Batch:
         cur.insert_many(upsert("funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"),
                                ("fund_id", "bucket", "asset")),
                         [(*key, *held) for key, held in sorted(self.balances.items())])
+        cur.insert_many(upsert("funds_flow", FLOW_COLUMNS, FLOW_COLUMNS[:4]),
+                        [(*key, *sums) for key, sums in sorted(self.flows.items())])
         cur.insert_many(upsert("funds_household", HOUSEHOLD_COLUMNS, ("household_id",)),
                         [tuple(h[k] for k in HOUSEHOLD_COLUMNS) for _, h in sorted(self.households.items())])
         cur.insert_many(upsert("funds_disbursement", DISBURSEMENT_COLUMNS, ("disbursement_id",)),
@@ -146,7 +170,7 @@ def _insert(table: str, columns: Sequence[str]) -> str:
 
 class FundsProjection(Projection):
     name = "funds"
-    version = 1
+    version = 2  # 2: funds_flow
     kinds = frozenset({
         "Campaign.Launched", "Campaign.Extended", "Fund.Opened", "Fund.ContributionReceived", "Fund.AllocatedOut",
         "Fund.AllocatedIn", "Fund.Charged", "Fund.Returned", "Contribution.Recorded", "HouseholdCase.Registered",
@@ -209,6 +233,9 @@ def _fold_fund(batch: _Batch, e: Envelope) -> None:
                                 held[1], at))
         held[0] += sign * draw["quantity"]
         held[1] += sign * draw["value_vnd"]
+        sums = batch.flows.setdefault((e.aggregate_id, draw["asset"], kind, counterpart or ""), [0, 0, 0])
+        for i, add in enumerate((1, draw["quantity"], draw["value_vnd"])):
+            sums[i] += add
 
 
 # Fund event type -> (movement kind, sign, ref, counterpart, occurred time in micros)

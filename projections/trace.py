@@ -12,7 +12,8 @@ these disbursements." Money in a fund is pooled, so a transfer is followed by
   arrives later dilutes the bucket, so it bears its share of later outflows
   only.
 - An allocation's part is followed into the receiving fund's bucket the same
-  way, from the moment it arrived (recursively).
+  way, from the moment it arrived (recursively: the stops one allocation
+  further down are followed together, in a query or two for all of them).
 - A voided or reduced disbursement gives each contributor back its share of
   the amount returned, to the bucket it came from.
 
@@ -92,53 +93,110 @@ def trace(cur: Cursor, contribution_id: str) -> dict[str, Any]:
     if credit is None:
         raise NotFound(f"no contribution {contribution_id} has reached a fund", field="reference")
     fund_id, bucket, asset, version, value = credit
-    stop = _follow(cur, fund_id, bucket, asset, version, Decimal(value))
+    stop = _Follower(cur, bucket, asset).follow(fund_id, version, Decimal(value))
     households = stop.households()
     return {"contribution_id": contribution_id, "path": stop.as_dict(),
             "households": len({f.household_id for f in households}),
             "funded_vnd": str(sum((f.amount_vnd for f in households), Decimal(0)).quantize(CENT))}
 
 
-def _fund(cur: Cursor, fund_id: str) -> tuple[Any, ...]:
-    row = cur.execute("SELECT committee_name, level, province_code, commune_code FROM funds_fund WHERE fund_id = ?",
-                      (fund_id,)).fetchone()
-    if row is None:
-        raise InvalidInput(f"fund {fund_id} is not in the funds rows", field="fund_id", code="unknown_fund")
-    return row
+class _Follower:
+    """Follows a holding down through the funds, one allocation further at each step. Money keeps its bucket and
+    asset on the way; the stops of a step are read together, so a transfer that reaches every commune of a
+    campaign costs a few queries, not a few per commune."""
 
+    def __init__(self, cur: Cursor, bucket: str, asset: str):
+        self.cur = cur
+        self.bucket = bucket
+        self.asset = asset
+        self.funds: dict[str, tuple[Any, ...]] = {}
 
-def _follow(cur: Cursor, fund_id: str, bucket: str, asset: str, after_version: int, holding: Decimal) -> Stop:
-    """Follow `holding` (VND) from the moment it entered a fund's bucket."""
-    stop = Stop(fund_id, *_fund(cur, fund_id), bucket=bucket, asset=asset, arrived_vnd=holding)
-    rows = cur.execute(
-        "SELECT version, kind, ref, counterpart, household_id, support_type, value_vnd, balance_before "
-        f"FROM funds_movement WHERE fund_id = ? AND bucket = ? AND asset = ? AND kind IN ({', '.join('?' * 3)}) "
-        "AND version > ? ORDER BY version", (fund_id, bucket, asset, *OUTFLOWS, after_version)).fetchall()
-    mine: dict[str, Decimal] = {}  # disbursement -> this holding's part of it
-    drawn: dict[str, int] = {}  # disbursement -> what it drew from this bucket, net
-    households: dict[str, tuple[str, str]] = {}
-    for version, kind, ref, counterpart, household_id, support_type, value, before in rows:
-        if kind == "return":
-            if drawn.get(ref):
-                back = _MATH.divide(_MATH.multiply(mine[ref], Decimal(value)), Decimal(drawn[ref]))
-                mine[ref] -= back
-                drawn[ref] -= value
-                holding += back
-            continue
-        if holding == 0 or not before:
-            continue
-        part = _MATH.divide(_MATH.multiply(holding, Decimal(value)), Decimal(before))
-        holding -= part
-        if kind == "charge":
-            mine[ref] = mine.get(ref, Decimal(0)) + part
-            drawn[ref] = drawn.get(ref, 0) + value
-            households[ref] = (household_id, support_type)
-        else:
-            arrival = cur.execute("SELECT version FROM funds_movement WHERE ref = ? AND kind = 'allocation_in' "
-                                  "AND fund_id = ? AND bucket = ? AND asset = ?",
-                                  (ref, counterpart, bucket, asset)).fetchone()
-            if arrival is not None:
-                stop.allocated.append(_follow(cur, counterpart, bucket, asset, arrival[0], part))
-    stop.still_held_vnd = holding
-    stop.funded = [Funded(ref, *households[ref], amount) for ref, amount in mine.items() if amount > 0]
-    return stop
+    def follow(self, fund_id: str, after_version: int, holding: Decimal) -> Stop:
+        """Follow `holding` (VND) from the moment (version) it entered the fund's bucket."""
+        root = self._stop(fund_id, holding)
+        step = [(root, after_version)]
+        while step:
+            step = self._next(step)
+        return root
+
+    def _stop(self, fund_id: str, holding: Decimal) -> Stop:
+        if fund_id not in self.funds:
+            # Money stays in its campaign: read all of its funds at once.
+            self.funds.update((row[0], row[1:]) for row in self.cur.execute(
+                "SELECT fund_id, committee_name, level, province_code, commune_code FROM funds_fund WHERE "
+                "campaign_id = (SELECT campaign_id FROM funds_fund WHERE fund_id = ?)", (fund_id,)).fetchall())
+        if fund_id not in self.funds:
+            raise InvalidInput(f"fund {fund_id} is not in the funds rows", field="fund_id", code="unknown_fund")
+        return Stop(fund_id, *self.funds[fund_id], bucket=self.bucket, asset=self.asset, arrived_vnd=holding)
+
+    def _next(self, step: list[tuple[Stop, int]]) -> list[tuple[Stop, int]]:
+        """Attribute each stop's outflows; the stops its allocations reached, with the versions they arrived at."""
+        outflows = self._outflows(step)
+        passed_on = [(stop, ref, counterpart, part) for stop, after in step
+                     for ref, counterpart, part in self._attribute(stop, outflows.get(stop.fund_id, []), after)]
+        arrived = self._arrivals(sorted({ref for _, ref, _, _ in passed_on}))
+        found = []
+        for stop, ref, counterpart, part in passed_on:
+            if (ref, counterpart) in arrived:
+                child = self._stop(counterpart, part)
+                stop.allocated.append(child)
+                found.append((child, arrived[(ref, counterpart)]))
+        return found
+
+    def _outflows(self, step: list[tuple[Stop, int]]) -> dict[str, list[tuple[Any, ...]]]:
+        """fund -> its bucket's outflows after the earliest arrival of the step there, in version order."""
+        after: dict[str, int] = {}
+        for stop, version in step:
+            after[stop.fund_id] = min(version, after.get(stop.fund_id, version))
+        where = " OR ".join("(fund_id = ? AND version > ?)" for _ in after)
+        rows = self.cur.execute(
+            "SELECT fund_id, version, kind, ref, counterpart, household_id, support_type, value_vnd, balance_before "
+            f"FROM funds_movement WHERE bucket = ? AND asset = ? AND kind IN ({', '.join('?' * len(OUTFLOWS))}) "
+            f"AND ({where}) ORDER BY fund_id, version",
+            (self.bucket, self.asset, *OUTFLOWS, *(v for item in after.items() for v in item))).fetchall()
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(row[1:])
+        return found
+
+    def _arrivals(self, refs: list[str]) -> dict[tuple[str, str], int]:
+        """(allocation, receiving fund) -> the version at which it arrived there."""
+        if not refs:
+            return {}
+        rows = self.cur.execute(
+            f"SELECT ref, fund_id, version FROM funds_movement WHERE ref IN ({', '.join('?' * len(refs))}) "
+            "AND kind = 'allocation_in' AND bucket = ? AND asset = ?", (*refs, self.bucket, self.asset)).fetchall()
+        return {(ref, fund_id): version for ref, fund_id, version in rows}
+
+    @staticmethod
+    def _attribute(stop: Stop, rows: list[tuple[Any, ...]], after_version: int) -> list[tuple[str, str, Decimal]]:
+        """Share the stop's holding out over its bucket's outflows after it arrived: what it funded is kept on
+        the stop; its parts of allocations are returned, (allocation, receiving fund, part), in their order."""
+        holding = stop.arrived_vnd
+        mine: dict[str, Decimal] = {}  # disbursement -> this holding's part of it
+        drawn: dict[str, int] = {}  # disbursement -> what it drew from this bucket, net
+        households: dict[str, tuple[str, str]] = {}
+        passed_on = []
+        for version, kind, ref, counterpart, household_id, support_type, value, before in rows:
+            if version <= after_version:
+                continue
+            if kind == "return":
+                if drawn.get(ref):
+                    back = _MATH.divide(_MATH.multiply(mine[ref], Decimal(value)), Decimal(drawn[ref]))
+                    mine[ref] -= back
+                    drawn[ref] -= value
+                    holding += back
+                continue
+            if holding == 0 or not before:
+                continue
+            part = _MATH.divide(_MATH.multiply(holding, Decimal(value)), Decimal(before))
+            holding -= part
+            if kind == "charge":
+                mine[ref] = mine.get(ref, Decimal(0)) + part
+                drawn[ref] = drawn.get(ref, 0) + value
+                households[ref] = (household_id, support_type)
+            else:
+                passed_on.append((ref, counterpart, part))
+        stop.still_held_vnd = holding
+        stop.funded = [Funded(ref, *households[ref], amount) for ref, amount in mine.items() if amount > 0]
+        return passed_on

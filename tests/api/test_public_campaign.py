@@ -4,8 +4,11 @@ donors anonymous, and "find my transfer" naming no household."""
 
 from __future__ import annotations
 
+import base64
 import csv
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -16,6 +19,7 @@ from vietnam_provinces import Province, Ward
 
 from emergency.envelope import Envelope
 from emergency.funding_scenario import CampaignConfig, run_campaign
+from emergency.names import fold
 from infra.settings import Settings
 from infra.stores import build_service
 from tests.api.conftest import running
@@ -34,14 +38,17 @@ class Public:
         async with self.session.get(self.url + path) as response:
             return response.status, await response.json()
 
-    async def every(self, path: str, listed: str) -> list[dict[str, Any]]:
-        """All of a paged list, page by page."""
+    async def every(self, path: str, listed: str, limit: int = 200, query: str = "") -> list[dict[str, Any]]:
+        """All of a paged list, page by page, each after the cursor the page before ended with."""
         found: list[dict[str, Any]] = []
+        after = ""
         while True:
-            page = await self.ok(f"{path}?limit=200&offset={len(found)}")
+            page = await self.ok(f"{path}?limit={limit}{query}{after}")
             found += page[listed]
             if not page["more"]:
+                assert page["next_after"] is None
                 return found
+            after = f"&after={page['next_after']}"
 
     async def ok(self, path: str) -> Any:
         status, body = await self.get(path)
@@ -113,6 +120,29 @@ async def test_the_disclosure_list_keeps_anonymous_donors_anonymous(public: Publ
     assert all(e["commune_name"] == Ward.from_code(int(e["commune_code"])).name for e in household_earmarks)
 
 
+def ids(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["contribution_id"] for row in rows]
+
+
+async def test_pages_follow_each_other_by_cursor_or_start_at_a_moment(public: Public):
+    path = f"/public/campaigns/{public.campaign_id}/contributions"
+    whole = await public.every(path, "contributions")
+    assert whole == sorted(whole, key=lambda c: (datetime.fromisoformat(c["received_at"]), c["contribution_id"]))
+    # Small pages walk the same list wherever their edges fall, between rows received in the same second too.
+    assert len({c["received_at"] for c in whole}) < len(whole)
+    assert ids(await public.every(path, "contributions", limit=7)) == ids(whole)
+    # A moment starts the list at the first row received at or after it.
+    moment = whole[len(whole) // 2]["received_at"]
+    page = await public.ok(f"{path}?limit=5&since={moment.replace('+', '%2B')}")
+    assert ids(page["contributions"]) == ids([c for c in whole if c["received_at"] >= moment][:5])
+    # A search pages the same way: by name (without case or diacritics; never an anonymous donor's), by amount.
+    named = await public.every(path, "contributions", limit=3, query="&search=Nguyễn")
+    assert ids(named) == ids([c for c in whole if "nguyen" in fold(c["donor_name"]) and not c["anonymous"]])
+    amount = Counter(c["value_vnd"] for c in whole).most_common(1)[0][0]
+    paid_so = await public.every(path, "contributions", limit=3, query=f"&search={amount}")
+    assert ids(paid_so) == ids([c for c in whole if c["value_vnd"] == amount]) and len(paid_so) > 3
+
+
 def conserved(stop: dict[str, Any]) -> bool:
     """What reached a committee is what it still holds, paid out there and passed on (to the hundredth of a đồng
     per step)."""
@@ -165,12 +195,20 @@ async def test_payments_to_households_are_listed_by_place_never_by_name(public: 
 
 
 async def test_refusals_name_the_field(public: Public):
+    listed = f"/public/campaigns/{public.campaign_id}/contributions"
+    not_a_key = base64.urlsafe_b64encode(b"yesterday:someone").decode().rstrip("=")
     for path, status, field in (("/public/campaigns/not-a-uuid", 422, "campaign_id"),
                                 ("/public/campaigns/00000000-0000-4000-8000-000000000000", 404, "campaign_id"),
                                 (f"/public/campaigns/{public.campaign_id}/transfers", 422, "reference"),
-                                (f"/public/campaigns/{public.campaign_id}/contributions?limit=0", 422, "limit")):
+                                (f"{listed}?limit=0", 422, "limit"),
+                                (f"{listed}?after=not+a+cursor", 422, "after"),
+                                (f"{listed}?after={not_a_key}", 422, "after"),
+                                (f"{listed}?after=AAAA", 422, "after"),
+                                (f"{listed}?since=2024-09-13T10:00:00", 422, "since"),
+                                (f"{listed}?since=2024-09-13T10:00:00Z&after=AAAA", 422, "since"),
+                                (f"{listed}?search={'9' * 40}", 200, None)):
         got, body = await public.get(path)
-        assert (got, body["field"]) == (status, field), (path, body)
+        assert (got, body.get("field")) == (status, field), (path, body)
 
 
 async def test_crafted_digits_are_searched_or_refused_never_a_failure(public: Public):

@@ -30,12 +30,9 @@ from psycopg import sql
 from api.tokens import TokenStore
 from infra.settings import Settings
 from infra.stores import build_service, connect_postgres
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REQUIRE_ALL, _postgres_or_skip
 
-CHROMIUM = os.environ.get("EMERGENCY_CHROMIUM", "/usr/bin/chromium")
-# Playwright's own browser downloads are never used: Debian's Chromium, headless, with nothing phoning home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_HOUSEHOLDS = 160

@@ -1,17 +1,20 @@
 """The coordinator dashboard in Chromium: sign-in by role, figures equal to the
-API's, a number that changes live when a disbursement is posted, and the
-as-of control showing the API's point-in-time answer."""
+API's, a number that changes live when a disbursement is posted, the as-of
+control showing the API's point-in-time answer, and live refreshes that never
+pile requests up."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 from vietnam_provinces import Ward
 
+from tests.browser.chromium import RequestLog
 from tests.browser.conftest import Page, Server
 
 pytestmark = pytest.mark.browser
@@ -144,3 +147,40 @@ def test_the_as_of_control_shows_the_api_answer_for_that_moment(page: Page, serv
     now = coverage(server, incident)
     page.page.locator(f"#kpi-entitled[data-value='{now['entitled_vnd']}']").wait_for()
     assert not page.page.locator("#asof-banner").is_visible()
+
+
+TREND_POINTS, TREND_CONCURRENCY = 24, 4  # as the page draws the trend today, one request per point
+REFRESH_SECONDS = 0.1  # shorter than one load of the trend, even on this small store
+
+
+def test_live_refreshes_never_pile_up_requests(page: Page, server: Server) -> None:
+    log = RequestLog().watch(page.page)
+    started = server.get(f"/incidents/{incident_id(server)}", server.coordinator)["started_at"]
+    page.page.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {server.coordinator!r})")
+    page.open(f"/dashboard?refresh={REFRESH_SECONDS}")
+    page.page.locator("#live[data-state=open]").wait_for()
+    page.page.wait_for_function(f"""() => Chart.getChart('trend-chart')?.data.datasets[0]?.data.length
+                                    === {TREND_POINTS}""")
+    drawn = len(log.requests)
+    page.page.wait_for_timeout(3 * REFRESH_SECONDS * 1000)  # three more periods, live
+
+    trend = log.of("trend")
+    assert len(trend) == TREND_POINTS, "the refresh never loads the trend again once drawn"
+    first = min(r.started for r in trend)
+    loading = max(r.ended or 0 for r in trend)
+    # The test means something: the refresh ran, several times, while the trend was still loading.
+    assert sum(1 for r in log.of("headline") if first < r.started < loading) >= 2
+    assert len(log.requests) > drawn, "the page kept refreshing after the trend was drawn"
+    # The trend's one load reads from the incident's start (to the millisecond, as the page counts time).
+    start = datetime.fromisoformat(started)
+    assert sum(1 for r in trend if abs(datetime.fromisoformat(_as_of(r.url)) - start) < timedelta(milliseconds=1)) == 1
+    assert log.most_in_flight("trend") <= TREND_CONCURRENCY
+    # No part is read again while its read before is still running, and nothing was abandoned.
+    for kind in ("headline", "provinces", "communes", "overdue"):
+        assert log.of(kind) and log.started_while_running(kind) == 0, kind
+    assert not [r.url for r in log.requests if r.failed]
+    page.screenshot("live")
+
+
+def _as_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["as_of"][0]

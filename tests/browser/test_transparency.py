@@ -1,11 +1,13 @@
 """The public transparency page in Chromium, with no token: the campaign's
 totals and per-province allocations as the API states them, the searchable
-list of contributions keeping anonymous donors anonymous, and "find my
-transfer" by bank reference; nothing private reaches the browser."""
+list of contributions keeping anonymous donors anonymous and paging as the
+API does, and "find my transfer" by bank reference; nothing private reaches
+the browser."""
 
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from vietnam_provinces import Ward
 
 from emergency.names import fold
 from tests.browser.conftest import Page, Server
-from tests.browser.test_dashboard import vnd
+from tests.browser.test_dashboard import VIETNAM, vnd
 
 pytestmark = pytest.mark.browser
 
@@ -140,3 +142,39 @@ def test_find_my_transfer_by_bank_reference(page: Page, server: Server) -> None:
     assert not any("authorization" in h for h in headers)
     for body in bodies:
         assert not any(household in body for household in server.campaign.households)
+
+
+def listed(page: Page) -> list[str]:
+    page.page.locator("body:not([data-loading])").wait_for()
+    return page.page.evaluate("() => [...document.querySelectorAll('#disclosure tbody tr')].map(r => r.dataset.reference)")
+
+
+def references(body: dict[str, Any]) -> list[str]:
+    return [c["reference"] or c["receipt_number"] for c in body["contributions"]]
+
+
+def test_the_contributions_list_pages_as_the_api_does(page: Page, server: Server) -> None:
+    path = f"/public/campaigns/{server.campaign.campaign_id}/contributions?limit=50"
+    first = server.get(path)
+    second = server.get(f"{path}&after={first['next_after']}")
+    page.open("/transparency")
+    page.page.locator("#disclosure tbody tr").first.wait_for()
+    assert listed(page) == references(first)
+    assert page.page.locator("#disclosure-pager [data-page=previous]").is_disabled()
+
+    page.page.click("#disclosure-pager [data-page=next]")
+    page.page.locator("#disclosure-pager [data-page-number]", has_text="Trang 2").wait_for()
+    assert listed(page) == references(second)
+    page.page.click("#disclosure-pager [data-page=previous]")
+    page.page.locator("#disclosure-pager [data-page-number]", has_text="Trang 1").wait_for()
+    assert listed(page) == references(first)
+
+    # A moment, in Vietnam time, starts the list at the first transfer received then or later.
+    line = statement_lines(server)[len(statement_lines(server)) // 2]
+    moment = datetime.fromisoformat(line["date"]).astimezone(VIETNAM)
+    page.page.fill("#disclosure-since", moment.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.page.locator("#disclosure-since").dispatch_event("change")
+    page.page.locator(f"#disclosure tbody tr[data-reference='{line['reference']}']").wait_for()
+    since = server.get(f"{path}&since={moment.isoformat().replace('+', '%2B')}")
+    assert listed(page) == references(since) and line["reference"] in references(since)
+    page.screenshot("since")

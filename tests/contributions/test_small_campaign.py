@@ -17,6 +17,7 @@ Money (million VND):
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -163,17 +164,36 @@ def test_the_public_list_is_searchable_and_keeps_anonymous_donors_anonymous(camp
     assert len(everything) == 7 and all("Trần" not in r["donor_name"] for r in everything)
 
 
-def test_the_check_finds_money_the_rows_lost(campaign, service: AidService, settings: Settings):
-    funds, _ = campaign
+def damaged(service: AidService, settings: Settings, statement: str, params: tuple[str, ...]) -> Any:
+    """A cursor on the campaign's funds rows after `statement` changed them behind the projection's back."""
     views = views_of(service, settings.views_url())
     with views.store.transaction() as cur:
-        cur.execute("DELETE FROM funds_movement WHERE kind = 'charge' AND fund_id = ? AND asset = 'cash'",
-                    (str(funds.commune),))
-    with views.store.read() as cur:
-        result = fund_reports.check(cur, lambda f, v: service.funding.fund(UUID(f), v).balances)
+        cur.execute(statement, params)
+    return views.store.read()
+
+
+def checked(service: AidService, cur: Any) -> fund_reports.CheckResult:
+    return fund_reports.check(cur, lambda f, v: service.funding.fund(UUID(f), v).balances)
+
+
+def test_the_check_finds_money_the_rows_lost(campaign, service: AidService, settings: Settings):
+    funds, _ = campaign
+    with damaged(service, settings, "DELETE FROM funds_movement WHERE kind = 'charge' AND fund_id = ? "
+                                    "AND asset = 'cash'", (str(funds.commune),)) as cur:
+        result = checked(service, cur)
     assert not result.ok
-    assert {"conservation", "disbursement"} <= {v.rule for v in result.violations}
+    assert {"conservation", "disbursement", "flows"} <= {v.rule for v in result.violations}
     assert all(v.fund_id == str(funds.commune) for v in result.violations if v.rule == "conservation")
+
+
+def test_the_check_finds_report_sums_that_are_not_the_movements(campaign, service: AidService, settings: Settings):
+    funds, _ = campaign
+    with damaged(service, settings, "UPDATE funds_flow SET value_vnd = value_vnd + 1 WHERE kind = 'contribution' "
+                                    "AND fund_id = ?", (str(funds.central),)) as cur:
+        result = checked(service, cur)
+        reported = sum(r["cash"]["from_donors"] + r["in_kind"]["from_donors"] for r in fund_reports.fund_report(cur))
+    assert [(v.fund_id, v.rule) for v in result.violations] == [(str(funds.central), "flows")]
+    assert reported == result.received_from_donors + 1  # the reports read the sums; the check, the movements
 
 
 def test_an_extension_opens_the_window_again(service: AidService):

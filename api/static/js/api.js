@@ -20,6 +20,7 @@ export async function getJson(path, { token = null, params = {}, signal } = {}) 
   const url = query.size ? `${path}?${query}` : path;
   const response = await fetch(url, { headers: headers(token, { Accept: "application/json" }), signal });
   const body = await response.json().catch(() => null);
+  signal?.throwIfAborted(); // an answer that came for an aborted load is never drawn
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }

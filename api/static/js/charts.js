@@ -19,7 +19,6 @@ export const COLORS = {
   local: "#8fb3dc",
   disbursed: "#1b8a5a",
 };
-const SERIES = ["#2563a6", "#8e44ad", "#16a0a0", "#c0571b", "#6b8e23", "#b0306a"];
 
 Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 Chart.defaults.color = "#4a5868";
@@ -31,7 +30,7 @@ const percentAxis = (extra = {}) => ({
   min: 0, max: 100, ticks: { callback: (v) => percent(v, 0) }, ...extra,
 });
 
-/** Timely % over time: the whole incident, each province, and the 100% target. */
+/** Timely % over time: the whole incident, and the 100% target. */
 export function trendChart(canvas) {
   return new Chart(canvas, {
     type: "line",
@@ -57,18 +56,13 @@ export function trendChart(canvas) {
   });
 }
 
-/** `series`: [{label, points: [{x: ms, y: pct|null}]}], the first one the whole incident. */
-export function setTrend(chart, series) {
-  const [whole, ...areas] = series;
-  const ends = whole.points.length ? [whole.points[0].x, whole.points[whole.points.length - 1].x] : [0, 1];
+/** The incident's line, `points`: [{x: ms, y: pct|null}]. */
+export function setTrend(chart, label, points) {
+  const ends = points.length ? [points[0].x, points[points.length - 1].x] : [0, 1];
   chart.data.datasets = [
     // The shaded band between the incident's line and the top of the axis (100%) is the gap to the target.
-    { label: whole.label, data: whole.points, borderColor: COLORS.ink, backgroundColor: COLORS.gap, borderWidth: 3,
+    { label, data: points, borderColor: COLORS.ink, backgroundColor: COLORS.gap, borderWidth: 3,
       pointRadius: 0, tension: 0.25, spanGaps: true, fill: "end", clip: 6 },
-    ...areas.map((s, i) => ({
-      label: s.label, data: s.points, borderColor: SERIES[i % SERIES.length], backgroundColor: SERIES[i % SERIES.length],
-      borderWidth: 1.5, pointRadius: 0, tension: 0.25, spanGaps: true, clip: 6,
-    })),
     { label: t("chart.target"), data: ends.map((x) => ({ x, y: 100 })), borderColor: COLORS.target,
       backgroundColor: COLORS.target, borderDash: [6, 4], borderWidth: 2, pointRadius: 0, clip: 6 },
   ];

@@ -6,6 +6,7 @@ import { provinceChart, setProvinces, setTrend, trendChart } from "./charts.js";
 import { $, busy, el, fillRows, meter, setFigure } from "./dom.js";
 import * as f from "./format.js";
 import { labelOr, setupToggle, t } from "./i18n.js";
+import { Loads, pooled } from "./loads.js";
 
 const TOKEN_KEY = "emergency.token";
 const TREND_POINTS = 24;
@@ -13,8 +14,9 @@ const TREND_CONCURRENCY = 4;
 const OVERDUE_PAGE = 25;
 // After a pushed change, wait this long for more before re-reading the breakdowns.
 const SETTLE_MS = 600;
-// Cases turn overdue by the clock alone, with no event: re-read this often.
-const CLOCK_REFRESH_MS = 60_000;
+// Cases turn overdue by the clock alone, with no event: re-read this often
+// (`?refresh=<seconds>` sets another period, for trying the page out).
+const CLOCK_REFRESH_MS = refreshPeriod(new URLSearchParams(location.search).get("refresh"));
 const SLIDER_STEP_MS = 15 * 60_000;
 
 const state = {
@@ -22,8 +24,6 @@ const state = {
   session: null,
   incident: null,
   provinces: {},
-  communes: {}, // official names of the communes of the provinces read so far
-  namedProvinces: new Set(),
   asOf: null, // ms since epoch; null: live
   known: "then",
   province: null, // filter for communes and the overdue list
@@ -32,13 +32,20 @@ const state = {
   byProvince: [],
   byCommune: [],
   overdue: null,
-  trend: null,
+  trend: null, // [{at, coverage}] for the moment shown
   stopLive: null,
-  generation: 0, // drops answers to questions no longer asked
+  shown: 0, // counts the moments asked for: a load waiting for another starts only if still wanted
+  failed: new Set(), // kinds whose last load failed
   settleTimer: null,
 };
 
 const charts = {};
+const loads = new Loads();
+
+function refreshPeriod(seconds) {
+  const asked = Number(seconds) * 1000;
+  return Number.isFinite(asked) && asked >= 50 ? Math.min(asked, 3_600_000) : 60_000;
+}
 
 // ----- sign-in ---------------------------------------------------------------
 
@@ -80,6 +87,7 @@ async function signIn(token) {
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   stopLive();
+  loads.abortAll();
   state.token = state.session = state.incident = null;
   showSignIn();
 }
@@ -122,7 +130,7 @@ function goLive() {
   state.asOf = null;
   sliderBounds();
   showMoment();
-  load({ trend: true });
+  show();
   startLive();
 }
 
@@ -132,7 +140,7 @@ function goBack(moment) {
   stopLive();
   setLive("paused");
   showMoment();
-  load({ trend: true });
+  show();
 }
 
 function setLive(mode) {
@@ -156,7 +164,7 @@ function startLive() {
         renderHeadline();
         markUpdated(message.data.at);
       }
-      settleThenReload();
+      settleThenRefresh();
     },
   });
 }
@@ -167,9 +175,11 @@ function stopLive() {
   clearTimeout(state.settleTimer);
 }
 
-function settleThenReload() {
+// Changes come in runs: the breakdowns are read once the run has settled, and
+// once more after a read still running (it may have missed the last change).
+function settleThenRefresh() {
   clearTimeout(state.settleTimer);
-  state.settleTimer = setTimeout(() => load({ trend: false }), SETTLE_MS);
+  state.settleTimer = setTimeout(() => refresh(BREAKDOWNS, { again: true }), SETTLE_MS);
 }
 
 function markUpdated(at) {
@@ -177,78 +187,110 @@ function markUpdated(at) {
 }
 
 // ----- reading ---------------------------------------------------------------
+// Each part of the board is a load of its own kind (loads.js): it draws its
+// part as soon as its answer comes, whatever the others are doing.
 
-function coverageParams(groupBy, moment = state.asOf, known = state.known) {
-  return moment == null ? { group_by: groupBy } : { group_by: groupBy, as_of: new Date(moment).toISOString(), known };
+const BREAKDOWNS = ["provinces", "communes", "overdue"];
+const READS = {
+  async headline(signal) {
+    const whole = await coverage("incident", { signal });
+    state.headline = whole.rows[0] || null;
+    // The moment the figures are evaluated at, and on which axis (live: now).
+    Object.assign($("board").dataset, { at: whole.at, known: state.asOf == null ? "now" : state.known });
+    renderHeadline();
+    if (state.asOf == null) {
+      markUpdated(whole.at);
+      if (state.trend) updateTrendEnd({ at: whole.at, coverage: state.headline });
+    }
+  },
+  async provinces(signal) {
+    state.byProvince = (await coverage("province", { signal })).rows;
+    renderProvinces();
+  },
+  async communes(signal) {
+    state.byCommune = (await coverage("commune", { signal })).rows;
+    renderCommunes();
+  },
+  async overdue(signal) {
+    state.overdue = await overdueList(signal);
+    renderOverdue();
+  },
+  async trend(signal) {
+    state.trend = await trendPoints(signal);
+    renderTrend();
+  },
+};
+
+function coverage(groupBy, { moment = state.asOf, known = state.known, signal } = {}) {
+  const params = moment == null ? { group_by: groupBy }
+    : { group_by: groupBy, as_of: new Date(moment).toISOString(), known };
+  return getJson(`/incidents/${state.incident.incident_id}/coverage`, { token: state.token, params, signal });
 }
 
-function coverage(groupBy, moment, known) {
-  return getJson(`/incidents/${state.incident.incident_id}/coverage`,
-    { token: state.token, params: coverageParams(groupBy, moment, known) });
-}
-
-function overdueList() {
+function overdueList(signal) {
   const params = { limit: state.overdueLimit, province: state.province };
   if (state.asOf != null) Object.assign(params, { as_of: new Date(state.asOf).toISOString(), known: state.known });
-  return getJson(`/incidents/${state.incident.incident_id}/overdue`, { token: state.token, params });
+  return getJson(`/incidents/${state.incident.incident_id}/overdue`, { token: state.token, params, signal });
 }
 
-function load({ trend }) {
-  return busy(read(trend));
-}
-
-async function read(trend) {
-  const generation = ++state.generation;
-  try {
-    // At a past point the first answer replays the log up to it; the others then reuse that replay.
-    const whole = await coverage("incident");
-    const [provinces, communes, overdue] = await Promise.all([coverage("province"), coverage("commune"), overdueList()]);
-    await nameCommunes(provinces.rows.map((r) => r.province_code));
-    if (generation !== state.generation) return;
-    $("load-error").hidden = true;
-    state.headline = whole.rows[0] || null;
-    state.byProvince = provinces.rows;
-    state.byCommune = communes.rows;
-    state.overdue = overdue;
-    $("board").dataset.at = whole.at; // the moment the figures are evaluated at
-    if (state.asOf == null) markUpdated(whole.at);
-    renderAll();
-    if (trend || !state.trend) await loadTrend(generation, provinces);
-    else updateTrendEnd(provinces);
-  } catch (error) {
-    if (generation !== state.generation) return;
-    if (error instanceof ApiError && error.status === 401) return signOut();
-    $("load-error").hidden = false;
-    $("load-error").textContent = t("error.load", { message: error.message });
-  }
-}
-
-/** The official names of the communes of `provinces` (each province's list is read once). */
-async function nameCommunes(provinces) {
-  const wanted = [...new Set(provinces)].filter((code) => !state.namedProvinces.has(code));
-  if (!wanted.length) return;
-  const { communes } = await getJson("/public/communes", { params: { province: wanted.join(",") } });
-  Object.assign(state.communes, communes);
-  wanted.forEach((code) => state.namedProvinces.add(code));
-}
-
-/** Timely % at evenly spaced moments from the incident's start to the moment shown, as now known. */
-async function loadTrend(generation, last) {
+/**
+ * The trend: the incident's coverage as now known at TREND_POINTS moments, evenly spaced from its start to the
+ * moment shown, as [{at, coverage}] (coverage null while nothing was assessed). That is the answer of
+ * `GET /incidents/{id}/coverage/series?points=…&known=now`, one request, once the server has it; until then, one
+ * request per point, TREND_CONCURRENCY at a time.
+ */
+async function trendPoints(signal) {
   const start = Date.parse(state.incident.started_at);
-  const end = Date.parse(last.at);
-  const moments = Array.from({ length: TREND_POINTS - 1 }, (_, i) => start + ((end - start) * i) / (TREND_POINTS - 1));
-  const reports = new Array(moments.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < moments.length) {
-      const i = next++;
-      reports[i] = await coverage("province", moments[i], "now");
+  const end = state.asOf ?? Date.now();
+  const moments = Array.from({ length: TREND_POINTS }, (_, i) => start + ((end - start) * i) / (TREND_POINTS - 1));
+  return pooled(moments, TREND_CONCURRENCY, async (moment) => {
+    const report = await coverage("incident", { moment, known: "now", signal });
+    return { at: report.at, coverage: report.rows[0] || null };
+  });
+}
+
+/** A load's work, with its failure shown (and a refused token signing out) rather than thrown. */
+function guarded(kind) {
+  return async (signal) => {
+    try {
+      await READS[kind](signal);
+      state.failed.delete(kind);
+      if (!state.failed.size) $("load-error").hidden = true;
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof ApiError && error.status === 401) return signOut();
+      state.failed.add(kind);
+      $("load-error").hidden = false;
+      $("load-error").textContent = t("error.load", { message: error.message });
     }
   };
-  await Promise.all(Array.from({ length: TREND_CONCURRENCY }, worker));
-  if (generation !== state.generation) return;
-  state.trend = [...reports, last];
-  renderTrend();
+}
+
+function load(kind) {
+  return busy(loads.start(kind, guarded(kind)));
+}
+
+/** The board for the moment chosen, afresh: what was still loading for the moment before is aborted. */
+async function show() {
+  const shown = ++state.shown;
+  state.trend = null; // the one drawn is of another moment: the live headline leaves it alone
+  state.failed.delete("trend");
+  const headline = load("headline");
+  // As known at a past point, the server replays the log up to it for the first question and answers the next
+  // ones from that replay: ask them once it has been made.
+  if (state.asOf != null && state.known === "then") await headline;
+  if (shown !== state.shown) return;
+  BREAKDOWNS.forEach(load);
+  // The trend's many points wait for the headline, which a coordinator looks at first.
+  await headline;
+  if (shown === state.shown) load("trend");
+}
+
+/** Read again what is not loading already (time alone turns cases overdue); `again`: and after what is. */
+function refresh(kinds, { again = false } = {}) {
+  for (const kind of kinds) busy(loads.refresh(kind, guarded(kind), { again }));
+  // The trend is drawn once per moment shown (its end then follows the headline), again only if that failed.
+  if (state.failed.has("trend")) busy(loads.refresh("trend", guarded("trend")));
 }
 
 function updateTrendEnd(last) {
@@ -259,21 +301,6 @@ function updateTrendEnd(last) {
 // ----- drawing ---------------------------------------------------------------
 
 const provinceName = (code) => state.provinces[code] || code;
-// A code the current list no longer has (a record from before July 2025) shows as itself.
-const communeName = (code) => state.communes[code] || code;
-
-function timely(rows) {
-  const sum = (key) => rows.reduce((total, r) => total + r[key], 0);
-  const due = sum("disbursed_on_time") + sum("late") + sum("overdue");
-  return due ? (100 * sum("disbursed_on_time")) / due : null;
-}
-
-function renderAll() {
-  renderHeadline();
-  renderProvinces();
-  renderCommunes();
-  renderOverdue();
-}
 
 function renderHeadline() {
   const c = state.headline || {}; // nothing assessed yet: every figure shows "—"
@@ -307,26 +334,18 @@ function renderProvinces() {
 
 function renderTrend() {
   if (!state.trend) return;
-  const point = (report, rows) => ({ x: Date.parse(report.at), y: timely(rows) });
-  const codes = [...new Set(state.trend.flatMap((r) => r.rows.map((row) => row.province_code)))].sort();
-  setTrend(charts.trend, [
-    { label: t("chart.all"), points: state.trend.map((r) => point(r, r.rows)) },
-    ...codes.map((code) => ({
-      label: provinceName(code),
-      points: state.trend.map((r) => point(r, r.rows.filter((row) => row.province_code === code))),
-    })),
-  ]);
+  setTrend(charts.trend, t("chart.all"),
+    state.trend.map((p) => ({ x: Date.parse(p.at), y: p.coverage?.timely_pct ?? null })));
 }
 
 function renderCommunes() {
   // Widest gap first: the communes that need attention lead.
   const rows = state.byCommune.filter((r) => !state.province || r.province_code === state.province)
-    .sort((a, b) => (a.timely_pct ?? 101) - (b.timely_pct ?? 101) ||
-      communeName(a.commune_code).localeCompare(communeName(b.commune_code), "vi"));
+    .sort((a, b) => (a.timely_pct ?? 101) - (b.timely_pct ?? 101) || a.commune_code.localeCompare(b.commune_code));
   $("commune-filter").textContent = state.province ? provinceName(state.province) : t("communes.all");
   $("clear-province").hidden = !state.province;
   fillRows($("communes").tBodies[0], rows.map((r) => el("tr", {},
-    el("td", { title: r.commune_code }, communeName(r.commune_code)),
+    el("td", {}, r.commune_code),
     el("td", {}, provinceName(r.province_code)),
     el("td", { className: "num" }, f.number(r.households_in_need)),
     el("td", { className: `bar-col ${rateClass(r.timely_pct)}` },
@@ -360,8 +379,7 @@ function renderOverdue() {
   fillRows($("overdue").tBodies[0], list.cases.map((c) => el("tr", { dataset: { household: c.household_id, support: c.support_type } },
     el("td", {}, el("strong", {}, c.head_name), el("span", { className: "muted small block" },
       `${f.number(c.members)} ${t("col.members").toLowerCase()}`)),
-    el("td", { title: c.commune_code }, communeName(c.commune_code),
-      el("span", { className: "muted small block" }, provinceName(c.province_code))),
+    el("td", {}, c.commune_code, el("span", { className: "muted small block" }, provinceName(c.province_code))),
     el("td", {}, labelOr(`support.${c.support_type}`, c.support_type)),
     el("td", { className: "num" }, owed(c)),
     el("td", { className: "num bad" }, f.hours(c.overdue_hours)),
@@ -374,11 +392,9 @@ function relabel() {
   setLive($("live").dataset.state);
   showMoment();
   if (state.headline) renderHeadline();
-  if (state.overdue) {
-    renderProvinces();
-    renderCommunes();
-    renderOverdue();
-  }
+  renderProvinces();
+  renderCommunes();
+  if (state.overdue) renderOverdue();
   renderTrend();
 }
 
@@ -387,7 +403,8 @@ function relabel() {
 function pickProvince(code) {
   state.province = state.province === code ? null : code;
   state.overdueLimit = OVERDUE_PAGE;
-  load({ trend: false });
+  renderCommunes();
+  load("overdue");
 }
 
 async function start() {
@@ -417,12 +434,12 @@ async function start() {
   $("clear-province").addEventListener("click", () => pickProvince(state.province));
   $("overdue-more").addEventListener("click", () => {
     state.overdueLimit += OVERDUE_PAGE;
-    load({ trend: false });
+    load("overdue");
   });
   setInterval(() => {
     if (state.incident && state.asOf == null) {
       sliderBounds();
-      load({ trend: false });
+      refresh(["headline", ...BREAKDOWNS]);
     }
   }, CLOCK_REFRESH_MS);
   state.provinces = (await getJson("/public/provinces")).provinces;

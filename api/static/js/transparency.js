@@ -1,12 +1,16 @@
 // The public transparency page: a campaign's money received, allocated and
 // paid out, per province; the searchable list of contributions; and "find my
-// transfer". Open routes only: no token, nothing private.
+// transfer". Open routes only: no token, nothing private. Each part is read
+// by a load of its own (loads.js) and drawn as soon as its answer comes; the
+// lists show one page at a time (pager.js).
 
 import { ApiError, getJson } from "./api.js";
 import { allocationChart, setAllocations } from "./charts.js";
 import { $, busy, el, fillRows, setFigure, sleep } from "./dom.js";
 import * as f from "./format.js";
 import { labelOr, setupToggle, t } from "./i18n.js";
+import { Loads } from "./loads.js";
+import { Pager } from "./pager.js";
 
 const PAGE = 50;
 const SEARCH_DELAY_MS = 300;
@@ -18,14 +22,13 @@ const state = {
   funds: null,
   provinces: {},
   search: "",
-  limit: PAGE,
   disclosure: null,
   payments: null,
-  paymentsLimit: PAGE,
   transfers: null,
   typed: 0, // keystrokes in the search box: only the last one's search runs
-  generation: 0,
 };
+const loads = new Loads();
+const pagers = {};
 let chart;
 
 const provinceName = (code) => state.provinces[code] || code;
@@ -40,6 +43,38 @@ function showError(error) {
 
 // ----- reading ---------------------------------------------------------------
 
+const READS = {
+  async totals(signal) {
+    state.totals = await getJson(base(), { signal });
+    renderTotals();
+  },
+  async funds(signal) {
+    state.funds = await getJson(`${base()}/funds`, { signal });
+    renderFunds();
+  },
+  async disclosure(signal) {
+    const params = { search: state.search, limit: PAGE, ...pagers.disclosure.params() };
+    state.disclosure = await getJson(`${base()}/contributions`, { params, signal });
+    renderDisclosure();
+  },
+  async payments(signal) {
+    state.payments = await getJson(`${base()}/disbursements`, { params: { limit: PAGE, ...pagers.payments.params() },
+      signal });
+    renderPayments();
+  },
+};
+
+/** Read one part afresh (aborting its read still running), showing a failure rather than throwing it. */
+function load(kind, work = READS[kind]) {
+  return busy(loads.start(kind, async (signal) => {
+    try {
+      await work(signal);
+    } catch (error) {
+      if (!signal.aborted) showError(error);
+    }
+  }));
+}
+
 async function openCampaign(campaign) {
   state.campaign = campaign;
   state.transfers = null;
@@ -47,46 +82,23 @@ async function openCampaign(campaign) {
   history.replaceState(null, "", `#campaign=${campaign.campaign_id}`);
   $("campaign-view").hidden = false;
   $("trace-result").hidden = true;
-  try {
-    [state.totals, state.funds] = await Promise.all([getJson(base()), getJson(`${base()}/funds`)]);
-    renderTotals();
-    renderFunds();
-  } catch (error) {
-    showError(error);
-  }
-  state.paymentsLimit = PAGE;
-  await Promise.all([loadDisclosure(), loadPayments()]);
+  pagers.disclosure.reset(pagers.disclosure.since);
+  pagers.payments.reset();
+  // The totals are what a reader looks at first: the rest is asked for once they have answered.
+  await load("totals");
+  if (state.campaign === campaign) ["funds", "disclosure", "payments"].forEach((kind) => load(kind));
 }
 
-async function loadPayments() {
-  try {
-    state.payments = await getJson(`${base()}/disbursements`, { params: { limit: state.paymentsLimit } });
-    renderPayments();
-  } catch (error) {
-    showError(error);
-  }
-}
-
-async function loadDisclosure() {
-  const generation = ++state.generation;
-  try {
-    const page = await getJson(`${base()}/contributions`, { params: { search: state.search, limit: state.limit } });
-    if (generation !== state.generation) return;
-    state.disclosure = page;
-    renderDisclosure();
-  } catch (error) {
-    showError(error);
-  }
-}
-
-async function findTransfer(reference) {
-  try {
-    state.transfers = await getJson(`${base()}/transfers`, { params: { reference } });
+function findTransfer(reference) {
+  return load("transfer", async (signal) => {
+    try {
+      state.transfers = await getJson(`${base()}/transfers`, { params: { reference }, signal });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 422) return; // nothing to look up
+      throw error;
+    }
     renderTransfers();
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 422) return;
-    showError(error);
-  }
+  });
 }
 
 // ----- drawing ---------------------------------------------------------------
@@ -154,10 +166,9 @@ function donor(c) {
 function renderDisclosure() {
   const page = state.disclosure;
   const rows = page.contributions;
-  $("disclosure-count").textContent = t(page.more ? "disclosure.count.more" : "disclosure.count",
-    { shown: f.number(rows.length) });
+  $("disclosure-count").textContent = t("disclosure.count", { shown: f.number(rows.length) });
   $("disclosure-empty").hidden = rows.length > 0;
-  $("disclosure-more").hidden = !page.more;
+  pagers.disclosure.show(page);
   fillRows($("disclosure").tBodies[0], rows.map((c) => el("tr", { dataset: { reference: c.reference || c.receipt_number || "" } },
     el("td", { className: "nowrap" }, f.dateTime(c.received_at)),
     el("td", {}, donor(c), c.description ? el("span", { className: "muted small block" }, c.description) : null),
@@ -170,10 +181,9 @@ function renderDisclosure() {
 
 function renderPayments() {
   const rows = state.payments.disbursements;
-  $("payments-count").textContent = t(state.payments.more ? "payments.count.more" : "payments.count",
-    { shown: f.number(rows.length) });
+  $("payments-count").textContent = t("payments.count", { shown: f.number(rows.length) });
   $("payments-empty").hidden = rows.length > 0;
-  $("payments-more").hidden = !state.payments.more;
+  pagers.payments.show(state.payments);
   fillRows($("payments").tBodies[0], rows.map((d) => el("tr", { dataset: { disbursement: d.disbursement_id } },
     el("td", { className: "nowrap" }, f.date(d.delivered_at)),
     el("td", {}, provinceName(d.province_code)),
@@ -223,6 +233,7 @@ function renderTransfers() {
 }
 
 function relabel() {
+  if (!state.campaign) return;
   if (state.totals) renderTotals();
   if (state.funds) renderFunds();
   if (state.disclosure) renderDisclosure();
@@ -235,34 +246,35 @@ function relabel() {
 async function start() {
   setupToggle($("lang"), relabel);
   chart = allocationChart($("allocation-chart"));
+  pagers.disclosure = new Pager("disclosure-pager", () => load("disclosure"));
+  pagers.payments = new Pager("payments-pager", () => load("payments"));
   $("campaign").addEventListener("change", (event) => {
-    busy(openCampaign(state.campaigns.find((c) => c.campaign_id === event.target.value)));
+    openCampaign(state.campaigns.find((c) => c.campaign_id === event.target.value));
   });
   $("search").addEventListener("input", (event) => {
     const typed = ++state.typed;
     busy(sleep(SEARCH_DELAY_MS).then(() => {
       if (typed !== state.typed) return null;
       state.search = event.target.value.trim();
-      state.limit = PAGE;
-      return loadDisclosure();
+      pagers.disclosure.first();
+      return load("disclosure");
     }));
   });
-  $("disclosure-more").addEventListener("click", () => {
-    state.limit += PAGE;
-    busy(loadDisclosure());
-  });
-  $("payments-more").addEventListener("click", () => {
-    state.paymentsLimit += PAGE;
-    busy(loadPayments());
+  $("disclosure-since").addEventListener("change", (event) => {
+    pagers.disclosure.reset(event.target.value ? Date.parse(f.fromLocalInput(event.target.value)) : null);
+    load("disclosure");
   });
   $("trace-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    busy(findTransfer($("reference").value.trim()));
+    findTransfer($("reference").value.trim());
   });
-  try {
-    const [names, list] = await busy(Promise.all([getJson("/public/provinces"), getJson("/public/campaigns")]));
+  // Province names label the chart and the lists, but nothing waits for them.
+  busy(getJson("/public/provinces").then((names) => {
     state.provinces = names.provinces;
-    state.campaigns = list.campaigns;
+    relabel();
+  }).catch(showError));
+  try {
+    state.campaigns = (await busy(getJson("/public/campaigns"))).campaigns;
   } catch (error) {
     showError(error);
     return;
@@ -272,7 +284,7 @@ async function start() {
   $("campaign-pick").hidden = false;
   $("campaign").replaceChildren(...state.campaigns.map((c) => el("option", { value: c.campaign_id }, c.title)));
   const wanted = new URLSearchParams(location.hash.slice(1)).get("campaign");
-  busy(openCampaign(state.campaigns.find((c) => c.campaign_id === wanted) || state.campaigns[0]));
+  openCampaign(state.campaigns.find((c) => c.campaign_id === wanted) || state.campaigns[0]);
 }
 
 start();
