@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -170,8 +171,21 @@ class FieldApp:
         self.screen("queue")
 
 
-def phone(browser: Any, site: FieldSite, name: str) -> Any:
-    return tab(browser, site, name, **PHONE)
+@contextmanager
+def signed_in(browser: Any, site: FieldSite, name: str, token: str | None = None) -> Iterator[FieldApp]:
+    """The app on a phone of its own, signed in with `token` (a new team's by default)."""
+    with tab(browser, site, name, **PHONE) as opened:
+        app = FieldApp(opened)
+        app.open()
+        opened.screenshot("signin")
+        app.sign_in(token or site.team()[1])
+        yield app
+
+
+def assert_recorded_once(site: FieldSite, households: list[str]) -> None:
+    for household in households:
+        types = site.event_types(household)
+        assert (types.count("Registered"), types.count("DamageAssessed")) == (1, 1), types
 
 
 def device_store(page: Any) -> dict[str, int]:
@@ -197,12 +211,8 @@ def assessment(i: int) -> dict[str, Any]:
 
 
 def test_households_made_offline_survive_a_reload_and_are_recorded_once(browser: Any, site: FieldSite) -> None:
-    _, token = site.team()
-    with phone(browser, site, "field_offline") as tab:
-        app = FieldApp(tab)
-        app.open()
-        tab.screenshot("signin")
-        app.sign_in(token)
+    with signed_in(browser, site, "field_offline") as app:
+        tab = app.tab
         app.shell_cached()
         tab.screenshot("home")
         app.offline()
@@ -247,16 +257,12 @@ def test_households_made_offline_survive_a_reload_and_are_recorded_once(browser:
         assert (case["head_name"], case["commune_code"]) == (f"Nguyễn Văn Hộ {i + 1}", COMMUNES[i % 3])
         assert case["members"] == (6 if i == 0 else 3 + i % 4)
         assert case["current_assessment"]["house_damage"] == assessment(i)["house_damage"]
-        types = site.event_types(household)
-        assert (types.count("Registered"), types.count("DamageAssessed")) == (1, 1), types
+    assert_recorded_once(site, households)
 
 
 def test_a_sync_cut_off_by_a_dying_server_records_each_item_once(browser: Any, site: FieldSite) -> None:
-    _, token = site.team()
-    with phone(browser, site, "field_crash") as tab:
-        app = FieldApp(tab)
-        app.open()
-        app.sign_in(token)
+    with signed_in(browser, site, "field_crash") as app:
+        tab = app.tab
         app.offline()
         households = []
         for i in range(15):
@@ -286,19 +292,14 @@ def test_a_sync_cut_off_by_a_dying_server_records_each_item_once(browser: Any, s
         # The batch the server had recorded is answered from its first time.
         assert app.page.locator("#queue-list li", has_text="đã ghi nhận từ trước").count() == 25
         tab.screenshot("queue-after-restart")
-
-    for household in households:
-        types = site.event_types(household)
-        assert (types.count("Registered"), types.count("DamageAssessed")) == (1, 1), types
+    assert_recorded_once(site, households)
 
 
 def test_a_refused_household_is_shown_beside_its_field_and_recorded_once_corrected(
         browser: Any, site: FieldSite) -> None:
     old_id, old_token = site.team()
-    with phone(browser, site, "field_refused") as tab:
-        app = FieldApp(tab)
-        app.open()
-        app.sign_in(old_token)
+    with signed_in(browser, site, "field_refused", old_token) as app:
+        tab = app.tab
         app.offline()
         moved = app.add_household(COMMUNES[1], "Lê Văn Chuyển", 5)
         app.assess(**assessment(3))
@@ -346,17 +347,12 @@ def test_a_refused_household_is_shown_beside_its_field_and_recorded_once_correct
 
     case = site.household(moved)
     assert (case["commune_code"], case["assessments"]) == (COMMUNES[0], 1)
-    for household in (moved, stays):
-        types = site.event_types(household)
-        assert (types.count("Registered"), types.count("DamageAssessed")) == (1, 1), types
+    assert_recorded_once(site, [moved, stays])
 
 
 def test_a_disbursement_and_its_receipt_recorded_offline(browser: Any, site: FieldSite) -> None:
-    _, token = site.team()
-    with phone(browser, site, "field_payment") as tab:
-        app = FieldApp(tab)
-        app.open()
-        app.sign_in(token)
+    with signed_in(browser, site, "field_payment") as app:
+        tab = app.tab
         household = app.add_household(COMMUNES[2], "Hoàng Văn Nhận", 4)
         app.assess(house_damage="total", dead=1, persons_short_of_food=4)
         # Online: the server's answer names what the household is entitled to.
@@ -389,11 +385,8 @@ def test_a_disbursement_and_its_receipt_recorded_offline(browser: Any, site: Fie
 
 
 def test_sign_out_waits_for_the_queue_then_wipes_the_device(browser: Any, site: FieldSite) -> None:
-    _, token = site.team()
-    with phone(browser, site, "field_signout") as tab:
-        app = FieldApp(tab)
-        app.open()
-        app.sign_in(token)
+    with signed_in(browser, site, "field_signout") as app:
+        tab = app.tab
         app.offline()
         household = app.add_household(COMMUNES[0], "Đỗ Thị Rời", 3)
         app.page.click("#sign-out")

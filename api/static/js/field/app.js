@@ -61,13 +61,13 @@ function showWho(signedIn) {
 
 // ----- sign-in and sign-out ----------------------------------------------------
 
-async function showSignIn(message = "") {
+async function showSignIn() {
   showWho(false);
   $("queue-link").hidden = true;
   const waiting = await records.unsettled();
   $("signin-again").hidden = !waiting;
   $("signin-again").textContent = t("signin.field.again", { count: waiting });
-  $("signin-error").textContent = message;
+  $("signin-error").textContent = "";
   show("signin");
   $("token").focus();
 }
@@ -101,7 +101,7 @@ async function signOut() {
   state.session = null;
   state.incidentId = null;
   history.replaceState(null, "", "#/");
-  await showSignIn();
+  await route();
 }
 
 // ----- home: the incident, sending, the households ------------------------------
@@ -125,8 +125,11 @@ function syncText(counts) {
   if (phase === "signin") return t("sync.signin");
   if (phase === "failed") return t("sync.failed", { message });
   const pending = counts.unsent + counts.held;
-  if (phase === "offline" || !navigator.onLine) return pending ? `${t("sync.offline")} ${t("sync.pending", { count: pending })}` : t("net.offline");
-  return pending ? t("sync.pending", { count: pending }) : t("sync.idle");
+  const refused = counts.refused ? ` ${t("sync.refused", { count: counts.refused })}` : "";
+  if (phase === "offline" || !navigator.onLine) {
+    return (pending ? `${t("sync.offline")} ${t("sync.pending", { count: pending })}` : t("net.offline")) + refused;
+  }
+  return (pending ? t("sync.pending", { count: pending }) : t("sync.idle")) + refused;
 }
 
 async function showSync() {
@@ -153,10 +156,18 @@ function showIncident() {
   $("incident").value = state.incidentId || "";
   const chosen = incident();
   $("incident-note").textContent = chosen?.closed_at ? t("incident.closed", { time: f.dateTime(chosen.closed_at) })
-    : chosen ? chosen.communes.map(communeLabel).join(", ") : "";
+    : chosen ? communesLine(chosen.communes) : "";
   const drift = state.session?.drift_ms ?? 0;
   $("drift").hidden = Math.abs(drift) <= CLOCK_SKEW_MS;
   $("drift").textContent = t("clock.drift", { minutes: Math.round(drift / 60_000) });
+}
+
+const COMMUNES_NAMED = 5;
+
+/** The team's communes in the incident, a few by name: a province's team may have hundreds. */
+function communesLine(communes) {
+  const named = communes.slice(0, COMMUNES_NAMED).map(communeLabel).join(", ");
+  return communes.length > COMMUNES_NAMED ? t("incident.communes.more", { named, more: communes.length - COMMUNES_NAMED }) : named;
 }
 
 function householdRow(item) {
@@ -228,9 +239,12 @@ function errorLine(error) {
     error.message ? el("span", { className: "server" }, t("form.server", { message: error.message })) : null);
 }
 
-function recordRow(item, items) {
+/** One record in a list; `head`: its household's head, where the list is not the household's own. */
+function recordRow(item, items, head = null) {
+  const about = head && item.command !== "register_household" ? `${head} · ` : "";
   const row = el("li", { dataset: { seq: item.seq, status: item.status, command: item.command } },
-    el("span", { className: "kind" }, t(`command.${item.command}`)), " ", summary(item), " ", statusBadge(item.status, item));
+    el("span", { className: "kind" }, t(`command.${item.command}`)), " ", about + summary(item), " ",
+    statusBadge(item.status, item));
   if (item.error) row.append(errorLine(item.error));
   if (records.editable(item)) row.append(" ", el("a", { href: `#/edit/${item.seq}`, className: "fix" }, t("queue.fix")));
   const confirmed = items.some((i) => i.command === "confirm_receipt" && i.body.disbursement_id === item.record);
@@ -381,7 +395,8 @@ async function showQueue() {
   const items = await records.queuePage(state.queueLimit);
   const byHousehold = {};
   for (const i of items) (byHousehold[i.household] ??= []).push(i);
-  $("queue-list").replaceChildren(...items.map((i) => recordRow(i, byHousehold[i.household])));
+  const names = await records.heads(Object.keys(byHousehold));
+  $("queue-list").replaceChildren(...items.map((i) => recordRow(i, byHousehold[i.household], names.get(i.household))));
   $("queue-empty").hidden = items.length > 0;
   $("queue-shown").textContent = counts.total ? t("queue.shown", { shown: items.length, total: counts.total }) : "";
   $("queue-more").hidden = items.length >= counts.total;
@@ -432,7 +447,7 @@ function refresh() {
 }
 
 async function onSyncChange() {
-  if (sync.state.phase === "signin" && document.body.dataset.screen !== "signin") return showSignIn();
+  if (sync.state.phase === "signin" && document.body.dataset.screen !== "signin") return busy(route());
   if (sync.state.phase === "idle" && navigator.onLine) state.session = await session.refresh() || state.session;
   refresh();
 }
@@ -444,19 +459,19 @@ function wire() {
     state.incidentId = $("incident").value;
     state.householdLimit = PAGE;
     await setMeta("incident", state.incidentId);
-    busy(showHome());
+    busy(route({ again: true }));
   });
   $("search").addEventListener("input", () => {
     state.search = $("search").value;
-    busy(showHome());
+    busy(route({ again: true }));
   });
   $("households-more").addEventListener("click", () => {
     state.householdLimit += PAGE;
-    busy(showHome());
+    busy(route({ again: true }));
   });
   $("queue-more").addEventListener("click", () => {
     state.queueLimit += PAGE;
-    busy(showQueue());
+    busy(route({ again: true }));
   });
   $("clear-recorded").addEventListener("click", () => busy(records.clearRecorded()));
   for (const id of ["sync-now", "queue-sync"]) $(id).addEventListener("click", () => sync.now());

@@ -23,15 +23,9 @@ export const FORMS = {
     { name: "assessed_at", type: "time" },
     { name: "house_damage", type: "choice" },
     { name: "house_class", type: "choice" },
-    { name: "dead", type: "int" },
-    { name: "missing", type: "int" },
-    { name: "injured", type: "int" },
-    { name: "persons_short_of_food", type: "int" },
-    { name: "food_months", type: "int" },
-    { name: "orphaned_children", type: "int" },
-    { name: "relocation_ordered", type: "bool" },
-    { name: "evacuated", type: "bool" },
-    { name: "livelihood_lost", type: "bool" },
+    ...["dead", "missing", "injured", "persons_short_of_food", "food_months", "orphaned_children"]
+      .map((name) => ({ name, type: "int" })),
+    ...["relocation_ordered", "evacuated", "livelihood_lost"].map((name) => ({ name, type: "bool" })),
     { name: "notes", type: "textarea" },
   ],
   record_disbursement: [

@@ -150,13 +150,20 @@ const fold = (text) => text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").rep
 export function households(incidentId, search, limit) {
   const wanted = fold(search || "");
   return transact(["items"], "readonly", async ({ items }) => {
-    const found = [];
-    let total = 0;
+    const index = items.index("incident_command");
     const range = IDBKeyRange.bound([incidentId, "register_household", 0], [incidentId, "register_household", Infinity]);
-    await walk(items.index("incident_command"), range, "prev", (value) => {
-      if (wanted && !fold(value.body.head_name).includes(wanted)) return true;
-      total += 1;
-      if (found.length < limit) found.push(value);
+    const found = [];
+    // Without a search the index counts them, and only the page shown is read.
+    let total = wanted ? 0 : await done(index.count(range));
+    await walk(index, range, "prev", (value) => {
+      if (!wanted) {
+        found.push(value);
+        return found.length < limit;
+      }
+      if (fold(value.body.head_name).includes(wanted)) {
+        total += 1;
+        if (found.length < limit) found.push(value);
+      }
       return true;
     });
     return { found, total };
@@ -169,6 +176,15 @@ export function householdRecords(householdId) {
     const found = [];
     await walk(items.index("household"), IDBKeyRange.bound([householdId, 0], [householdId, Infinity]), "next",
       (value) => { found.push(value); });
+    return found;
+  });
+}
+
+/** The head of each of these households, by household id (what the queue names a record by). */
+export function heads(householdIds) {
+  return transact(["items"], "readonly", async ({ items }) => {
+    const found = new Map();
+    for (const id of householdIds) found.set(id, (await done(items.index("record").get(id)))?.body.head_name);
     return found;
   });
 }
@@ -187,19 +203,24 @@ export async function unsettled() {
 export async function takeBatch(limit) {
   const batch = await transact(["items"], "readwrite", async ({ items }) => {
     const taken = [];
-    const candidates = [];
-    await walk(items.index("status_seq"), IDBKeyRange.bound(["unsent", 0], ["unsent", Infinity]), "next", (value) => {
-      candidates.push(value);
-      return candidates.length < limit * 4;
-    });
-    for (const value of candidates) {
-      if (taken.length >= limit) break;
-      const parent = value.parent && await done(items.index("record").get(value.parent));
-      const next = parent && ["refused", "held"].includes(parent.status) ? "held" : "sending";
-      await done(items.put({ ...value, status: next }));
-      if (next === "sending") taken.push({ ...value, status: next });
+    let after = 0;
+    for (;;) {
+      const candidates = [];
+      const range = IDBKeyRange.bound(["unsent", after], ["unsent", Infinity], true);
+      await walk(items.index("status_seq"), range, "next", (value) => {
+        candidates.push(value);
+        return candidates.length < limit;
+      });
+      for (const value of candidates) {
+        const parent = value.parent && await done(items.index("record").get(value.parent));
+        const next = parent && ["refused", "held"].includes(parent.status) ? "held" : "sending";
+        await done(items.put({ ...value, status: next }));
+        if (next === "sending") taken.push({ ...value, status: next });
+        if (taken.length >= limit) return taken;
+      }
+      if (candidates.length < limit) return taken;
+      after = candidates[candidates.length - 1].seq;
     }
-    return taken;
   });
   if (batch.length) changed();
   return batch;
