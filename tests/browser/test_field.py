@@ -389,6 +389,16 @@ def test_sign_out_waits_for_the_queue_then_wipes_the_device(browser: Any, site: 
         tab = app.tab
         app.offline()
         household = app.add_household(COMMUNES[0], "Đỗ Thị Rời", 3)
+        # A household registered twice by mistake is discarded before it is sent.
+        twice = app.add_household(COMMUNES[0], "Đỗ Thị Rời", 3)
+        app.page.click("#household-edit")
+        app.screen("editor")
+        app.page.click("#editor-discard")
+        app.screen("home")
+        assert app.page.locator("#households li").evaluate_all("rows => rows.map(r => r.dataset.household)") == [
+            household]
+        app.page.goto(f"{site.url}/field/#/household/{household}")
+        app.screen("household")
         app.page.click("#sign-out")
         app.page.wait_for_function("() => document.body.dataset.screen === 'household'")
         assert any("Còn 1 hồ sơ" in said for said in app.dialogs), app.dialogs  # one record is not sent yet
@@ -403,3 +413,4 @@ def test_sign_out_waits_for_the_queue_then_wipes_the_device(browser: Any, site: 
         app.screen("signin")
         assert app.page.locator("#signin-again").is_hidden()
     assert site.household(household)["head_name"] == "Đỗ Thị Rời"
+    assert site.call("GET", f"/households/{twice}", site.coordinator)[0] == 404

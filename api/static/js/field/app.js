@@ -386,6 +386,7 @@ async function discard() {
   const { item, back } = state.editor;
   if (!confirm(t("form.discard.confirm"))) return;
   if (await records.discard(item.seq)) finish(item.command === "register_household" ? "#/" : back);
+  else $("editor-error").textContent = t("form.discard.needed");
 }
 
 // ----- the queue --------------------------------------------------------------------
