@@ -96,6 +96,13 @@ class FieldApp:
         self.dialogs.append(dialog.message)
         dialog.accept()
 
+    def told(self, text: str, seconds: float = 15) -> None:
+        """Until the app has shown a dialog saying `text`."""
+        deadline = time.monotonic() + seconds
+        while not any(text in said for said in self.dialogs):
+            assert time.monotonic() < deadline, self.dialogs
+            self.page.wait_for_timeout(100)  # lets the browser's events through
+
     def screen(self, name: str) -> None:
         self.page.locator(f"body[data-screen={name}]:not([data-loading])").wait_for()
 
@@ -400,8 +407,7 @@ def test_sign_out_waits_for_the_queue_then_wipes_the_device(browser: Any, site: 
         app.page.goto(f"{site.url}/field/#/household/{household}")
         app.screen("household")
         app.page.click("#sign-out")
-        app.page.wait_for_function("() => document.body.dataset.screen === 'household'")
-        assert any("Còn 1 hồ sơ" in said for said in app.dialogs), app.dialogs  # one record is not sent yet
+        app.told("Còn 1 hồ sơ")  # one record is not sent yet: nothing is wiped
         app.screen("household")
         app.offline(False)
         app.wait_counts(recorded=1)

@@ -7,7 +7,8 @@
 //   unsent   -> sending -> recorded (201, or 200: recorded before)
 //                       -> refused  (4xx: kept, with the server's field and message)
 //                       -> unsent   (no answer: 5xx or no network; `uncertain` from then on)
-//   held: waits for the record it needs (its household) to be recorded first.
+//   held: waits for the record it needs (its household, a receipt's disbursement)
+//         when that one was refused: sent once it is recorded.
 // Only a record the server has surely not recorded (never sent, or refused)
 // may be corrected: it keeps its id and key. A recorded record leaves the
 // queue once the worker has seen it, and stays on the device until sign-out.
