@@ -69,7 +69,7 @@ class CommuneNames(Body):
                                                  "(an unknown province has none)")
 
 
-def _incidents(store: ViewStore) -> list[IncidentSummary]:
+def recorded_incidents(store: ViewStore) -> list[IncidentSummary]:
     """Every incident the case projection knows (`case_incidents`), newest first."""
     with store.read() as cur:
         rows = cur.execute("SELECT incident_id, title, incident_type, started_at, closed_at FROM case_incidents "
@@ -86,7 +86,7 @@ def _moment(micros: int) -> datetime:
 async def session(call: Call) -> web.Response:
     principal = call.principal
     store = call.request.app[keys.CASES].views.store
-    incidents = await asyncio.to_thread(_incidents, store)
+    incidents = await asyncio.to_thread(recorded_incidents, store)
     return respond(DashboardSession(name=principal.name, role=principal.role,
                                     scope=sorted((principal.scope.provinces or set()) |
                                                  (principal.scope.communes or set())),

@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -57,12 +58,11 @@ class Campaign:
 
 
 @dataclass
-class Server:
+class Site:
+    """A running server, seen from a client."""
+
     url: str
     store: str
-    coordinator: str  # a coordinator's bearer token
-    field: str  # a field team's token, which the dashboard must refuse
-    campaign: Campaign
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
         """One request to the API, as any client would make it."""
@@ -81,6 +81,44 @@ class Server:
         status, body = self.call("GET", path, token)
         assert status == 200, (path, status, body)
         return body
+
+
+@dataclass
+class Server(Site):
+    coordinator: str  # a coordinator's bearer token
+    field: str  # a field team's token, which the dashboard must refuse
+    campaign: Campaign
+
+
+class Serve:
+    """`emergency serve` as a subprocess on a port of its own, logging to a
+    file; a test may kill it (as a crash would) and start it again."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env = env
+        self.log_path = log
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        port = self.url.rpartition(":")[2]
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", port],
+                                            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        _wait_until_healthy(self.url, self.process, self.log_path)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(15)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def _cli(env: dict[str, str], *args: str) -> None:
@@ -106,10 +144,10 @@ def _demo_campaign(settings: Settings, statement: Path) -> Campaign:
     return Campaign(campaign, [e.aggregate_id for e in events if e.kind == "HouseholdCase.Registered"], statement)
 
 
-@pytest.fixture(scope="package", params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
-    folder = tmp_path_factory.mktemp("browser")
-    if request.param == "sqlite":
+@contextmanager
+def fresh_store(kind: str, folder: Path) -> Iterator[tuple[str, Settings]]:
+    """An empty store of `kind` (`sqlite`: files in `folder`; `postgres`: a new schema)."""
+    if kind == "sqlite":
         yield "sqlite", Settings(database_url=f"sqlite:///{folder}/events.sqlite",
                                  views_database_url=f"sqlite:///{folder}/views.sqlite")
         return
@@ -120,12 +158,23 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment `emergency` commands need to work on `settings`' store."""
+    return {**os.environ, "EMERGENCY_DATABASE_URL": settings.database_url,
+            "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url or "", "EMERGENCY_LOG_FORMAT": "json"}
+
+
+@pytest.fixture(scope="package", params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
+    with fresh_store(request.param, tmp_path_factory.mktemp("browser")) as found:
+        yield found
+
+
 @pytest.fixture(scope="package")
 def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     name, settings = store
     folder = tmp_path_factory.mktemp("server")
-    env = {**os.environ, "EMERGENCY_DATABASE_URL": settings.database_url,
-           "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url or "", "EMERGENCY_LOG_FORMAT": "json"}
+    env = server_env(settings)
     statement = folder / "statement.csv"
     _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "3", "--contributions", "1500",
          "--statement", str(statement))
@@ -133,30 +182,21 @@ def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory
     tokens = TokenStore.from_settings(settings)  # the store `emergency token create` writes to
     coordinator = tokens.create("Điều phối viên tỉnh", "coordinator")[1]
     field = tokens.create("Đội xã", "field", ("31",))[1]
-    port = _free_port()
-    log = (folder / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=log, stderr=subprocess.STDOUT)
-    running = Server(f"http://127.0.0.1:{port}", name, coordinator, field, campaign)
+    serve = Serve(env, folder / "server.log")
+    serve.start()
     try:
-        _wait_until_healthy(running, process, folder / "server.log")
-        yield running
+        yield Server(serve.url, name, coordinator, field, campaign)
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        serve.stop()
 
 
-def _wait_until_healthy(server: Server, process: subprocess.Popen, log: Path) -> None:
+def _wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"emergency serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if server.call("GET", "/healthz")[0] == 200:
+            if Site(url, "").call("GET", "/healthz")[0] == 200:
                 return
         except OSError:
             pass
@@ -182,7 +222,7 @@ class Page:
     """A browser tab on the server, which fails the test on any script error or
     refused request it sees (a Content-Security-Policy violation included)."""
 
-    def __init__(self, page: Any, server: Server, test_name: str):
+    def __init__(self, page: Any, server: Site, test_name: str):
         self.page = page
         self.server = server
         self.test_name = test_name
@@ -218,12 +258,22 @@ class Page:
         return self.page.locator(selector).inner_text()
 
 
+@contextmanager
+def tab(browser: Any, site: Site, test_name: str, **options: Any) -> Iterator[Page]:
+    """A tab in a browser context of its own (its own storage), closed after;
+    the test fails on any problem the tab saw."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 900}, "timezone_id": BROWSER_ZONE,
+                                     "locale": "en-US", "reduced_motion": "reduce", **options})
+    context.set_default_timeout(15_000)
+    opened = Page(context.new_page(), site, test_name)
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert not opened.problems, opened.problems
+
+
 @pytest.fixture
 def page(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id=BROWSER_ZONE,
-                                  locale="en-US", reduced_motion="reduce")
-    context.set_default_timeout(15_000)
-    tab = Page(context.new_page(), server, request.node.originalname)
-    yield tab
-    context.close()
-    assert not tab.problems, tab.problems
+    with tab(browser, server, request.node.originalname) as opened:
+        yield opened

@@ -336,6 +336,11 @@ const DICTIONARY = {
   },
 };
 
+/** Add a page's own labels ({vi: {...}, en: {...}}) to the shared ones. */
+export function addLabels(labels) {
+  for (const language of LANGUAGES) Object.assign(DICTIONARY[language], labels[language]);
+}
+
 export function lang() {
   const stored = localStorage.getItem(STORAGE_KEY);
   return LANGUAGES.includes(stored) ? stored : "vi";

@@ -1,0 +1,79 @@
+"""What the field app reads from the server: its session (the team's
+incidents and communes within the token's scope, and the commands' schemas)
+and its files, the shell its service worker caches."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from emergency import clock
+from tests.api.conftest import Api, Storm
+from tests.factories import COMMUNES, PROVINCE
+
+
+def communes(session: dict) -> list[tuple[str, str]]:
+    [incident] = session["incidents"]
+    return [(c["province_code"], c["commune_code"]) for c in incident["communes"]]
+
+
+async def test_a_team_sees_its_incidents_and_the_communes_of_its_scope(api: Api, storm: Storm):
+    reply = await api.get("/field/session", api.token("field", PROVINCE, name="Đội xã Hải An"))
+    assert reply.status == 200, reply.body
+    session = reply.body
+    assert (session["name"], session["role"], session["scope"]) == ("Đội xã Hải An", "field", [PROVINCE])
+    [incident] = session["incidents"]
+    assert (incident["incident_id"], incident["title"]) == (storm.incident_id, "Bão Yagi")
+    assert communes(session) == [(PROVINCE, code) for code in COMMUNES]  # not province 22's
+    names = (await api.get("/public/provinces")).body["provinces"]
+    assert {c["province_name"] for c in incident["communes"]} == {names[PROVINCE]}
+    assert {c["commune_name"] for c in incident["communes"]} == {None}  # no official names loaded
+    assert session["server_time"].startswith(clock.now().isoformat()[:19])
+    # The app checks its forms against the very models the server validates with.
+    assert set(session["schemas"]) == {"register_household", "assess_damage", "record_disbursement",
+                                       "confirm_receipt"}
+    assess = session["schemas"]["assess_damage"]
+    assert assess["properties"]["food_months"]["maximum"] == 3
+    assert "assessed_at" in assess["required"]
+    assert session["schemas"]["register_household"]["properties"]["commune_code"]["pattern"] == r"^\d{5}$"
+
+
+async def test_the_scope_narrows_what_a_session_lists(api: Api, storm: Storm):
+    one = (await api.get("/field/session", api.token("field", COMMUNES[1]))).body
+    assert communes(one) == [(PROVINCE, COMMUNES[1])]
+    elsewhere = (await api.get("/field/session", api.token("field", "01"))).body
+    assert elsewhere["incidents"] == []
+    everywhere = (await api.get("/field/session", storm.coordinator)).body
+    assert communes(everywhere) == [("22", "22101")] + [(PROVINCE, code) for code in COMMUNES]  # by code
+
+
+async def test_only_teams_that_record_may_open_a_session(api: Api, storm: Storm):
+    for role in ("auditor", "donor"):
+        reply = await api.get("/field/session", api.token(role))
+        assert (reply.status, reply.error) == (403, ("forbidden_role", "Authorization"))
+    assert (await api.get("/field/session")).status == 401
+    document = (await api.get("/openapi.json")).body
+    answer = document["paths"]["/field/session"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"]["$ref"].endswith("/FieldSession")
+    assert "commune_name" in document["components"]["schemas"]["FieldCommune"]["properties"]
+
+
+async def test_the_app_and_every_file_of_its_shell_are_served(api: Api):
+    moved = await api.call("GET", "/field", headers={"Accept": "text/html"})
+    assert moved.status == 200 and b'src="/static/js/field/app.js"' in moved.body  # followed to /field/
+    page = await api.get("/field/")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    worker = await api.get("/field/sw.js")
+    assert worker.headers["Content-Type"].startswith("text/javascript")
+    shell = json.loads(re.search(rb"const SHELL = (\{.*?\});", worker.body).group(1))
+    assert re.fullmatch(r"[0-9a-f]{16}", shell["version"])
+    assert {"/field/", "/static/js/field/app.js", "/static/js/field/sync.js", "/static/js/i18n.js"} <= set(
+        shell["files"])
+    # The worker caches all of it at once, or nothing: every file must be there.
+    for url in shell["files"]:
+        assert (await api.get(url)).status == 200, url
+    manifest = await api.get("/field/manifest.webmanifest")
+    assert manifest.headers["Content-Type"] == "application/manifest+json"
+    described = json.loads(manifest.body)
+    assert (described["start_url"], described["scope"], described["display"]) == ("/field/", "/field/", "standalone")
+    assert {icon["src"] for icon in described["icons"]} <= set(shell["files"])
