@@ -22,6 +22,9 @@ from api.auth import READERS
 from api.models import AsOfQuery, Body, CoverageView, KnownAxis
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
+from emergency import commands as c
+from emergency.errors import Forbidden
+from emergency.service import Scope
 from projections.coverage import SORTS, Page
 
 MAX_POINTS = 96
@@ -33,6 +36,7 @@ class CoverageQuery(AsOfQuery):
         "code (areas in code order), name, gap (widest gap to the target first) or overdue (most overdue first)"))
     search: str | None = Field(None, min_length=1, max_length=100,
                                description="rows whose code or official name contains this (any case)")
+    province: c.ProvinceCode | None = Field(None, description="only this province's rows")
     limit: int = Field(100, ge=1, le=5000, description=(
         "rows per page (a page's time-to-delivery percentiles cost a read of its groups' delivered cases)"))
     offset: int = Field(0, ge=0, le=100_000)
@@ -73,8 +77,13 @@ async def incident_coverage(call: Call) -> web.Response:
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
     cases = call.request.app[keys.CASES]
     point = await cases.instant(query.as_of)
-    total, rows = await cases.coverage(found["incident_id"], point, query.group_by, query.known,
-                                       call.principal.scope, Page(query.sort, query.search, query.limit, query.offset))
+    scope = call.principal.scope
+    if query.province is not None:
+        if scope.provinces is not None and query.province not in scope.provinces:
+            raise Forbidden(f"{query.province} is outside your scope", field="province", code="out_of_scope")
+        scope = Scope(frozenset({query.province}), scope.communes)
+    total, rows = await cases.coverage(found["incident_id"], point, query.group_by, query.known, scope,
+                                       Page(query.sort, query.search, query.limit, query.offset))
     return respond(CoverageReport(incident_id=found["incident_id"], group_by=query.group_by, as_of=query.as_of,
                                   known=query.known, at=point.at, total=total, offset=query.offset,
                                   rows=rows))

@@ -44,7 +44,7 @@ CHROMIUM = os.environ.get("EMERGENCY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 PHONE = {"viewport": {"width": 412, "height": 915}, "is_mobile": True, "has_touch": True,
          "timezone_id": "Asia/Ho_Chi_Minh", "locale": "vi-VN"}
-PROVINCE, COMMUNES = "31", ["31101", "31104", "31107", "31110"]
+PROVINCE, COMMUNES = "31", ["11311", "11455", "11914", "11948"]  # Hải Phòng: Hồng Bàng, Đồ Sơn, Cát Hải, Bạch Long Vĩ
 WAIT_MS = 30 * 60_000
 COLUMNS = ["store", "phone", "records", "make_s", "reopen_home_s", "reopen_queue_s", "stored_mib", "heap_mib",
            "sync_s", "records_per_s", "batch", "batches"]

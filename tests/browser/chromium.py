@@ -13,12 +13,12 @@ CHROMIUM = os.environ.get("EMERGENCY_CHROMIUM", "/usr/bin/chromium")
 # Playwright's own browser downloads are never used: Debian's Chromium, headless, with nothing phoning home.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-_INCIDENT_PART = re.compile(r"^/incidents/[^/]+/(\w+)$")
+_INCIDENT_PART = re.compile(r"^/incidents/[^/]+/([\w/]+)$")
 
 
 def dashboard_kind(url: str) -> str | None:
-    """Which part of the dashboard a request reads: headline, trend (a point of it), provinces, communes, overdue;
-    None for what is not one (pages, scripts, the live stream)."""
+    """Which part of the dashboard a request reads: headline, trend, provinces, communes, overdue; None for what
+    is not one (pages, scripts, the live stream)."""
     parts = urlsplit(url)
     found = _INCIDENT_PART.match(parts.path)
     if not found:
@@ -26,14 +26,12 @@ def dashboard_kind(url: str) -> str | None:
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     if found[1] == "overdue":
         return "overdue"
-    if found[1] == "series":
+    if found[1] == "coverage/series":
         return "trend"
     if found[1] != "coverage":
         return None
-    grouping = query.get("group_by", "incident")
-    if grouping == "incident":
-        return "trend" if query.get("known") == "now" and "as_of" in query else "headline"
-    return {"province": "provinces", "commune": "communes"}.get(grouping)
+    return {"incident": "headline", "province": "provinces", "commune": "communes"}.get(
+        query.get("group_by", "incident"))
 
 
 @dataclass

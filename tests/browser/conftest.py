@@ -176,7 +176,7 @@ def server(store: tuple[str, Settings], tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("server")
     env = server_env(settings)
     statement = folder / "statement.csv"
-    _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "3", "--contributions", "1500",
+    _cli(env, "demo", "--households", str(DEMO_HOUSEHOLDS), "--provinces", "5", "--contributions", "1500",
          "--statement", str(statement))
     campaign = _demo_campaign(settings, statement)
     tokens = TokenStore.from_settings(settings)  # the store `emergency token create` writes to

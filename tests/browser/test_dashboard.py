@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,7 +46,7 @@ def signed_in(page: Page, token: str) -> None:
 def test_sign_in_needs_a_coordinator_token_and_shows_the_api_figures(page: Page, server: Server) -> None:
     page.expect_console_error("status of 403")
     page.open("/dashboard")
-    assert page.page.locator("#signin").is_visible()
+    page.page.locator("#signin").wait_for()  # once the page has read the province names
     assert not page.page.locator("#board").is_visible()
     page.screenshot("signin")
 
@@ -123,24 +123,25 @@ def test_the_as_of_control_shows_the_api_answer_for_that_moment(page: Page, serv
     started = datetime.fromisoformat(server.get(f"/incidents/{incident}", server.coordinator)["started_at"])
     moment = (started + timedelta(days=3, hours=12)).astimezone(VIETNAM).replace(second=0, microsecond=0)
 
+    # The page reads a past moment as now known for it (the late submissions for it count too) by default.
     page.page.fill("#asof-input", moment.strftime("%Y-%m-%dT%H:%M"))
     page.page.locator("#live[data-state=paused]").wait_for()
-    then = coverage(server, incident, as_of=moment.isoformat(), known="then")
-    page.page.locator(f"#kpi-disbursed[data-value='{then['disbursed_vnd']}']").wait_for()
-    assert page.figure("kpi-entitled") == str(then["entitled_vnd"])
-    assert page.figure("kpi-overdue") == str(then["overdue"])
-    assert float(page.figure("kpi-timely") or "nan") == then["timely_pct"]
-    assert moment.strftime("%H:%M %d/%m/%Y") in page.text("#asof-banner")
-    overdue = server.get(f"/incidents/{incident}/overdue?limit=1&as_of={moment.isoformat().replace('+', '%2B')}",
-                         server.coordinator)
-    assert re.search(rf"/ {overdue['total']:,} ".replace(",", "."), page.text("#overdue-count"))
-    page.screenshot("past")
-
-    # As now known for that moment: the late submissions for it count too.
-    page.page.select_option("#asof-known", "now")
     known_now = coverage(server, incident, as_of=moment.isoformat(), known="now")
     page.page.locator(f"#kpi-entitled[data-value='{known_now['entitled_vnd']}']").wait_for()
     assert page.figure("kpi-disbursed") == str(known_now["disbursed_vnd"])
+    assert page.figure("kpi-overdue") == str(known_now["overdue"])
+    assert float(page.figure("kpi-timely") or "nan") == known_now["timely_pct"]
+    assert moment.strftime("%H:%M %d/%m/%Y") in page.text("#asof-banner")
+    overdue = server.get(f"/incidents/{incident}/overdue?limit=1&known=now&as_of="
+                         f"{moment.isoformat().replace('+', '%2B')}", server.coordinator)
+    assert re.search(rf"\b{overdue['total']:,} ".replace(",", "."), page.text("#overdue-count"))
+    page.screenshot("past")
+
+    # As known then: what had been recorded by that moment.
+    page.page.select_option("#asof-known", "then")
+    then = coverage(server, incident, as_of=moment.isoformat(), known="then")
+    page.page.locator(f"#kpi-disbursed[data-value='{then['disbursed_vnd']}']").wait_for()
+    assert page.figure("kpi-entitled") == str(then["entitled_vnd"])
 
     page.page.click("#asof-live")
     page.page.locator("#live[data-state=open]").wait_for()
@@ -149,38 +150,68 @@ def test_the_as_of_control_shows_the_api_answer_for_that_moment(page: Page, serv
     assert not page.page.locator("#asof-banner").is_visible()
 
 
-TREND_POINTS, TREND_CONCURRENCY = 24, 4  # as the page draws the trend today, one request per point
-REFRESH_SECONDS = 0.1  # shorter than one load of the trend, even on this small store
+TREND_POINTS = 24
+REFRESH_SECONDS = 0.1
+LIVE_PERIODS = 3
+# A slow link (bytes/s), as in the field: the trend's answer (24 points) takes several refresh periods to arrive.
+SLOW_LINK = 50_000
 
 
 def test_live_refreshes_never_pile_up_requests(page: Page, server: Server) -> None:
-    log = RequestLog().watch(page.page)
-    started = server.get(f"/incidents/{incident_id(server)}", server.coordinator)["started_at"]
     page.page.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {server.coordinator!r})")
+    page.open("/dashboard")  # once on a fast link: the page's own files are then in the browser's cache
+    page.page.locator("#live[data-state=open]").wait_for()
+    log = RequestLog().watch(page.page)
+    link = page.page.context.new_cdp_session(page.page)
+    link.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": SLOW_LINK, "uploadThroughput": -1})
     page.open(f"/dashboard?refresh={REFRESH_SECONDS}")
     page.page.locator("#live[data-state=open]").wait_for()
     page.page.wait_for_function(f"""() => Chart.getChart('trend-chart')?.data.datasets[0]?.data.length
                                     === {TREND_POINTS}""")
     drawn = len(log.requests)
-    page.page.wait_for_timeout(3 * REFRESH_SECONDS * 1000)  # three more periods, live
+    page.page.wait_for_timeout(LIVE_PERIODS * REFRESH_SECONDS * 1000)
 
     trend = log.of("trend")
-    assert len(trend) == TREND_POINTS, "the refresh never loads the trend again once drawn"
-    first = min(r.started for r in trend)
-    loading = max(r.ended or 0 for r in trend)
-    # The test means something: the refresh ran, several times, while the trend was still loading.
-    assert sum(1 for r in log.of("headline") if first < r.started < loading) >= 2
+    assert len(trend) == 1, "one request draws the trend, and the refresh never loads it again once drawn"
     assert len(log.requests) > drawn, "the page kept refreshing after the trend was drawn"
-    # The trend's one load reads from the incident's start (to the millisecond, as the page counts time).
-    start = datetime.fromisoformat(started)
-    assert sum(1 for r in trend if abs(datetime.fromisoformat(_as_of(r.url)) - start) < timedelta(milliseconds=1)) == 1
-    assert log.most_in_flight("trend") <= TREND_CONCURRENCY
+    # The test means something: the refresh ran, several times, while the trend was still loading.
+    assert sum(1 for r in log.of("headline") if trend[0].started < r.started < (trend[0].ended or 0)) >= 2
+    assert "points=24" in trend[0].url and "known=now" in trend[0].url
     # No part is read again while its read before is still running, and nothing was abandoned.
     for kind in ("headline", "provinces", "communes", "overdue"):
         assert log.of(kind) and log.started_while_running(kind) == 0, kind
     assert not [r.url for r in log.requests if r.failed]
+    link.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
     page.screenshot("live")
 
 
-def _as_of(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["as_of"][0]
+def test_communes_page_search_and_sort_within_a_bounded_page(page: Page, server: Server) -> None:
+    incident = incident_id(server)
+    signed_in(page, server.coordinator)
+    table = page.page.locator("#communes tbody tr")
+    table.first.wait_for()
+    widest = server.get(f"/incidents/{incident}/coverage?group_by=commune&sort=gap&limit=25&known=now",
+                        server.coordinator)
+    assert [r.get_attribute("data-commune") for r in table.all()] == [r["commune_code"] for r in widest["rows"]]
+    assert table.count() <= 25 < widest["total"] or table.count() == widest["total"]
+    # Found by part of its official name, without the case.
+    wanted = widest["rows"][-1]
+    part = wanted["commune_name"].split()[-1].lower()
+    page.page.fill("#commune-search", part)
+    page.page.locator(f"#communes tbody tr[data-commune='{wanted['commune_code']}']").wait_for()
+    found = server.get(f"/incidents/{incident}/coverage?group_by=commune&sort=gap&limit=25&search={quote(part)}",
+                       server.coordinator)
+    page.page.wait_for_function(f"() => document.querySelectorAll('#communes tbody tr').length === "
+                                f"{len(found['rows'])}")
+    # By name, and the next page follows the API's.
+    page.page.fill("#commune-search", "")
+    page.page.select_option("#commune-sort", "name")
+    by_name = server.get(f"/incidents/{incident}/coverage?group_by=commune&sort=name&limit=25&offset=25",
+                         server.coordinator)
+    page.page.wait_for_function("() => !document.querySelector('#communes-next').disabled")
+    page.page.click("#communes-next")
+    page.page.locator(f"#communes tbody tr[data-commune='{by_name['rows'][0]['commune_code']}']").first.wait_for()
+    assert page.page.evaluate("() => document.body.scrollHeight") < 20_000
+    page.screenshot("communes")

@@ -26,7 +26,7 @@ from tests.browser.conftest import Page, Serve, Site, fresh_store, server_env, t
 pytestmark = pytest.mark.browser
 
 PROVINCE = "31"
-COMMUNES = ["31101", "31104", "31107"]
+COMMUNES = ["11311", "11455", "11914"]  # Hồng Bàng, Đồ Sơn, Cát Hải (Hải Phòng)
 OTHER = {"01": ["00004"]}
 PHONE = {"viewport": {"width": 412, "height": 915}, "is_mobile": True, "has_touch": True}
 REVOCATION_SECONDS = 15  # the server trusts a verified token for 5 s

@@ -6,12 +6,15 @@ import { provinceChart, setProvinces, setTrend, trendChart } from "./charts.js";
 import { $, busy, el, fillRows, meter, setFigure } from "./dom.js";
 import * as f from "./format.js";
 import { labelOr, setupToggle, t } from "./i18n.js";
-import { Loads, pooled } from "./loads.js";
+import { Loads } from "./loads.js";
+import { Pager } from "./pager.js";
 
 const TOKEN_KEY = "emergency.token";
 const TREND_POINTS = 24;
-const TREND_CONCURRENCY = 4;
 const OVERDUE_PAGE = 25;
+const COMMUNE_PAGE = 25;
+// Searching as one types: wait for a pause before asking.
+const SEARCH_PAUSE_MS = 300;
 // After a pushed change, wait this long for more before re-reading the breakdowns.
 const SETTLE_MS = 600;
 // Cases turn overdue by the clock alone, with no event: re-read this often
@@ -25,12 +28,13 @@ const state = {
   incident: null,
   provinces: {},
   asOf: null, // ms since epoch; null: live
-  known: "then",
+  known: "now", // README, "Dashboard": why "as now known" leads
   province: null, // filter for communes and the overdue list
-  overdueLimit: OVERDUE_PAGE,
   headline: null,
   byProvince: [],
-  byCommune: [],
+  communes: { rows: [], total: 0, offset: 0 }, // one page of them
+  communeSearch: "",
+  communeSort: "gap",
   overdue: null,
   trend: null, // [{at, coverage}] for the moment shown
   stopLive: null,
@@ -41,10 +45,11 @@ const state = {
 
 const charts = {};
 const loads = new Loads();
+let overduePager = null;
 
 function refreshPeriod(seconds) {
   const asked = Number(seconds) * 1000;
-  return Number.isFinite(asked) && asked >= 50 ? Math.min(asked, 3_600_000) : 60_000;
+  return Number.isFinite(asked) && asked >= 5 ? Math.min(asked, 3_600_000) : 60_000;
 }
 
 // ----- sign-in ---------------------------------------------------------------
@@ -208,7 +213,9 @@ const READS = {
     renderProvinces();
   },
   async communes(signal) {
-    state.byCommune = (await coverage("commune", { signal })).rows;
+    state.communes = await coverage("commune", { signal, page: {
+      sort: state.communeSort, search: state.communeSearch || null, province: state.province, limit: COMMUNE_PAGE,
+      offset: state.communes.offset } });
     renderCommunes();
   },
   async overdue(signal) {
@@ -221,32 +228,30 @@ const READS = {
   },
 };
 
-function coverage(groupBy, { moment = state.asOf, known = state.known, signal } = {}) {
-  const params = moment == null ? { group_by: groupBy }
-    : { group_by: groupBy, as_of: new Date(moment).toISOString(), known };
+/** The moment shown, as query parameters (none: now). */
+function moment() {
+  return state.asOf == null ? {} : { as_of: new Date(state.asOf).toISOString(), known: state.known };
+}
+
+function coverage(groupBy, { signal, page = {} } = {}) {
+  const params = { group_by: groupBy, ...moment(), ...page };
   return getJson(`/incidents/${state.incident.incident_id}/coverage`, { token: state.token, params, signal });
 }
 
 function overdueList(signal) {
-  const params = { limit: state.overdueLimit, province: state.province };
-  if (state.asOf != null) Object.assign(params, { as_of: new Date(state.asOf).toISOString(), known: state.known });
+  const params = { limit: OVERDUE_PAGE, province: state.province, ...moment(), ...overduePager.params() };
   return getJson(`/incidents/${state.incident.incident_id}/overdue`, { token: state.token, params, signal });
 }
 
 /**
  * The trend: the incident's coverage as now known at TREND_POINTS moments, evenly spaced from its start to the
- * moment shown, as [{at, coverage}] (coverage null while nothing was assessed). That is the answer of
- * `GET /incidents/{id}/coverage/series?points=…&known=now`, one request, once the server has it; until then, one
- * request per point, TREND_CONCURRENCY at a time.
+ * moment shown, as [{at, coverage}] (coverage null while nothing was assessed): one request.
  */
 async function trendPoints(signal) {
-  const start = Date.parse(state.incident.started_at);
-  const end = state.asOf ?? Date.now();
-  const moments = Array.from({ length: TREND_POINTS }, (_, i) => start + ((end - start) * i) / (TREND_POINTS - 1));
-  return pooled(moments, TREND_CONCURRENCY, async (moment) => {
-    const report = await coverage("incident", { moment, known: "now", signal });
-    return { at: report.at, coverage: report.rows[0] || null };
-  });
+  const params = { points: TREND_POINTS, known: "now", to: new Date(state.asOf ?? Date.now()).toISOString() };
+  const series = await getJson(`/incidents/${state.incident.incident_id}/coverage/series`,
+    { token: state.token, params, signal });
+  return series.points;
 }
 
 /** A load's work, with its failure shown (and a refused token signing out) rather than thrown. */
@@ -271,19 +276,11 @@ function load(kind) {
 }
 
 /** The board for the moment chosen, afresh: what was still loading for the moment before is aborted. */
-async function show() {
-  const shown = ++state.shown;
+function show() {
   state.trend = null; // the one drawn is of another moment: the live headline leaves it alone
   state.failed.delete("trend");
-  const headline = load("headline");
-  // As known at a past point, the server replays the log up to it for the first question and answers the next
-  // ones from that replay: ask them once it has been made.
-  if (state.asOf != null && state.known === "then") await headline;
-  if (shown !== state.shown) return;
-  BREAKDOWNS.forEach(load);
-  // The trend's many points wait for the headline, which a coordinator looks at first.
-  await headline;
-  if (shown === state.shown) load("trend");
+  overduePager.first();
+  ["headline", ...BREAKDOWNS, "trend"].forEach(load);
 }
 
 /** Read again what is not loading already (time alone turns cases overdue); `again`: and after what is. */
@@ -301,6 +298,8 @@ function updateTrendEnd(last) {
 // ----- drawing ---------------------------------------------------------------
 
 const provinceName = (code) => state.provinces[code] || code;
+// A code the current list no longer has (a record from before July 2025) shows as itself.
+const communeName = (row) => row.commune_name || row.commune_code;
 
 function renderHeadline() {
   const c = state.headline || {}; // nothing assessed yet: every figure shows "—"
@@ -339,14 +338,17 @@ function renderTrend() {
 }
 
 function renderCommunes() {
-  // Widest gap first: the communes that need attention lead.
-  const rows = state.byCommune.filter((r) => !state.province || r.province_code === state.province)
-    .sort((a, b) => (a.timely_pct ?? 101) - (b.timely_pct ?? 101) || a.commune_code.localeCompare(b.commune_code));
+  const page = state.communes;
   $("commune-filter").textContent = state.province ? provinceName(state.province) : t("communes.all");
   $("clear-province").hidden = !state.province;
-  fillRows($("communes").tBodies[0], rows.map((r) => el("tr", {},
-    el("td", {}, r.commune_code),
-    el("td", {}, provinceName(r.province_code)),
+  $("communes-empty").hidden = page.rows.length > 0;
+  $("communes-count").textContent = page.total ? t("communes.shown", {
+    from: f.number(page.offset + 1), to: f.number(page.offset + page.rows.length), total: f.number(page.total) }) : "";
+  $("communes-previous").disabled = page.offset === 0;
+  $("communes-next").disabled = page.offset + page.rows.length >= page.total;
+  fillRows($("communes").tBodies[0], page.rows.map((r) => el("tr", { dataset: { commune: r.commune_code } },
+    el("td", { title: r.commune_code }, communeName(r)),
+    el("td", {}, r.province_name || provinceName(r.province_code)),
     el("td", { className: "num" }, f.number(r.households_in_need)),
     el("td", { className: `bar-col ${rateClass(r.timely_pct)}` },
       meter(r.timely_pct), el("span", { className: "rate" }, f.percent(r.timely_pct))),
@@ -373,13 +375,14 @@ function owed(c) {
 function renderOverdue() {
   const list = state.overdue;
   $("overdue-at").textContent = t("overdue.at", { time: f.dateTime(list.as_of) });
-  $("overdue-count").textContent = t("overdue.total", { shown: f.number(list.cases.length), total: f.number(list.total) });
+  $("overdue-count").textContent = t("overdue.total", { total: f.number(list.total) });
   $("overdue-empty").hidden = list.total > 0;
-  $("overdue-more").hidden = list.cases.length >= list.total;
+  overduePager.show(list);
   fillRows($("overdue").tBodies[0], list.cases.map((c) => el("tr", { dataset: { household: c.household_id, support: c.support_type } },
     el("td", {}, el("strong", {}, c.head_name), el("span", { className: "muted small block" },
       `${f.number(c.members)} ${t("col.members").toLowerCase()}`)),
-    el("td", {}, c.commune_code, el("span", { className: "muted small block" }, provinceName(c.province_code))),
+    el("td", { title: c.commune_code }, communeName(c),
+      el("span", { className: "muted small block" }, c.province_name || provinceName(c.province_code))),
     el("td", {}, labelOr(`support.${c.support_type}`, c.support_type)),
     el("td", { className: "num" }, owed(c)),
     el("td", { className: "num bad" }, f.hours(c.overdue_hours)),
@@ -402,9 +405,32 @@ function relabel() {
 
 function pickProvince(code) {
   state.province = state.province === code ? null : code;
-  state.overdueLimit = OVERDUE_PAGE;
-  renderCommunes();
+  turnCommunes(0);
+  overduePager.first();
   load("overdue");
+}
+
+/** Read the communes' page starting at row `offset` (0: the first, for a new search, sort or province). */
+function turnCommunes(offset) {
+  state.communes = { ...state.communes, offset: Math.max(offset, 0) };
+  load("communes");
+}
+
+function wireCommunes() {
+  let pause = null;
+  $("commune-search").addEventListener("input", (event) => {
+    clearTimeout(pause);
+    pause = setTimeout(() => {
+      state.communeSearch = event.target.value.trim();
+      turnCommunes(0);
+    }, SEARCH_PAUSE_MS);
+  });
+  $("commune-sort").addEventListener("change", (event) => {
+    state.communeSort = event.target.value;
+    turnCommunes(0);
+  });
+  $("communes-previous").addEventListener("click", () => turnCommunes(state.communes.offset - COMMUNE_PAGE));
+  $("communes-next").addEventListener("click", () => turnCommunes(state.communes.offset + COMMUNE_PAGE));
 }
 
 async function start() {
@@ -432,10 +458,8 @@ async function start() {
   });
   $("asof-live").addEventListener("click", goLive);
   $("clear-province").addEventListener("click", () => pickProvince(state.province));
-  $("overdue-more").addEventListener("click", () => {
-    state.overdueLimit += OVERDUE_PAGE;
-    load("overdue");
-  });
+  wireCommunes();
+  overduePager = new Pager("overdue-pager", () => load("overdue"));
   setInterval(() => {
     if (state.incident && state.asOf == null) {
       sliderBounds();
