@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 import structlog
@@ -23,6 +24,7 @@ from aiohttp import web
 from api import keys, live
 from api.auth import Authenticator
 from api.cases import CaseView
+from api.executors import Heavy, reads_executor
 from api.middleware import requests, response_headers
 from api.tokens import TokenStore
 from api.writer import Writer
@@ -69,6 +71,8 @@ def _disk(settings: Settings) -> str:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the store, start the writer thread; on shutdown finish the queue and close."""
     settings = app[keys.SETTINGS]
+    asyncio.get_running_loop().set_default_executor(reads_executor())
+    app[keys.HEAVY], app[keys.HEALTH] = Heavy(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
     service, tokens, cases = await asyncio.to_thread(_open_stores, settings)
     cases.start()
     writer = Writer(service, on_commit=cases.runner.notify,
@@ -84,3 +88,5 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(writer.close)
     await asyncio.to_thread(cases.close)
     service.app.close()
+    app[keys.HEAVY].close()
+    app[keys.HEALTH].shutdown(wait=False)

@@ -11,13 +11,13 @@ The same generators as `emergency export` (`projections.exports`,
 moment the figures stand for (and the IATI file's generation time).
 Exports are national reports, so a token scoped to an area is refused; the
 event log names people, so it is for auditors and admins only (as `/events`).
-Lines are produced on a worker thread a chunk at a time, and bad input is
-refused (as JSON) before the stream opens.
+Lines are produced a chunk at a time on the heavy thread, one export at a
+time (`api.executors`: another answers 503 `busy` with Retry-After), and bad
+input is refused (as JSON) before the stream opens.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Awaitable, Callable, Iterator
 
@@ -49,13 +49,17 @@ class ExportQuery(Body):
     at: Moment | None = Field(None, description="the moment the figures stand for (default: now)")
 
 
-async def _stream(call: Call, lines: Iterator[str], filename: str) -> web.StreamResponse:
-    response = web.StreamResponse(headers={
-        "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"'})
-    await response.prepare(call.request)
-    while chunk := await asyncio.to_thread(lambda: "".join(itertools.islice(lines, LINES_PER_CHUNK))):
-        await response.write(chunk.encode("utf-8"))
-    await response.write_eof()
+async def _stream(call: Call, lines: Callable[[], Iterator[str]], filename: str) -> web.StreamResponse:
+    """Produce the export on the heavy thread, one at a time (`api.executors`), a chunk at a time."""
+    heavy = call.request.app[keys.HEAVY]
+    async with heavy.turn("export"):
+        produced = await heavy.run(lines)
+        response = web.StreamResponse(headers={
+            "Content-Type": call.route.media_type, "Content-Disposition": f'attachment; filename="{filename}"'})
+        await response.prepare(call.request)
+        while chunk := await heavy.run(lambda: "".join(itertools.islice(produced, LINES_PER_CHUNK))):
+            await response.write(chunk.encode("utf-8"))
+        await response.write_eof()
     return response
 
 
@@ -75,15 +79,14 @@ def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.Stre
         query: ExportQuery = call.query()
         at = query.at or clock.now()
         ids = {name: str(as_uuid(raw, name)) for name, raw in call.request.match_info.items()}
-        lines = await asyncio.to_thread(_fresh_views, call.request.app, lambda store: view_export(
-            kind, store, at, ids.get("incident_id"), ids.get("campaign_id")))
-        return await _stream(call, lines, filename)
+        return await _stream(call, lambda: _fresh_views(call.request.app, lambda store: view_export(
+            kind, store, at, ids.get("incident_id"), ids.get("campaign_id"))), filename)
     return handler
 
 
 async def events(call: Call) -> web.StreamResponse:
     call.principal.check_national("exports")
-    return await _stream(call, event_lines(call.service.app.recorder), "events.jsonl")
+    return await _stream(call, lambda: event_lines(call.service.app.recorder), "events.jsonl")
 
 
 def setup(app: web.Application) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from api.auth import Authenticator, Principal
 from api.cases import CaseView
+from api.executors import Heavy
 from api.writer import Writer
 from emergency.service import AidService
 from infra.settings import Settings
@@ -24,6 +26,8 @@ CASES = web.AppKey("cases", CaseView)
 RUNNER = web.AppKey("runner", EmbeddedRunner)
 ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+HEAVY = web.AppKey("heavy", Heavy)
+HEALTH = web.AppKey("health", ThreadPoolExecutor)
 
 # Per request: its id (see api.middleware) and, once authenticated, the caller.
 REQUEST_ID = web.RequestKey("request_id", str)

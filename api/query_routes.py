@@ -7,6 +7,7 @@ log context), never on the event loop and never in the writer's queue.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 from aiohttp import web
 
@@ -85,7 +86,9 @@ async def healthz(call: Call) -> web.Response:
 
     last, message = None, None
     try:
-        last = await asyncio.wait_for(asyncio.to_thread(check), HEALTH_TIMEOUT)
+        # On a thread of its own: it answers however busy the readers are (`api.executors`).
+        thread = asyncio.get_running_loop().run_in_executor(app[keys.HEALTH], contextvars.copy_context().run, check)
+        last = await asyncio.wait_for(thread, HEALTH_TIMEOUT)
     except Exception as error:  # any failure to answer is what this route reports
         message = f"{type(error).__name__}: {error}"
     position = runner.projections.position

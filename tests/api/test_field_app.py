@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from emergency import clock
+from emergency import areas, clock
 from tests.api.conftest import Api, Storm
 from tests.factories import COMMUNES, PROVINCE
 
@@ -27,7 +27,8 @@ async def test_a_team_sees_its_incidents_and_the_communes_of_its_scope(api: Api,
     assert communes(session) == [(PROVINCE, code) for code in COMMUNES]  # not province 22's
     names = (await api.get("/public/provinces")).body["provinces"]
     assert {c["province_name"] for c in incident["communes"]} == {names[PROVINCE]}
-    assert {c["commune_name"] for c in incident["communes"]} == {None}  # no official names loaded
+    assert [c["commune_name"] for c in incident["communes"]] == [areas.commune_name(code) for code in COMMUNES]
+    assert all(c["commune_name"] for c in incident["communes"])  # official names
     assert session["server_time"].startswith(clock.now().isoformat()[:19])
     # The app checks its forms against the very models the server validates with.
     assert set(session["schemas"]) == {"register_household", "assess_damage", "record_disbursement",
@@ -44,7 +45,8 @@ async def test_the_scope_narrows_what_a_session_lists(api: Api, storm: Storm):
     elsewhere = (await api.get("/field/session", api.token("field", "01"))).body
     assert elsewhere["incidents"] == []
     everywhere = (await api.get("/field/session", storm.coordinator)).body
-    assert communes(everywhere) == [("22", "22101")] + [(PROVINCE, code) for code in COMMUNES]  # by code
+    declared = (await api.get(f"/incidents/{storm.incident_id}", storm.coordinator)).body["areas"]
+    assert communes(everywhere) == sorted((p, code) for p, codes in declared.items() for code in codes)  # by code
 
 
 async def test_only_teams_that_record_may_open_a_session(api: Api, storm: Storm):
