@@ -41,6 +41,8 @@ DELTA_COLUMNS = ("incident_no", "axis", "t", "known_id", "province_code", "commu
 KEY = ("incident_no", "axis", "level", "province_code", "commune_code", "support_type")
 METRICS = ", ".join(FIELDS)
 TOTALS = ", ".join(f"SUM({name})" for name in FIELDS)
+# Read back as integers on both databases (PostgreSQL sums BIGINT as NUMERIC).
+READ_TOTALS = ", ".join(f"CAST(SUM({name}) AS BIGINT)" for name in FIELDS)
 NONZERO = " OR ".join(f"SUM({name}) <> 0" for name in FIELDS)
 ADDED = ", ".join(f"{name} = {{table}}.{name} + excluded.{name}" for name in FIELDS)
 
@@ -171,38 +173,52 @@ def incident_number(cur: Cursor, incident_id: str) -> int | None:
     return int(row[0]) if row else None
 
 
+Part = tuple[str, list[Any]]  # a SELECT of (province, commune, support type, *FIELDS) rows, and its parameters
+
+
 def sums(cur: Cursor, incident_no: int, axis: int, level: int, at: int, position: int, where: str = "",
          where_params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """(province, commune, support type, *FIELDS) of `level`, summed over the
     deltas up to `at` inclusive (at `at` itself, those known by notification
     id `position`), within the `where` clause on area columns."""
+    found = parts(cur, incident_no, axis, level, at, position, where, where_params)
+    return _summed(cur, found) if found else []
+
+
+def union(found: list[Part]) -> Part:
+    """The parts as one subquery's text and parameters: its rows are to be summed per key."""
+    return " UNION ALL ".join(sql for sql, _ in found), [p for _, ps in found for p in ps]
+
+
+def parts(cur: Cursor, incident_no: int, axis: int, level: int, at: int, position: int, where: str = "",
+          where_params: Sequence[Any] = ()) -> list[Part]:
+    """The rows whose sum per key is `sums`: a checkpoint's and the deltas since, or the totals."""
     if level == DETAIL:
-        return _summed(cur, [(f"SELECT {', '.join(DETAIL_KEYS)}, {METRICS} FROM cov_deltas WHERE incident_no = ? "
-                              f"AND axis = ? AND t <= ? AND (t < ? OR known_id <= ?){where}",
-                              [incident_no, axis, at, at, position, *where_params])])
+        return [(f"SELECT {', '.join(DETAIL_KEYS)}, {METRICS} FROM cov_deltas WHERE incident_no = ? "
+                 f"AND axis = ? AND t <= ? AND (t < ? OR known_id <= ?){where}",
+                 [incident_no, axis, at, at, position, *where_params])]
     reach = cur.execute("SELECT last_t FROM cov_reach WHERE incident_no = ? AND axis = ?",
                         (incident_no, axis)).fetchone()
     if reach is None:
         return []
     if reach[0] < at:
-        return _summed(cur, [(f"SELECT {', '.join(DETAIL_KEYS)}, {METRICS} FROM cov_totals WHERE incident_no = ? "
-                              f"AND axis = ? AND level = ?{where}", [incident_no, axis, level, *where_params])])
+        return [(f"SELECT {', '.join(DETAIL_KEYS)}, {METRICS} FROM cov_totals WHERE incident_no = ? "
+                 f"AND axis = ? AND level = ?{where}", [incident_no, axis, level, *where_params])]
     mark = cur.execute("SELECT MAX(at) FROM cov_marks WHERE incident_no = ? AND axis = ? AND level = ? AND at <= ?",
                        (incident_no, axis, level, at)).fetchone()
     since = mark[0] if mark and mark[0] is not None else None
-    parts = [(f"SELECT {_as_detail(level)}, {METRICS} FROM cov_deltas "
+    found = [(f"SELECT {_as_detail(level)}, {METRICS} FROM cov_deltas "
               "WHERE incident_no = ? AND axis = ?" + ("" if since is None else " AND t >= ?")
               + f" AND t <= ? AND (t < ? OR known_id <= ?){where}",
               [incident_no, axis, *([] if since is None else [since]), at, at, position, *where_params])]
     if since is not None:
-        parts.insert(0, (f"SELECT {', '.join(DETAIL_KEYS)}, {METRICS} FROM cov_checkpoints WHERE incident_no = ? "
+        found.insert(0, (f"SELECT {', '.join(DETAIL_KEYS)}, {METRICS} FROM cov_checkpoints WHERE incident_no = ? "
                          f"AND axis = ? AND level = ? AND at = ?{where}",
                          [incident_no, axis, level, since, *where_params]))
-    return _summed(cur, parts)
+    return found
 
 
-def _summed(cur: Cursor, parts: list[tuple[str, list[Any]]]) -> list[tuple[Any, ...]]:
-    union = " UNION ALL ".join(sql for sql, _ in parts)
-    params = [p for _, ps in parts for p in ps]
-    return cur.execute(f"SELECT {', '.join(DETAIL_KEYS)}, {TOTALS} FROM ({union}) u "
+def _summed(cur: Cursor, found: list[Part]) -> list[tuple[Any, ...]]:
+    sql, params = union(found)
+    return cur.execute(f"SELECT {', '.join(DETAIL_KEYS)}, {READ_TOTALS} FROM ({sql}) u "
                        f"GROUP BY {', '.join(DETAIL_KEYS)}", params).fetchall()

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from operator import add
+from typing import Any, Callable, Iterable, Sequence
 
-from emergency.areas import commune_name, province_name
+from emergency.areas import commune_name, communes_of, province_name
+from emergency.areas import provinces as official_provinces
 from emergency.errors import InvalidInput
 from projections import checkpoints
 from projections.cases import iso, to_micros
@@ -112,8 +114,7 @@ def sums(cur: Cursor, incident_id: str, axis: int, at: int, level: int, within: 
     if number is None:
         return []
     where, params = within.sql()
-    return [(r[0], r[1], r[2], tuple(int(v or 0) for v in r[3:]))
-            for r in checkpoints.sums(cur, number, axis, level, at, position, where, params)]
+    return [(r[0], r[1], r[2], r[3:]) for r in checkpoints.sums(cur, number, axis, level, at, position, where, params)]
 
 
 @dataclass
@@ -123,18 +124,27 @@ class _Group:
     households: list[int] = field(default_factory=lambda: [0] * WIDTH)
 
 
-def _groups(found: Iterable[tuple[str, str, str, tuple[int, ...]]], incident_id: str,
+# A summed row's (province, commune, support type) -> its group's key, per grouping.
+_KEYS: dict[str, Callable[[str, str, str, str], tuple[str, ...]]] = {
+    "incident": lambda i, p, c, s: (i,), "province": lambda i, p, c, s: (i, p),
+    "commune": lambda i, p, c, s: (i, p, c), "support_type": lambda i, p, c, s: (i, s)}
+
+
+def _groups(found: Iterable[tuple[str, str, str, Sequence[int]]], incident_id: str,
             by: str) -> dict[tuple[str, ...], _Group]:
     groups: dict[tuple[str, ...], _Group] = {}
+    key_of = _KEYS[by]
     for province, commune, support_type, vector in found:
         if by == "support_type" and support_type == HOUSEHOLD:
             continue
-        key = {"incident": (incident_id,), "province": (incident_id, province),
-               "commune": (incident_id, province, commune), "support_type": (incident_id, support_type)}[by]
-        group = groups.setdefault(key, _Group(key))
-        target = group.households if support_type == HOUSEHOLD else group.cases
-        for index, value in enumerate(vector):
-            target[index] += value
+        key = key_of(incident_id, province, commune, support_type)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(key)
+        if support_type == HOUSEHOLD:
+            group.households = list(map(add, group.households, vector))
+        else:
+            group.cases = list(map(add, group.cases, vector))
     for group in groups.values():
         if by == "support_type":
             group.households = group.cases
@@ -184,11 +194,17 @@ def _percentiles(cur: Cursor, row: dict[str, Any], by: str, axis: int, at: int, 
     group = "" if by == "incident" else f" AND {GROUPINGS[by][-1]} = ?"
     holds, holds_params = _stabbing(axis, at, position)
     select = (f"SELECT duration FROM cov_durations WHERE incident_id = ?{group} AND {holds}{where} "
-              "ORDER BY duration LIMIT 2 OFFSET ?")
+              "ORDER BY duration {} LIMIT 2 OFFSET ?")
     fixed = [row["incident_id"], *([row[GROUPINGS[by][-1]]] if group else []), *holds_params, *params]
 
-    def two(offset: int) -> list[float]:
-        return [int(r[0]) / HOUR_US for r in cur.execute(select, [*fixed, offset]).fetchall()]
+    def two(rank: int) -> list[float]:
+        """The durations of ranks `rank` and `rank + 1` (from 0), read from the nearer end of the index."""
+        if rank < done // 2:
+            found = cur.execute(select.format("ASC"), [*fixed, rank]).fetchall()
+        else:
+            found = cur.execute(select.format("DESC"), [*fixed, max(done - 2 - rank, 0)]).fetchall()[::-1]
+            found = found if rank + 1 < done else found[-1:]
+        return [int(r[0]) / HOUR_US for r in found]
 
     middle = two((done - 1) // 2)
     row["median_hours_to_delivery"] = round(middle[0] if done % 2 else (middle[0] + middle[1]) / 2, 2)
@@ -213,15 +229,20 @@ class Page:
 SORTS = ("code", "name", "gap", "overdue")
 
 
+def _timely_order(row: dict[str, Any]) -> tuple[bool, float]:
+    """Lowest timely share first, groups with nothing due or done last (as `_RANKED` orders them)."""
+    due_or_done = row["disbursed"] + row["overdue"]
+    return due_or_done == 0, row["disbursed_on_time"] / due_or_done if due_or_done else 0.0
+
+
 def _sorted(rows: list[dict[str, Any]], by: str, page: Page) -> list[dict[str, Any]]:
     if page.search:
         needle = page.search.casefold()
         rows = [r for r in rows if any(needle in str(r.get(k) or "").casefold() for k in _SEARCHED[by])]
     if page.sort == "gap":
-        rows = sorted(rows, key=lambda r: (-(r["gap_to_target_pct"] if r["gap_to_target_pct"] is not None else -1),
-                                           -r["overdue"]))
+        rows = sorted(rows, key=lambda r: (*_timely_order(r), -r["overdue"]))
     elif page.sort == "overdue":
-        rows = sorted(rows, key=lambda r: (-r["overdue"], -(r["gap_to_target_pct"] or 0)))
+        rows = sorted(rows, key=lambda r: (-r["overdue"], *_timely_order(r)))
     elif page.sort == "name":
         rows = sorted(rows, key=lambda r: str(r.get(_NAMES[by]) or r.get(GROUPINGS[by][-1]) or "").casefold())
     return rows
@@ -251,12 +272,71 @@ def coverage_page(store: ViewStore, incident_id: str, at: datetime, by: str = "i
         raise InvalidInput(f"group_by must be one of {sorted(GROUPINGS)}", field="group_by")
     axis, moment, last = axis_of(known), micros_of(at), LAST if position is None else position
     with store.read() as cur:
-        groups = _groups(sums(cur, incident_id, axis, moment, _level(by, within), within, last), incident_id, by)
-        rows = _sorted([_row(by, g) for g in groups.values()], by, page)
-        chosen = rows[page.offset:None if page.limit is None else page.offset + page.limit]
+        if by == "commune" and page.sort != "name" and page.limit is not None:
+            total, chosen = _ranked_communes(cur, incident_id, axis, moment, within, last, page)
+        else:
+            groups = _groups(sums(cur, incident_id, axis, moment, _level(by, within), within, last), incident_id, by)
+            rows = _sorted([_row(by, g) for g in groups.values()], by, page)
+            total, chosen = len(rows), rows[page.offset:None if page.limit is None else page.offset + page.limit]
         for row in chosen:
             _percentiles(cur, row, by, axis, moment, within, last)
-    return len(rows), chosen
+    return total, chosen
+
+
+def _case_sum(name: str, households: bool = False) -> str:
+    return f"SUM(CASE WHEN support_type {'=' if households else '<>'} '{HOUSEHOLD}' THEN {name} ELSE 0 END)"
+
+
+# A commune's sums, its cases' and its households' apart, from the rows of level 2; and how a page orders them.
+_COMMUNE_SUMS = ", ".join([*(f"CAST({_case_sum(n)} AS BIGINT)" for n in FIELDS),
+                           *(f"CAST({_case_sum(n, True)} AS BIGINT)" for n in FIELDS)])
+_DUE_OR_DONE = f"({_case_sum('on_time')} + {_case_sum('late')} + {_case_sum('overdue')})"
+_TIMELY = (f"CASE WHEN {_DUE_OR_DONE} = 0 THEN 1 ELSE 0 END, "
+           f"CASE WHEN {_DUE_OR_DONE} = 0 THEN 0 ELSE 1.0 * {_case_sum('on_time')} / {_DUE_OR_DONE} END")
+_RANKED = {"code": "province_code, commune_code",
+           "gap": f"{_TIMELY}, {_case_sum('overdue')} DESC, province_code, commune_code",
+           "overdue": f"{_case_sum('overdue')} DESC, {_TIMELY}, province_code, commune_code"}
+
+
+def _ranked_communes(cur: Cursor, incident_id: str, axis: int, at: int, within: Areas, position: int,
+                     page: Page) -> tuple[int, list[dict[str, Any]]]:
+    """One page of commune rows, summed, ordered and cut by the database: a
+    request reads the page, not every commune of the incident."""
+    number = checkpoints.incident_number(cur, incident_id)
+    where, params = within.sql()
+    if page.search:
+        matched, pattern = _communes_named(page.search), f"%{page.search}%"
+        where += (f" AND (commune_code LIKE ? OR province_code LIKE ? "
+                  f"OR commune_code IN ({', '.join('?' * len(matched)) or 'NULL'}))")
+        params += [pattern, pattern, *matched]
+    found = [] if number is None else checkpoints.parts(cur, number, axis, 2, at, position, where, params)
+    if not found:
+        return 0, []
+    sql, values = checkpoints.union(found)
+    rows = cur.execute(
+        f"SELECT province_code, commune_code, {_COMMUNE_SUMS}, COUNT(*) OVER () FROM ({sql}) u "
+        f"GROUP BY province_code, commune_code HAVING {_case_sum('n')} + {_case_sum('rejected')} > 0 "
+        f"ORDER BY {_RANKED[page.sort]} LIMIT ? OFFSET ?", [*values, page.limit, page.offset]).fetchall()
+    width = len(FIELDS)
+    groups = [_Group((incident_id, r[0], r[1]), list(r[2:2 + width]), list(r[2 + width:2 + 2 * width]))
+              for r in rows]
+    total = int(rows[0][-1]) if rows else _count_communes(cur, sql, values)
+    return total, [_row("commune", g) for g in groups]
+
+
+def _count_communes(cur: Cursor, sql: str, values: list[Any]) -> int:
+    """How many communes there are when the page asked for lies past the last."""
+    found = cur.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM ({sql}) u GROUP BY province_code, commune_code "
+                        f"HAVING {_case_sum('n')} + {_case_sum('rejected')} > 0) c", values).fetchone()
+    return int(found[0]) if found else 0
+
+
+def _communes_named(text: str) -> list[str]:
+    """Codes of the official communes or provinces whose name contains `text` (any case)."""
+    needle = text.casefold()
+    provinces = {code for code, name in official_provinces().items() if needle in name.casefold()}
+    return sorted(code for province in official_provinces() for code in communes_of(province)
+                  if province in provinces or needle in (commune_name(code) or "").casefold())
 
 
 def series(store: ViewStore, incident_id: str, moments: Sequence[datetime], known: str = "now",

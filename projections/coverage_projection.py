@@ -66,10 +66,13 @@ DDL = (
         quantity BIGINT, unit TEXT, delivered_vnd BIGINT NOT NULL, delivered_quantity BIGINT NOT NULL,
         now_from BIGINT, then_from BIGINT NOT NULL, then_from_id BIGINT NOT NULL, x_to BIGINT NOT NULL,
         x_to_id BIGINT NOT NULL)""",
+    # Each filter's index also holds the list's order, so a page is read in order, never sorted.
     "CREATE INDEX IF NOT EXISTS cov_overdue_due ON cov_overdue (incident_id, due_at, household_id, support_type)",
-    "CREATE INDEX IF NOT EXISTS cov_overdue_province ON cov_overdue (incident_id, province_code, due_at)",
-    "CREATE INDEX IF NOT EXISTS cov_overdue_commune ON cov_overdue (incident_id, commune_code, due_at)",
-    "CREATE INDEX IF NOT EXISTS cov_overdue_support ON cov_overdue (incident_id, support_type, due_at)",
+    *(f"DROP INDEX IF EXISTS cov_overdue_{area}" for area in ("province", "commune", "support")),
+    *(f"CREATE INDEX IF NOT EXISTS cov_overdue_by_{name} ON cov_overdue "
+      f"(incident_id, {columns}, due_at, household_id, support_type)"
+      for name, columns in (("province", "province_code"), ("commune", "commune_code"), ("support", "support_type"),
+                            ("commune_support", "commune_code, support_type"))),
     "CREATE INDEX IF NOT EXISTS cov_overdue_household ON cov_overdue (household_id)",
     """CREATE TABLE IF NOT EXISTS cov_durations (incident_id TEXT NOT NULL, household_id TEXT NOT NULL,
         support_type TEXT NOT NULL, province_code TEXT NOT NULL, commune_code TEXT NOT NULL,

@@ -28,7 +28,7 @@ from infra.stores import build_service
 from projections.asof import Cutoff, instant, replay
 from projections.cases import TABLES as CASE_TABLES
 from projections.catalog import default_projections, open_views
-from projections.coverage import GROUPINGS, Filters, coverage, overdue, series
+from projections.coverage import GROUPINGS, Filters, Page, coverage, coverage_page, overdue, series
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
 from projections.timeline import FIELDS
@@ -249,6 +249,21 @@ def test_the_trend_equals_coverage_at_each_moment(run: Run):
             expected = {**whole[0], "median_hours_to_delivery": None, "p90_hours_to_delivery": None} \
                 if whole else None
             assert point == expected
+
+
+@pytest.mark.parametrize("known", ["now", "then"])
+def test_a_page_of_communes_ranked_by_the_database_equals_the_whole_list_ranked(run: Run, known: str):
+    whole_at = {sort: coverage(run.views.store, run.incident_id, MOMENTS[0], "commune", known, page=Page(sort))
+                for sort in ("code", "gap", "overdue")}
+    name = whole_at["code"][3]["commune_name"]
+    for sort, whole in whole_at.items():
+        for search in (None, name.split()[-1].lower(), whole[5]["commune_code"][-3:], "no such commune"):
+            every = coverage(run.views.store, run.incident_id, MOMENTS[0], "commune", known, page=Page(sort, search))
+            assert search is not None or every == whole
+            for offset in (0, 7, len(every) - 3):
+                total, page = coverage_page(run.views.store, run.incident_id, MOMENTS[0], "commune", known,
+                                            page=Page(sort, search, limit=5, offset=max(offset, 0)))
+                assert (total, page) == (len(every), every[max(offset, 0):max(offset, 0) + 5]), (sort, search)
 
 
 def _dump(store) -> dict[str, list[tuple[Any, ...]]]:
