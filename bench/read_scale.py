@@ -19,7 +19,8 @@ and after; every "past" request asks a moment never asked before, the
 others are asked once first (a running server has its pages warm). Beside
 them, in the same run: `GET /healthz` (the server's own floor: one HTTP
 round trip and one store call) and a single indexed row read straight from
-the view store. Writes bench/results/read_scale.json.
+the view store. Writes bench/results/read_scale_<store>.json, one file per
+store, so a run of one store keeps the other's figures.
 """
 
 from __future__ import annotations
@@ -334,8 +335,10 @@ def main() -> None:
         return
     print_table("reading at disaster scale", results,
                 ("store", "households", "request", "p50_ms", "p99_ms", "rss_growth_mib", "raw_row_read_ms"))
-    write_results("read_scale", {"households": args.households or [40_000, 400_000], "repeat": args.repeat,
-                                 "stores": args.stores}, results, TARGETS)
+    for kind in args.stores.split(","):
+        write_results(f"read_scale_{kind}", {"households": args.households or [40_000, 400_000],
+                                             "repeat": args.repeat, "store": kind},
+                      [row for row in results if row["store"] == kind], TARGETS)
 
 
 if __name__ == "__main__":
