@@ -272,9 +272,12 @@ def commune_search(page: Any) -> float:
     box = page.locator("#commune-search")
     last = page.locator("#communes tbody tr").last  # of the first page, widest gap first
     part = last.locator("td").first.inner_text().split()[-1]
-    # Found once every row shown has that name (the first page before the search rarely does).
-    found = f"""() => {{ const names = [...document.querySelectorAll('#communes tbody tr td:first-child')];
-        return names.length > 0 && names.every((n) => n.textContent.includes({json.dumps(part)})); }}"""
+    # Found once every row shown has that name (the first page before the search rarely does), compared
+    # folded as the server searches: without case, tone marks or the stroke of đ.
+    found = f"""() => {{ const fold = (s) => s.normalize('NFD').replace(/[\\u0300-\\u036f]/g, '')
+                                       .replace(/[đĐ]/g, 'd').toLowerCase();
+        const names = [...document.querySelectorAll('#communes tbody tr td:first-child')];
+        return names.length > 0 && names.every((n) => fold(n.textContent).includes(fold({json.dumps(part)}))); }}"""
     return seconds(lambda: (box.fill(part), page.wait_for_function(found), settled(page)))
 
 
