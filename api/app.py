@@ -3,7 +3,7 @@
 `create_app(settings)` builds it for `emergency serve`, tests and anything
 that embeds it. Route modules are listed in `ROUTE_MODULES`; each exposes
 `setup(app)` (usually `api.routing.add_routes(app, [...])`, which also puts
-the routes into the OpenAPI document). Append a module name to add routes.
+the routes into the OpenAPI document). Append a module to add routes.
 
 While it runs, the app holds (see `api.keys`): the service, the group-commit
 writer, the authenticator, and the embedded projection runner
@@ -14,14 +14,14 @@ writer wakes it after every commit, and live push can add listeners to it.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 import structlog
 from aiohttp import web
 
-from api import keys, live
+from api import (command_routes, export_routes, field, kafka_routes, keys, live, openapi, pages,
+                 projection_routes, public_routes, query_routes, routing)
 from api.auth import Authenticator
 from api.cases import CaseView
 from api.executors import Heavy, reads_executor
@@ -34,9 +34,8 @@ from infra.stores import build_service, setup_lock
 
 log = structlog.get_logger(__name__)
 
-ROUTE_MODULES: tuple[str, ...] = ("api.command_routes", "api.query_routes", "api.public_routes", "api.openapi",
-                                  "api.projection_routes", "api.live", "api.export_routes", "api.kafka_routes",
-                                  "api.pages", "api.field")
+ROUTE_MODULES = (command_routes, query_routes, public_routes, openapi, projection_routes, live, export_routes,
+                 kafka_routes, pages, field)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -45,11 +44,11 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[requests],
                           client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes))
     app[keys.SETTINGS] = settings
-    app[keys.ROUTES] = []
+    app[routing.ROUTES] = []
     app.on_response_prepare.append(response_headers)
     app.cleanup_ctx.append(_resources)
-    for name in ROUTE_MODULES:
-        importlib.import_module(name).setup(app)
+    for module in ROUTE_MODULES:
+        module.setup(app)
     return app
 
 
@@ -83,7 +82,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUTH] = Authenticator(tokens)
     app[keys.CASES] = cases
     app[keys.RUNNER] = cases.runner
-    log.info("api_ready", store=settings.database_url.partition("://")[0], routes=len(app[keys.ROUTES]))
+    log.info("api_ready", store=settings.database_url.partition("://")[0], routes=len(app[routing.ROUTES]))
     yield
     await asyncio.to_thread(writer.close)
     await asyncio.to_thread(cases.close)

@@ -16,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from api import keys
 from api.models import ErrorBody, IdempotencyKey
-from api.routing import Call, Route, add_routes
+from api.routing import ROUTES, Call, Route, add_routes
 from emergency import __doc__ as project_doc
 
 REF = "#/components/schemas/{model}"
@@ -122,7 +122,7 @@ async def openapi_json(call: Call) -> web.Response:
 
 
 async def _build(app: web.Application) -> None:
-    app[keys.OPENAPI] = document(app[keys.ROUTES])
+    app[keys.OPENAPI] = document(app[ROUTES])
 
 
 def setup(app: web.Application) -> None:

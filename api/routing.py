@@ -55,6 +55,10 @@ class Route:
         return self.method == "POST"
 
 
+# Every route the app serves, in the order added: the OpenAPI document is made from them.
+ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
+
+
 class Call:
     """One request to one route, after authentication."""
 
@@ -110,7 +114,7 @@ def respond(model: BaseModel, status: int = 200, headers: dict[str, str] | None 
 
 def add_routes(app: web.Application, routes: list[Route]) -> None:
     for route in routes:
-        app[keys.ROUTES].append(route)
+        app[ROUTES].append(route)
         app.router.add_route(route.method, route.path, _handler(route))
 
 

@@ -29,7 +29,7 @@ from emergency import clock  # noqa: E402
 from emergency import funding_commands as fc  # noqa: E402
 from emergency.funding_scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
 from emergency.statement import import_statement, read_statement  # noqa: E402
-from infra.contributions_command import recorded_balances  # noqa: E402
+from infra.cli.money import recorded_balances  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 from projections import fund_reports  # noqa: E402

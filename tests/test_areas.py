@@ -18,7 +18,7 @@ from emergency.areas import AreaRegistry, Commune
 from emergency.errors import InvalidInput
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
-from infra.projections_command import catch_up
+from infra.cli.views import catch_up
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.catalog import open_views

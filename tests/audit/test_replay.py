@@ -13,7 +13,7 @@ from psycopg import sql
 from emergency import clock
 from emergency.scenario import ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
-from infra.audit_replay import diff
+from projections.audit_replay import diff
 from infra.cli import main
 from infra.settings import Settings, postgres_parts
 from infra.stores import connect_postgres

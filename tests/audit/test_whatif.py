@@ -14,7 +14,7 @@ from emergency import commands as c
 from emergency.policy import load_policy
 from emergency.service import AidService
 from emergency.whatif import Rules, fold_incident, what_if
-from infra.audit_command import domain_events
+from infra.cli.audit import domain_events
 from infra.cli import main
 from infra.settings import Settings
 from tests.conftest import STORM_START

@@ -10,7 +10,7 @@ from uuid import UUID
 from emergency import commands as c
 from emergency import funding_commands as fc
 from emergency.service import AidService
-from infra.contributions_command import recorded_balances
+from infra.cli.money import recorded_balances
 from projections import fund_reports
 from projections.funds import FundsProjection
 from projections.runner import EmbeddedRunner, ProjectionSet

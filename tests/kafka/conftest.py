@@ -19,7 +19,7 @@ from consumers.relay import Relay, connect_producer
 from consumers.relay_position import open_relay_position
 from consumers.status import end_offsets
 from consumers.topic import ensure_topic
-from infra.kafka_command import load_projection
+from infra.cli.kafka_admin import load_projection
 from infra.stores import connect_postgres
 from projections.base import Projection
 from projections.catalog import PROJECTIONS
@@ -30,7 +30,7 @@ from tests.conftest import REQUIRE_ALL, _postgres_or_skip
 # What the equality tests feed, by name (consumer subprocesses load them so):
 # every projection the system keeps, one that exposes any loss, duplicate or
 # reordering per aggregate, and totals that every partition updates.
-PROJECTION_ENTRIES = (*PROJECTIONS, "tests.kafka.projections:AggregateChains",
+PROJECTION_ENTRIES = (*(f"{p.__module__}:{p.__qualname__}" for p in PROJECTIONS), "tests.kafka.projections:AggregateChains",
                       "tests.test_projection_runner:KindCounts")
 PARTITIONS = 4
 # Bookkeeping that differs by design between a Kafka feed and a replay.

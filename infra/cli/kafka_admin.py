@@ -21,7 +21,7 @@ from consumers.topic import ensure_topic
 from infra.settings import Settings
 from infra.stores import open_application
 from projections.base import Projection
-from projections.catalog import PROJECTIONS
+from projections.catalog import default_projections
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
@@ -97,14 +97,16 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def load_projection(entry: str) -> Projection:
+    """The projection a `--projection MODULE:CLASS` option names."""
     module, _, name = entry.partition(":")
-    return getattr(importlib.import_module(module), name)()
+    projection: type[Projection] = getattr(importlib.import_module(module), name)
+    return projection()
 
 
 def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     if not _require_bootstrap(settings):
         return 2
-    projections = [load_projection(entry) for entry in args.projection or PROJECTIONS]
+    projections = [load_projection(entry) for entry in args.projection] if args.projection else default_projections()
     ordered = [p.name for p in projections if p.log_ordered]
     if ordered and args.projection:
         print(f"{', '.join(ordered)} depend on the log's total order: only the embedded runner feeds them",

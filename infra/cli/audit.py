@@ -20,8 +20,8 @@ from emergency.errors import InvalidInput
 from emergency.service import as_uuid
 from emergency.whatif import Report, Rules, fold_incident, what_if
 from infra.audit_chain import Checkpoint, WalkResult, read_checkpoints, take_checkpoints, verify
-from infra.audit_replay import Change, diff, replay_into
-from infra.projections_command import catch_up, print_coverage
+from projections.audit_replay import Change, diff, replay_into
+from infra.cli.views import catch_up, print_coverage
 from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stores import build_service, open_application
 from projections.asof import Cutoff

@@ -23,8 +23,8 @@ from emergency.commands import Meta
 from emergency.errors import InvalidInput
 from emergency.service import AidService, as_uuid
 from emergency.statement import ImportReport, import_statement, read_statement
-from infra.audit_command import aware_time
-from infra.projections_command import catch_up
+from infra.cli.audit import aware_time
+from infra.cli.views import catch_up
 from infra.settings import Settings
 from infra.stores import build_service
 from projections import disclosure, fund_reports, trace

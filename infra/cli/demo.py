@@ -25,8 +25,8 @@ from api.tokens import TokenStore
 from emergency import clock
 from emergency.funding_scenario import CampaignConfig, CampaignPlay, Step
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario
-from infra.projections_command import catch_up, print_coverage
-from infra.serve_command import listening_on, serve
+from infra.cli.views import catch_up, print_coverage
+from infra.cli.serve import listening_on, serve
 from infra.settings import Settings
 from infra.stores import build_service
 from projections import disclosure, fund_reports
