@@ -39,7 +39,7 @@ from emergency.errors import InvalidInput, NotFound
 from emergency.service import as_uuid
 from projections import disclosure, fund_reports, trace
 from projections.asof import Instant
-from projections.cases import iso, to_micros
+from projections.rows import iso, to_micros
 from projections.store import Cursor
 
 T = TypeVar("T")

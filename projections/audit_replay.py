@@ -19,7 +19,7 @@ from typing import Any, Callable
 from emergency.envelope import from_notification
 from emergency.errors import InvalidInput
 from projections.asof import Cutoff, moment_of, replay
-from projections.cases import iso, to_micros
+from projections.rows import iso, to_micros
 from projections.catalog import default_projections
 from projections.coverage import GROUPINGS, coverage
 from projections.runner import EmbeddedRunner, NotificationSource, ProjectionSet

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from emergency.names import fold
-from projections.cases import iso
+from projections.rows import iso
 from projections.store import Cursor
 
 ANONYMOUS = "(ẩn danh)"

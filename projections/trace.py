@@ -30,6 +30,7 @@ from decimal import Context, Decimal
 from typing import Any
 
 from emergency.errors import InvalidInput, NotFound
+from projections.rows import placeholders
 from projections.store import Cursor
 
 _MATH = Context(prec=40)
@@ -151,7 +152,7 @@ class _Follower:
         where = " OR ".join("(fund_id = ? AND version > ?)" for _ in after)
         rows = self.cur.execute(
             "SELECT fund_id, version, kind, ref, counterpart, household_id, support_type, value_vnd, balance_before "
-            f"FROM funds_movement WHERE bucket = ? AND asset = ? AND kind IN ({', '.join('?' * len(OUTFLOWS))}) "
+            f"FROM funds_movement WHERE bucket = ? AND asset = ? AND kind IN ({placeholders(len(OUTFLOWS))}) "
             f"AND ({where}) ORDER BY fund_id, version",
             (self.bucket, self.asset, *OUTFLOWS, *(v for item in after.items() for v in item))).fetchall()
         found: dict[str, list[tuple[Any, ...]]] = {}
@@ -164,7 +165,7 @@ class _Follower:
         if not refs:
             return {}
         rows = self.cur.execute(
-            f"SELECT ref, fund_id, version FROM funds_movement WHERE ref IN ({', '.join('?' * len(refs))}) "
+            f"SELECT ref, fund_id, version FROM funds_movement WHERE ref IN ({placeholders(len(refs))}) "
             "AND kind = 'allocation_in' AND bucket = ? AND asset = ?", (*refs, self.bucket, self.asset)).fetchall()
         return {(ref, fund_id): version for ref, fund_id, version in rows}
 

@@ -28,7 +28,7 @@ from infra.cli.views import catch_up
 from infra.settings import Settings
 from infra.stores import build_service
 from projections import disclosure, fund_reports, trace
-from projections.cases import to_micros
+from projections.rows import to_micros
 from projections.catalog import open_views
 from projections.runner import ProjectionSet
 
