@@ -23,7 +23,7 @@ from aiohttp import web
 from api import (command_routes, export_routes, field, kafka_routes, keys, live, openapi, pages,
                  projection_routes, public_routes, query_routes, routing)
 from api.auth import Authenticator
-from api.cases import CaseView
+from api.read_models import ReadModels
 from api.executors import Heavy, reads_executor
 from api.middleware import requests, response_headers
 from api.tokens import TokenStore
@@ -52,11 +52,11 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _open_stores(settings: Settings) -> tuple[AidService, TokenStore, CaseView]:
+def _open_stores(settings: Settings) -> tuple[AidService, TokenStore, ReadModels]:
     """The event, token and view stores, created if new (one server at a time)."""
     with setup_lock(settings):
         service = build_service(settings)
-        return service, TokenStore.from_settings(settings), CaseView(settings, service)
+        return service, TokenStore.from_settings(settings), ReadModels(settings, service)
 
 
 def _disk(settings: Settings) -> str:
@@ -72,20 +72,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     asyncio.get_running_loop().set_default_executor(reads_executor())
     app[keys.HEAVY], app[keys.HEALTH] = Heavy(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
-    service, tokens, cases = await asyncio.to_thread(_open_stores, settings)
-    cases.start()
-    writer = Writer(service, on_commit=cases.runner.notify,
+    service, tokens, read_models = await asyncio.to_thread(_open_stores, settings)
+    read_models.start()
+    writer = Writer(service, on_commit=read_models.runner.notify,
                     settle=lambda results: live.caught_up(app, results, settings.read_your_writes_seconds),
                     disk=_disk(settings))
     app[keys.SERVICE] = service
     app[keys.WRITER] = writer
     app[keys.AUTH] = Authenticator(tokens)
-    app[keys.CASES] = cases
-    app[keys.RUNNER] = cases.runner
+    app[keys.READ_MODELS] = read_models
+    app[keys.RUNNER] = read_models.runner
     log.info("api_ready", store=settings.database_url.partition("://")[0], routes=len(app[routing.ROUTES]))
     yield
     await asyncio.to_thread(writer.close)
-    await asyncio.to_thread(cases.close)
+    await asyncio.to_thread(read_models.close)
     service.app.close()
     app[keys.HEAVY].close()
     app[keys.HEALTH].shutdown(wait=False)

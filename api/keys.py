@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import Authenticator, Principal
-from api.cases import CaseView
+from api.read_models import ReadModels
 from api.executors import Heavy
 from api.writer import Writer
 from emergency.service import AidService
@@ -19,7 +19,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", AidService)
 WRITER = web.AppKey("writer", Writer)
 AUTH = web.AppKey("auth", Authenticator)
-CASES = web.AppKey("cases", CaseView)
+READ_MODELS = web.AppKey("read_models", ReadModels)
 RUNNER = web.AppKey("runner", EmbeddedRunner)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 HEAVY = web.AppKey("heavy", Heavy)

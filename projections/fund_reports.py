@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from projections.funds import FUND_COLUMNS
+from projections.rows import iso
 from projections.store import Cursor
 
 CASH = "cash"
+# What the public is shown of a campaign.
+CAMPAIGN_FIELDS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
+                   "incident_id", "launched_at", "receiving_until", "distribution_until")
 # (fund, asset) -> [quantity, value VND]
 Holdings = dict[tuple[str, str], list[int]]
 # The fund aggregate's buckets at a version: bucket -> asset -> [quantity, value]
@@ -65,6 +69,20 @@ def _by_kind(rows: list[tuple[Any, ...]]) -> dict[str, Holdings]:
 
 def _get(holdings: Holdings, key: tuple[str, str]) -> list[int]:
     return holdings.get(key, [0, 0])
+
+
+def campaigns(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
+    """The campaigns (`CAMPAIGN_FIELDS`), newest first, times in ISO form; or the one asked for, if known."""
+    where, params = (" WHERE campaign_id = ?", (campaign_id,)) if campaign_id else ("", ())
+    rows = cur.execute(f"SELECT {', '.join(CAMPAIGN_FIELDS)} FROM funds_campaign{where} "
+                       "ORDER BY launched_at DESC, campaign_id", params).fetchall()
+    found = []
+    for row in rows:
+        item = dict(zip(CAMPAIGN_FIELDS, row))
+        for name in ("launched_at", "receiving_until", "distribution_until"):
+            item[name] = iso(item[name])
+        found.append(item)
+    return found
 
 
 def funds(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import structlog
 from tqdm import tqdm
 
 from consumers.consumer import ProjectionConsumer
-from consumers.feed import FeedStopped, KafkaFeed
+from consumers.kafka_feed import FeedStopped, KafkaFeed
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect

@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from api.tokens import TokenStore
-from emergency import commands as c
+from emergency import commands
 from emergency.service import Submission
 from infra.settings import Settings, postgres_parts
 from infra.stores import build_service, connect_postgres
@@ -32,10 +32,10 @@ def long_log(settings: Settings) -> tuple[str, str]:
     service = build_service(settings)
     try:
         incident = open_incident(service)
-        registered = service.execute_batch([Submission(c.RegisterHousehold(
+        registered = service.execute_batch([Submission(commands.RegisterHousehold(
             incident_id=incident, commune_code=COMMUNES[0], head_name=f"Hộ {n}", members=3)) for n in range(HOUSEHOLDS)])
         households = [r.result["household_id"] for r in registered]
-        service.execute_batch([Submission(c.AssessDamage(
+        service.execute_batch([Submission(commands.AssessDamage(
             household_id=h, assessed_at=STORM_START.replace(hour=20), persons_short_of_food=3)) for h in households])
         return str(incident), str(households[0])
     finally:

@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from consumers.consumer import ProjectionConsumer
-from consumers.feed import KafkaFeed
+from consumers.kafka_feed import KafkaFeed
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import open_relay_position
 from consumers.status import end_offsets

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.feed import ensure_tables, stored_offsets
+from consumers.kafka_feed import ensure_tables, stored_offsets
 from consumers.relay_position import open_relay_position
 from emergency.scenario import ScenarioConfig, run_scenario
 from emergency.service import AidService

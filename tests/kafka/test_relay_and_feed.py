@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource
 
-from consumers.feed import FeedChanged, KafkaFeed, StreamGap
+from consumers.kafka_feed import FeedChanged, KafkaFeed, StreamGap
 from consumers.relay import connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
