@@ -12,8 +12,7 @@ from typing import Iterator
 import pytest
 
 from api.models import HouseholdView
-from emergency import areas
-from emergency import commands
+from emergency import areas, commands
 from emergency.areas import AreaRegistry, Commune
 from emergency.errors import InvalidInput
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario, scenario_areas
@@ -23,8 +22,7 @@ from infra.settings import Settings
 from infra.stores import build_service
 from projections.catalog import open_views
 from projections.exports import hxl_communes
-from tests.conftest import STORM_START
-from tests.factories import assess, open_incident, register
+from tests.support.factories import STORM_START, assess, open_incident, register
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from emergency.application import SHORT_STREAM
 from emergency.service import AidService, Submission
 from infra.settings import Settings
 from infra.stores import build_service
-from tests import factories
+from tests.support import factories
 
 
 def _state(aggregate) -> dict:

@@ -11,8 +11,7 @@ from pydantic import ValidationError
 from emergency import commands
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
 from emergency.service import AidService, Scope, Submission
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, OTHER_COMMUNE, assess, disburse, open_incident, register
+from tests.support.factories import COMMUNES, OTHER_COMMUNE, STORM_START, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.support.factories import STORM_START, assess, disburse, open_incident, register
 
 INCIDENT = UUID("00000000-0000-4000-8000-000000000001")
 HOUSEHOLD = UUID("00000000-0000-4000-8000-000000000002")

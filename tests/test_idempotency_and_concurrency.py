@@ -12,8 +12,7 @@ from emergency.errors import Conflict
 from emergency.service import AidService, Submission
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, assess, open_incident, register
+from tests.support.factories import COMMUNES, STORM_START, assess, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

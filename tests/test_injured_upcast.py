@@ -14,11 +14,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import StoredEvent
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.service import AidService
-from tests.conftest import STORM_START
-from tests.factories import assess, open_incident, register
+from tests.support.factories import STORM_START, assess, open_incident, register
 
 ASSESSED = "emergency.domain.household:HouseholdCase.DamageAssessed"
 

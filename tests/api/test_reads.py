@@ -8,13 +8,11 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.domain.incident import INCIDENT_TYPES
-from tests.api import payloads
-from tests.api.conftest import Api, Household, Storm
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, PROVINCE, QUANG_NINH
+from tests.support import payloads
+from tests.support.api import Api, Household, Storm
+from tests.support.factories import COMMUNES, PROVINCE, QUANG_NINH, STORM_START
 
 
 async def test_a_household_and_an_incident(api: Api, household: Household):

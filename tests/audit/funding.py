@@ -7,12 +7,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID
 
-from emergency import clock
-from emergency import commands
-from emergency import funding_commands
+from emergency import clock, commands, funding_commands
 from emergency.service import AidService
-from tests.conftest import STORM_START
-from tests.factories import assess, open_incident, register
+from tests.support.factories import STORM_START, assess, open_incident, register
 
 ACCOUNT = "0011001932418"
 RICE_VALUE = 7_500_000  # 500 kg at 15,000 VND

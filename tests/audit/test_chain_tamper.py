@@ -18,8 +18,7 @@ from infra.cli import main
 from infra.settings import Settings
 from infra.stores import build_service
 from tests.audit.tamper import RawStore
-from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.support.factories import STORM_START, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

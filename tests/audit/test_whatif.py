@@ -9,16 +9,14 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.policy import load_policy
 from emergency.service import AidService
 from emergency.whatif import Rules, fold_incident, what_if
-from infra.cli.audit import domain_events
 from infra.cli import main
+from infra.cli.audit import domain_events
 from infra.settings import Settings
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, assess, disburse, open_incident, register
+from tests.support.factories import COMMUNES, STORM_START, assess, disburse, open_incident, register
 
 LATER = STORM_START + timedelta(days=10)
 

@@ -10,16 +10,25 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from emergency import clock
-from emergency import commands
-from emergency import funding_commands
+from emergency import clock, commands, funding_commands
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
 from emergency.service import AidService, Scope, Submission
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.contributions.builders import (
-    ACCOUNT, Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
-from tests.factories import COMMUNES, QUANG_NINH, assess, register
+from tests.support.factories import COMMUNES, QUANG_NINH, assess, register
+from tests.support.fund_builders import (
+    ACCOUNT,
+    Funds,
+    allocate,
+    approve,
+    bank,
+    conservation,
+    hours,
+    open_funds,
+    pay,
+    receipt,
+    views_of,
+)
 
 M = 1_000_000
 

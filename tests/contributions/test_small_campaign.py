@@ -22,16 +22,24 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands
-from emergency import funding_commands
+from emergency import clock, commands, funding_commands
 from emergency.errors import Conflict
 from emergency.service import AidService
 from infra.settings import Settings
 from projections import disclosure, fund_reports, trace
-from tests.contributions.builders import (
-    Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
-from tests.factories import COMMUNES, assess, register
+from tests.support.factories import COMMUNES, assess, register
+from tests.support.fund_builders import (
+    Funds,
+    allocate,
+    approve,
+    bank,
+    conservation,
+    hours,
+    open_funds,
+    pay,
+    receipt,
+    views_of,
+)
 
 M = 1_000_000
 

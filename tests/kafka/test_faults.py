@@ -24,7 +24,7 @@ from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.store import ViewStore, open_view_store
-from tests.kafka.conftest import PARTITIONS, PROJECTION_ENTRIES, dump, fed_projections, relay_to, replayed
+from tests.support.kafka import PARTITIONS, PROJECTION_ENTRIES, dump, fed_projections, relay_to, replayed
 
 pytestmark = pytest.mark.kafka
 

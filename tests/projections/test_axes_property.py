@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.errors import AidError
 from emergency.service import AidService
 from infra.settings import Settings
@@ -26,9 +25,8 @@ from projections.asof import Cutoff, instant, replay
 from projections.catalog import default_projections, open_views
 from projections.coverage import GROUPINGS, Filters, coverage, overdue
 from projections.runner import EmbeddedRunner
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, open_incident
 from tests.projections.reference import overdue_keys, recompute, same
+from tests.support.factories import COMMUNES, STORM_START, open_incident
 
 pytestmark = pytest.mark.slow
 SUPPORTS = ("FOOD_DISASTER", "BURIAL", "INJURED", "HOUSE_REBUILD", "NECESSITIES")

@@ -17,8 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.envelope import Envelope
 from emergency.errors import AidError
 from emergency.scenario import ScenarioConfig, run_scenario

@@ -10,16 +10,14 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.service import AidService
 from infra.settings import Settings
 from projections.asof import Cutoff, instant, replay
 from projections.catalog import default_projections, open_views
 from projections.coverage import Filters, coverage, overdue
 from projections.runner import EmbeddedRunner
-from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.support.factories import STORM_START, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

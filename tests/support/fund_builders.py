@@ -7,16 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from emergency import commands
-from emergency import funding_commands
+from emergency import commands, funding_commands
 from emergency.service import AidService
 from infra.cli.money import recorded_balances
 from projections import fund_reports
 from projections.funds import FundsProjection
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, open_incident
+from tests.support.factories import COMMUNES, STORM_START, open_incident
 
 ACCOUNT = "0011001932418"
 

@@ -1,6 +1,6 @@
-"""Fixtures for the Kafka path: a real broker (EMERGENCY_KAFKA_BOOTSTRAP, which
-`infra/test.sh` starts), a fresh topic per test, PostgreSQL schemas on demand,
-and the comparison of a Kafka-fed view store with a replay of the log."""
+"""The Kafka path under test: a real broker (EMERGENCY_KAFKA_BOOTSTRAP, which
+`infra/test.sh` starts), a fresh topic per test, and the comparison of a
+Kafka-fed view store with a replay of the log."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pytest
-from psycopg import sql
 
 from consumers.consumer import ProjectionConsumer
 from consumers.kafka_feed import KafkaFeed
@@ -20,12 +19,11 @@ from consumers.relay_position import open_relay_position
 from consumers.status import end_offsets
 from consumers.topic import ensure_topic
 from infra.cli.kafka_admin import load_projection
-from infra.stores import connect_postgres
 from projections.base import Projection
 from projections.catalog import PROJECTIONS
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore, open_view_store
-from tests.conftest import REQUIRE_ALL, _postgres_or_skip
+from tests.support.stores import missing
 
 # What the equality tests feed, by name (consumer subprocesses load them so):
 # every projection the Kafka path carries (not those that need the log's
@@ -46,11 +44,9 @@ def fed_projections() -> list[Projection]:
 @pytest.fixture
 def kafka_bootstrap() -> str:
     bootstrap = os.environ.get("EMERGENCY_KAFKA_BOOTSTRAP", "")
-    if bootstrap:
-        return bootstrap
-    if REQUIRE_ALL:
-        pytest.fail("EMERGENCY_KAFKA_BOOTSTRAP is not set but EMERGENCY_REQUIRE_ALL=1")
-    pytest.skip('no Kafka broker: eval "$(infra/kafka.sh)" or run infra/test.sh')
+    if not bootstrap:
+        missing("no Kafka broker (EMERGENCY_KAFKA_BOOTSTRAP)", 'eval "$(infra/kafka.sh)" or run infra/test.sh')
+    return bootstrap
 
 
 @pytest.fixture
@@ -59,30 +55,6 @@ def topic(kafka_bootstrap: str) -> str:
     name = f"test-{uuid.uuid4().hex[:10]}"
     ensure_topic(kafka_bootstrap, name, PARTITIONS, 3_600_000)
     return name
-
-
-@pytest.fixture
-def new_schema_url() -> Iterator[Callable[[], str]]:
-    """Makes URLs of fresh PostgreSQL schemas, all dropped afterwards."""
-    base = _postgres_or_skip()
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(f"k_{uuid.uuid4().hex[:12]}")
-        return f"{base}{'&' if '?' in base else '?'}schema={made[-1]}"
-
-    yield make
-    with connect_postgres(base) as conn:
-        for schema in made:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture
-def new_views_url(store_url: str, tmp_path, request: pytest.FixtureRequest) -> Callable[[], str]:
-    """Makes URLs of fresh view stores on the backend of `store_url`."""
-    if store_url.startswith("sqlite"):
-        return lambda: f"sqlite:///{tmp_path}/views-{uuid.uuid4().hex[:8]}.sqlite"
-    return request.getfixturevalue("new_schema_url")
 
 
 def dump(store: ViewStore) -> dict[str, list[tuple[Any, ...]]]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
 from emergency import commands
 from emergency.service import AidService
-from tests.conftest import STORM_START
+
+# A fixed moment shortly after a typhoon: tests run on a simulated clock.
+STORM_START = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)
 
 PROVINCE = "31"
 COMMUNES = ["11311", "11455"]  # Phường Hồng Bàng, Phường Đồ Sơn (Hải Phòng)
