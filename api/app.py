@@ -20,16 +20,28 @@ from typing import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api import (command_routes, export_routes, field, kafka_routes, keys, live, openapi, pages,
-                 projection_routes, public_routes, query_routes, routing)
+from api import (
+    command_routes,
+    export_routes,
+    field,
+    kafka_routes,
+    keys,
+    live,
+    openapi,
+    pages,
+    projection_routes,
+    public_routes,
+    query_routes,
+    routing,
+)
 from api.auth import Authenticator
-from api.read_models import ReadModels
 from api.executors import Heavy, reads_executor
 from api.middleware import requests, response_headers
+from api.read_models import ReadModels
 from api.tokens import TokenStore
 from api.writer import Writer
-from infra.settings import Settings, postgres_parts, sqlite_path
 from emergency.service import AidService
+from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stores import build_service, setup_lock
 
 log = structlog.get_logger(__name__)

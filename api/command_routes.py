@@ -17,12 +17,20 @@ from pydantic import BaseModel, Field, create_model
 
 from api.auth import COORDINATORS, FIELD_WRITERS
 from api.bodies import validate
-from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemResult, BatchResult, Body, ErrorBody, \
-    IdempotencyKey, WriteResult
+from api.models import (
+    MAX_BATCH,
+    AssessmentBatch,
+    BatchAssessment,
+    BatchItemResult,
+    BatchResult,
+    Body,
+    ErrorBody,
+    IdempotencyKey,
+    WriteResult,
+)
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
-from emergency import commands
-from emergency import funding_commands
+from emergency import commands, funding_commands
 from emergency.errors import AidError, InvalidInput
 from emergency.service import Submission
 
@@ -104,7 +112,7 @@ CommandName = Literal[tuple(BY_NAME)]  # type: ignore[valid-type]
 
 
 class SyncItem(Body):
-    command: CommandName = Field(description="the command's name, as in `WriteResult.command`")
+    command: CommandName = Field(description="the command's name, as in `WriteResult.command`")  # type: ignore[valid-type]
     idempotency_key: IdempotencyKey | None = Field(
         None, description="made on the device when the write was recorded; a resent item is not recorded twice")
     body: dict[str, Any] = Field(description="the command's fields, as its own route takes them, with the ids "

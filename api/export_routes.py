@@ -31,6 +31,7 @@ from api.routing import Call, Route, add_routes
 from emergency import clock
 from emergency.commands import Moment
 from emergency.service import as_uuid
+from infra.audit_recorders import chained
 from projections.export_events import event_lines
 from projections.exports import view_export
 
@@ -74,7 +75,7 @@ def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.Stre
 
 async def events(call: Call) -> web.StreamResponse:
     call.principal.check_national("exports")
-    return await _stream(call, lambda: event_lines(call.service.app.recorder), "events.jsonl")
+    return await _stream(call, lambda: event_lines(chained(call.service.app.recorder)), "events.jsonl")
 
 
 def setup(app: web.Application) -> None:

@@ -33,8 +33,7 @@ from api.auth import FIELD_WRITERS
 from api.models import Body
 from api.pages import SECURITY_HEADERS, STATIC, IncidentSummary, incident_summaries
 from api.routing import Call, Route, add_routes, respond
-from emergency import areas, clock
-from emergency import commands
+from emergency import areas, clock, commands
 from emergency.service import Scope
 
 APP = STATIC / "field"

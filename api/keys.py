@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from api.auth import Authenticator, Principal
-from api.read_models import ReadModels
 from api.executors import Heavy
+from api.read_models import ReadModels
 from api.writer import Writer
 from emergency.service import AidService
 from infra.settings import Settings

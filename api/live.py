@@ -23,7 +23,6 @@ import asyncio
 import json
 from functools import partial
 from typing import Any, AsyncIterator, Sequence
-
 from uuid import UUID
 
 import structlog
@@ -38,8 +37,8 @@ from api.writer import Result
 from emergency import clock
 from emergency.errors import InvalidInput
 from emergency.service import Outcome, Scope
-from projections.coverage import Areas, coverage
 from projections.case_changes import changes_after
+from projections.coverage import Areas, coverage
 
 log = structlog.get_logger(__name__)
 

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import Field
 
 from api import keys
@@ -101,7 +102,7 @@ async def communes(call: Call) -> web.Response:
                                           for code in areas.communes_of(province)}))
 
 
-def _page(filename: str):  # type: ignore[no-untyped-def]
+def _page(filename: str) -> Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / filename, headers=SECURITY_HEADERS)
 

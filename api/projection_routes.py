@@ -21,8 +21,7 @@ from api import keys
 from api.auth import READERS
 from api.models import AsOfQuery, Body, CoverageView, KnownAxis
 from api.routing import Call, Route, add_routes, respond
-from emergency import clock
-from emergency import commands
+from emergency import clock, commands
 from emergency.errors import Forbidden
 from emergency.service import Scope
 from projections.coverage import SORTS, Page

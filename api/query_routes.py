@@ -13,8 +13,20 @@ from aiohttp import web
 
 from api import keys
 from api.auth import AUDITORS, READERS
-from api.models import (AggregateEventPage, AggregateHistoryQuery, EventPage, EventView, Health, HistoryQuery,
-                        HouseholdView, IncidentView, OverdueList, OverdueQuery, ProjectionHealth, WriteStatus)
+from api.models import (
+    AggregateEventPage,
+    AggregateHistoryQuery,
+    EventPage,
+    EventView,
+    Health,
+    HistoryQuery,
+    HouseholdView,
+    IncidentView,
+    OverdueList,
+    OverdueQuery,
+    ProjectionHealth,
+    WriteStatus,
+)
 from api.routing import Call, Route, add_routes, respond
 from emergency.service import as_uuid
 from projections.coverage import After, Filters

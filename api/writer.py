@@ -82,7 +82,7 @@ class _Job:
 
 class Writer:
     def __init__(self, service: AidService, on_commit: Callable[[], None] = lambda: None, max_batch: int = 1000,
-                 settle: Callable[[Sequence[Result]], Awaitable[None]] | None = None,
+                 settle: Callable[[Sequence[Result]], Awaitable[object]] | None = None,
                  disk: str = "the event store's disk"):
         self.service = service
         # Named in a refusal when the store's disk is full.

@@ -22,11 +22,18 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from common import WORK, fresh_store, peak_rss_mib, print_table, raw_insert_rate, stored_shape, views_beside, \
-    write_results
+from common import (
+    WORK,
+    fresh_store,
+    peak_rss_mib,
+    print_table,
+    raw_insert_rate,
+    stored_shape,
+    views_beside,
+    write_results,
+)
 
-from emergency import clock  # noqa: E402
-from emergency import funding_commands  # noqa: E402
+from emergency import clock, funding_commands  # noqa: E402
 from emergency.funding_scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
 from emergency.statement import import_statement, read_statement  # noqa: E402
 from infra.cli.money import recorded_balances  # noqa: E402

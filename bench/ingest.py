@@ -26,8 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, \
-    write_results
+from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, write_results
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import commands  # noqa: E402

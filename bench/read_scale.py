@@ -43,8 +43,8 @@ from psycopg import sql
 from tqdm import tqdm
 
 from emergency import clock  # noqa: E402
-from emergency.commands import AssessDamage, Command, CorrectDisbursement, CorrectHousehold, Meta, RecordDecision  # noqa: E402
 from emergency.application import AidApplication  # noqa: E402
+from emergency.commands import AssessDamage, Command, CorrectDisbursement, CorrectHousehold, Meta, RecordDecision  # noqa: E402
 from emergency.errors import AidError  # noqa: E402
 from emergency.funding_scenario import CampaignConfig, run_campaign  # noqa: E402
 from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402

@@ -29,8 +29,8 @@ from emergency.areas import commune_name, communes_of, province_name
 from emergency.areas import provinces as official_provinces
 from emergency.errors import InvalidInput
 from projections import checkpoints
-from projections.rows import iso, placeholders, to_micros
 from projections.coverage_projection import AXES
+from projections.rows import iso, placeholders, to_micros
 from projections.store import Cursor, ViewStore
 from projections.timeline import FIELDS, HOUSEHOLD, WIDTH
 

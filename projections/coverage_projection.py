@@ -34,17 +34,28 @@ Tables (prefix `cov_`):
 from __future__ import annotations
 
 import json
-from operator import add, neg, sub
 from dataclasses import dataclass, field
+from operator import add, neg, sub
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from emergency.envelope import Envelope
-from projections.base import Projection
 from projections import checkpoints
+from projections.base import Projection
 from projections.rows import chunks, insert, micros, newer, placeholders, select_in
 from projections.store import Cursor
-from projections.timeline import (FIELDS, HOUSEHOLD, OPEN, ZERO, Segment, Shown, Stretch, case_segments,
-                                  household_segments, steps, stretches)
+from projections.timeline import (
+    FIELDS,
+    HOUSEHOLD,
+    OPEN,
+    ZERO,
+    Segment,
+    Shown,
+    Stretch,
+    case_segments,
+    household_segments,
+    steps,
+    stretches,
+)
 
 AXES = {"now": 0, "then": 1}
 CLOCK_EVERY = 256

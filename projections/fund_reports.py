@@ -94,6 +94,10 @@ def funds(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
                   key=lambda f: (f["campaign_id"], order[f["level"]], f["province_code"] or "", f["commune_code"] or ""))
 
 
+# A fund's holdings by form: cash, and goods (every other asset).
+_FORMS: tuple[tuple[str, Callable[[str], bool]], ...] = (("cash", lambda a: a == CASH), ("in_kind", lambda a: a != CASH))
+
+
 def fund_report(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
     """Per fund, in VND (goods at their valuation), cash and in kind apart:
     received (from donors, from other funds), allocated out, disbursed, balance."""
@@ -110,7 +114,7 @@ def fund_report(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, A
     rows = []
     for fund in funds(cur, campaign_id):
         row = dict(fund)
-        for form, wanted in (("cash", lambda a: a == CASH), ("in_kind", lambda a: a != CASH)):
+        for form, wanted in _FORMS:
             keys = [(fund["fund_id"], a) for a in sorted(assets.get(fund["fund_id"], ())) if wanted(a)]
 
             def total(holdings: Holdings) -> int:

@@ -30,7 +30,7 @@ Tables (prefix `funds_`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from emergency.envelope import Envelope
 from emergency.names import fold
@@ -219,7 +219,7 @@ def _fold_fund(batch: _TouchedRows, e: Envelope) -> None:
 
 
 # Fund event type -> (movement kind, sign, ref, counterpart, occurred time in micros)
-_MOVEMENTS = {
+_MOVEMENTS: dict[str, Callable[[Envelope], tuple[str, int, str, str | None, int]]] = {
     "ContributionReceived": lambda e: ("contribution", 1, e.data["contribution_id"], None, micros(e.recorded_at)),
     "AllocatedOut": lambda e: ("allocation_out", -1, e.data["allocation_id"], e.data["to_fund_id"],
                                micros(e.data["decision"]["allocated_at"])),

@@ -128,7 +128,9 @@ class _Follower:
                 "campaign_id = (SELECT campaign_id FROM funds_fund WHERE fund_id = ?)", (fund_id,)).fetchall())
         if fund_id not in self.funds:
             raise InvalidInput(f"fund {fund_id} is not in the funds rows", field="fund_id", code="unknown_fund")
-        return Stop(fund_id, *self.funds[fund_id], bucket=self.bucket, asset=self.asset, arrived_vnd=holding)
+        committee_name, level, province_code, commune_code = self.funds[fund_id]
+        return Stop(fund_id, committee_name, level, province_code, commune_code, bucket=self.bucket, asset=self.asset,
+                    arrived_vnd=holding)
 
     def _next(self, step: list[tuple[Stop, int]]) -> list[tuple[Stop, int]]:
         """Attribute each stop's outflows; the stops its allocations reached, with the versions they arrived at."""

@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_GROUP = "emergency-projections"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     relay = subparsers.add_parser("relay", help="publish the event log to the Kafka topic (one relay per store)")
     relay.add_argument("--batch-size", type=int, default=1000, help="events per acknowledged page")
     relay.add_argument("--once", action="store_true", help="publish what is recorded now, then exit")
