@@ -42,12 +42,12 @@ class InsufficientStorage(AidError):
 _DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
 
 
-def _disk_full(error: BaseException) -> bool:
+def _disk_full(error: BaseException | None) -> bool:
     """Whether the store refused for want of disk: the error or any cause says so."""
     while error is not None:
         if getattr(error, "sqlstate", None) == "53100" or any(s in str(error).lower() for s in _DISK_FULL):
             return True
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        error = error.__cause__ or error.__context__
     return False
 
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "checks: lint-imports" >&2
-.venv/bin/lint-imports --no-cache
+.venv/bin/lint-imports --no-cache --no-logo
 echo "checks: ruff check" >&2
 .venv/bin/ruff check --quiet .
 echo "checks: mypy" >&2
