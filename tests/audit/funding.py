@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import UUID
 
 from emergency import clock, commands, funding_commands
 from emergency.service import AidService
-from tests.support.factories import STORM_START, assess, open_incident, register
+from tests.support.factories import assess, open_incident, register
+from tests.support.fund_builders import ACCOUNT, hours
 
-ACCOUNT = "0011001932418"
 RICE_VALUE = 7_500_000  # 500 kg at 15,000 VND
 DISTRIBUTION_UNTIL = datetime(2025, 1, 31, 10, 0, tzinfo=timezone.utc)
-
-
-def hours(n: float) -> datetime:
-    return STORM_START + timedelta(hours=n)
 
 
 @dataclass
