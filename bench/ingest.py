@@ -26,11 +26,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, \
-    write_results
+from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, write_results
 
 from api.tokens import TokenStore  # noqa: E402
-from emergency import commands as c  # noqa: E402
+from emergency import commands  # noqa: E402
 from emergency.scenario import DAMAGE_WEIGHTS, scenario_areas  # noqa: E402
 from emergency.service import Submission  # noqa: E402
 from infra.settings import Settings  # noqa: E402
@@ -39,7 +38,7 @@ from infra.stores import build_service  # noqa: E402
 TARGET = {"assessments_per_s": 5000, "p99_ms": 50}
 # Four provinces of twelve communes each (official codes).
 AREAS = scenario_areas(4, 12)
-META = c.Meta(actor="bench", source="bench")
+META = commands.Meta(actor="bench", source="bench")
 
 
 def assessment(rng: random.Random, household_id: uuid.UUID, members: int, at: datetime) -> dict[str, Any]:
@@ -61,15 +60,15 @@ def prepare(url: str, households: int) -> tuple[str, list[dict[str, Any]]]:
     started = datetime.now(timezone.utc) - timedelta(days=1)
     service = build_service(Settings(database_url=url))
     try:
-        incident = service.execute(c.OpenIncident(
+        incident = service.execute(commands.OpenIncident(
             incident_type="storm", title="Bão Yagi (bench)", started_at=started,
-            areas=[c.Area(province_code=p, commune_codes=codes) for p, codes in AREAS.items()]),
+            areas=[commands.Area(province_code=p, commune_codes=codes) for p, codes in AREAS.items()]),
             META).result["incident_id"]
         plan = []
         codes = [code for area in AREAS.values() for code in area]
         for start in range(0, households, 1000):
             batch = [(uuid.uuid4(), rng.choice((1, 2, 3, 4, 4, 5, 6))) for _ in range(min(1000, households - start))]
-            outcomes = service.execute_batch([Submission(c.RegisterHousehold(
+            outcomes = service.execute_batch([Submission(commands.RegisterHousehold(
                 household_id=h, incident_id=incident, commune_code=rng.choice(codes), head_name="Nguyễn Văn An",
                 members=m, flags=["poor"] if rng.random() < 0.12 else []), META) for h, m in batch])
             assert not any(isinstance(o, Exception) for o in outcomes), outcomes

@@ -56,7 +56,7 @@ from tqdm import tqdm
 from api.tokens import TokenStore  # noqa: E402
 from emergency import clock  # noqa: E402
 from emergency.funding_scenario import CampaignConfig, run_campaign  # noqa: E402
-from infra.projections_command import catch_up  # noqa: E402
+from infra.cli.views import catch_up  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 from projections.catalog import open_views  # noqa: E402

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
-
-from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from emergency.envelope import Envelope
 from projections.base import Projection
-from projections.cases import micros, upsert
+from projections.rows import micros, newer, select_in, upsert
 from projections.store import Cursor
 
 FIGURES = ("dead", "missing", "injured", "persons_short_of_food")
@@ -49,13 +49,8 @@ class DamageProjection(Projection):
 
 
 def _load(cur: Cursor, household_ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(household_ids), 500):
-        chunk = household_ids[start:start + 500]
-        found = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM damage_households WHERE household_id IN "
-                            f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-        rows.update({row[0]: dict(zip(COLUMNS, row)) for row in found})
-    return rows
+    return {row["household_id"]: row for row in select_in(cur, "damage_households", COLUMNS, "household_id",
+                                                            household_ids)}
 
 
 def _fold(rows: dict[str, dict[str, Any]], e: Envelope) -> None:
@@ -66,10 +61,9 @@ def _fold(rows: dict[str, dict[str, Any]], e: Envelope) -> None:
                 "province_code": e.data["province_code"], "commune_code": e.data["commune_code"],
                 "members": e.data["members"], "version": e.version}
         return
-    row = rows.get(e.aggregate_id)
-    if row is None or e.version <= row["version"]:
-        return  # already folded in
-    row["version"] = e.version
+    row = newer(rows, e)
+    if row is None:
+        return
     if e.type == "DetailsCorrected":
         row["members"] = e.data["changes"].get("members", row["members"])
         return

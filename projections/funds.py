@@ -30,15 +30,14 @@ Tables (prefix `funds_`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from emergency.envelope import Envelope
 from emergency.names import fold
 from projections.base import Projection
-from projections.cases import micros, upsert
+from projections.rows import insert, micros, newer, select_in, upsert
 from projections.store import Cursor
 
-CHUNK = 500
 CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
                     "commune_code", "incident_id", "launched_at", "receiving_until", "distribution_until", "version")
 FUND_COLUMNS = ("fund_id", "campaign_id", "level", "province_code", "commune_code", "committee_name", "version")
@@ -104,8 +103,8 @@ DDL = (
 
 
 @dataclass
-class _Batch:
-    """What one batch of events touches, loaded once and written once."""
+class _TouchedRows:
+    """The rows one batch of events touches, read once, written once."""
 
     cur: Cursor
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -120,27 +119,21 @@ class _Batch:
     def load(self, events: Sequence[Envelope]) -> None:
         ids = {kind: sorted({e.aggregate_id for e in events if e.aggregate_type == kind})
                for kind in ("Campaign", "Fund", "HouseholdCase")}
-        for row in self._rows("funds_campaign", CAMPAIGN_COLUMNS, "campaign_id", ids["Campaign"]):
+        cur = self.cur
+        for row in select_in(cur, "funds_campaign", CAMPAIGN_COLUMNS, "campaign_id", ids["Campaign"]):
             self.campaigns[row["campaign_id"]] = row
-        for row in self._rows("funds_fund", FUND_COLUMNS, "fund_id", ids["Fund"]):
+        for row in select_in(cur, "funds_fund", FUND_COLUMNS, "fund_id", ids["Fund"]):
             self.funds[row["fund_id"]] = row
-        for row in self._rows("funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"), "fund_id",
-                              ids["Fund"]):
+        for row in select_in(cur, "funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"), "fund_id",
+                             ids["Fund"]):
             self.balances[(row["fund_id"], row["bucket"], row["asset"])] = [row["quantity"], row["value_vnd"]]
-        for row in self._rows("funds_flow", FLOW_COLUMNS, "fund_id", ids["Fund"]):
+        for row in select_in(cur, "funds_flow", FLOW_COLUMNS, "fund_id", ids["Fund"]):
             self.flows[(row["fund_id"], row["asset"], row["kind"], row["counterpart"])] = [
                 row[c] for c in FLOW_COLUMNS[4:]]
-        for row in self._rows("funds_household", HOUSEHOLD_COLUMNS, "household_id", ids["HouseholdCase"]):
+        for row in select_in(cur, "funds_household", HOUSEHOLD_COLUMNS, "household_id", ids["HouseholdCase"]):
             self.households[row["household_id"]] = row
-        for row in self._rows("funds_disbursement", DISBURSEMENT_COLUMNS, "household_id", ids["HouseholdCase"]):
+        for row in select_in(cur, "funds_disbursement", DISBURSEMENT_COLUMNS, "household_id", ids["HouseholdCase"]):
             self.disbursements[row["disbursement_id"]] = row
-
-    def _rows(self, table: str, columns: Sequence[str], key: str, ids: list[str]) -> Iterable[dict[str, Any]]:
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
-            rows = self.cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN "
-                                    f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-            yield from (dict(zip(columns, row)) for row in rows)
 
     def save(self) -> None:
         cur = self.cur
@@ -160,12 +153,9 @@ class _Batch:
         # The two tables that grow by a row per contribution: `executemany`
         # parses its statement once (psycopg re-parses a long multi-row
         # INSERT each time, which costs more than sending the rows).
-        cur.executemany(_insert("funds_movement", MOVEMENT_COLUMNS), self.movements)
-        cur.executemany(_insert("funds_contribution", CONTRIBUTION_COLUMNS), self.contributions)
-
-
-def _insert(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+        cur.executemany(insert("funds_movement", MOVEMENT_COLUMNS) + " ON CONFLICT DO NOTHING", self.movements)
+        cur.executemany(insert("funds_contribution", CONTRIBUTION_COLUMNS) + " ON CONFLICT DO NOTHING",
+                        self.contributions)
 
 
 class FundsProjection(Projection):
@@ -181,7 +171,7 @@ class FundsProjection(Projection):
     tables = TABLES
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
-        batch = _Batch(cur)
+        batch = _TouchedRows(cur)
         batch.load(events)
         for e in events:
             _FOLDS[e.aggregate_type](batch, e)
@@ -191,7 +181,7 @@ class FundsProjection(Projection):
 # ----- campaigns ----------------------------------------------------------------
 
 
-def _fold_campaign(batch: _Batch, e: Envelope) -> None:
+def _fold_campaign(batch: _TouchedRows, e: Envelope) -> None:
     d = e.data
     if e.type == "Launched":
         batch.campaigns.setdefault(e.aggregate_id, {
@@ -199,31 +189,21 @@ def _fold_campaign(batch: _Batch, e: Envelope) -> None:
             **{k: micros(d[k]) for k in ("launched_at", "receiving_until", "distribution_until")},
             "version": e.version})
         return
-    campaign = _newer(batch.campaigns, e)
+    campaign = newer(batch.campaigns, e)
     if campaign is not None:
         campaign.update(receiving_until=micros(d["receiving_until"]), distribution_until=micros(d["distribution_until"]))
-
-
-def _newer(rows: dict[str, dict[str, Any]], e: Envelope) -> dict[str, Any] | None:
-    """The row of `e`'s aggregate, moved to `e`'s version; None if `e` is
-    already folded in (a duplicate delivery) or the aggregate is unknown."""
-    row = rows.get(e.aggregate_id)
-    if row is None or e.version <= row["version"]:
-        return None
-    row["version"] = e.version
-    return row
 
 
 # ----- funds --------------------------------------------------------------------
 
 
-def _fold_fund(batch: _Batch, e: Envelope) -> None:
+def _fold_fund(batch: _TouchedRows, e: Envelope) -> None:
     d = e.data
     if e.type == "Opened":
         batch.funds.setdefault(e.aggregate_id, {"fund_id": e.aggregate_id, **{k: d[k] for k in FUND_COLUMNS[1:6]},
                                                 "version": e.version})
         return
-    if _newer(batch.funds, e) is None:
+    if newer(batch.funds, e) is None:
         return
     kind, sign, ref, counterpart, at = _MOVEMENTS[e.type](e)
     for draw in d["draws"] if "draws" in d else [d["draw"]]:
@@ -239,7 +219,7 @@ def _fold_fund(batch: _Batch, e: Envelope) -> None:
 
 
 # Fund event type -> (movement kind, sign, ref, counterpart, occurred time in micros)
-_MOVEMENTS = {
+_MOVEMENTS: dict[str, Callable[[Envelope], tuple[str, int, str, str | None, int]]] = {
     "ContributionReceived": lambda e: ("contribution", 1, e.data["contribution_id"], None, micros(e.recorded_at)),
     "AllocatedOut": lambda e: ("allocation_out", -1, e.data["allocation_id"], e.data["to_fund_id"],
                                micros(e.data["decision"]["allocated_at"])),
@@ -253,7 +233,7 @@ _MOVEMENTS = {
 # ----- contributions ------------------------------------------------------------
 
 
-def _fold_contribution(batch: _Batch, e: Envelope) -> None:
+def _fold_contribution(batch: _TouchedRows, e: Envelope) -> None:
     d, donor, channel, goods = e.data, e.data["donor"], e.data["channel"], e.data["in_kind"] or {}
     batch.contributions.append((
         e.aggregate_id, d["fund_id"], d["campaign_id"], micros(d["received_at"]), donor["name"], fold(donor["name"]),
@@ -265,7 +245,7 @@ def _fold_contribution(batch: _Batch, e: Envelope) -> None:
 # ----- households and their disbursements from funds ---------------------------
 
 
-def _fold_household(batch: _Batch, e: Envelope) -> None:
+def _fold_household(batch: _TouchedRows, e: Envelope) -> None:
     d = e.data
     if e.type == "Registered":
         batch.households.setdefault(e.aggregate_id, {
@@ -273,7 +253,7 @@ def _fold_household(batch: _Batch, e: Envelope) -> None:
             "commune_code": d["commune_code"], "head_name": d["head_name"], "head_key": fold(d["head_name"]),
             "version": e.version})
         return
-    household = _newer(batch.households, e)
+    household = newer(batch.households, e)
     if household is None:
         return
     if e.type == "DetailsCorrected" and "head_name" in d["changes"]:

@@ -66,7 +66,8 @@ class Cursor:
         return list(self.raw.fetchall())
 
     def fetchone(self) -> tuple[Any, ...] | None:
-        return self.raw.fetchone()
+        row: tuple[Any, ...] | None = self.raw.fetchone()
+        return row
 
 
 def _split_values(statement: str) -> tuple[str, str, str]:

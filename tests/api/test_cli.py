@@ -19,8 +19,8 @@ from api.tokens import TokenStore
 from emergency import clock
 from infra.cli import main
 from infra.settings import Settings
-from tests.api import payloads
-from tests.factories import COMMUNES
+from tests.support import payloads
+from tests.support.factories import COMMUNES
 
 
 @dataclass

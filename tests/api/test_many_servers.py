@@ -18,9 +18,9 @@ from infra.stores import build_service
 from projections.catalog import default_projections, open_views
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
-from tests.api import payloads
-from tests.api.conftest import Api, running
 from tests.api.test_cli import _env, free_port
+from tests.support import payloads
+from tests.support.api import Api, running
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

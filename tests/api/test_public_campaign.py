@@ -22,7 +22,7 @@ from emergency.funding_scenario import CampaignConfig, run_campaign
 from emergency.names import fold
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.api.conftest import running
+from tests.support.api import running
 
 
 @dataclass

@@ -8,14 +8,14 @@ from typing import Callable
 
 import structlog
 
-from api.app import create_app
 from api import server
+from api.app import create_app
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = subparsers.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", help="address to listen on (env EMERGENCY_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (env EMERGENCY_PORT, default 8080)")

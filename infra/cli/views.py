@@ -20,7 +20,7 @@ from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rebuild = subparsers.add_parser("rebuild", help="drop every projection and rebuild it from the event log")
     rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction")
     rebuild.set_defaults(run=run_rebuild)
