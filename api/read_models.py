@@ -26,7 +26,7 @@ from projections import coverage as cov
 from projections.asof import Instant, instant
 from projections.catalog import open_views
 from projections.runner import EmbeddedRunner
-from projections.store import ViewStore
+from projections.store import NeverHeld, ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,8 @@ T = TypeVar("T")
 # How long a query waits (seconds) for the projections to reach the log's
 # head before answering from what they hold.
 FRESHNESS_WAIT = 2.0
+# How often (seconds) a server whose views another process writes reads their positions.
+FOLLOW_INTERVAL = 0.02
 
 
 def areas_of(scope: Scope) -> cov.Areas:
@@ -47,7 +49,11 @@ class ReadModels:
         self.service = service
         self.views = open_views(settings)
         # One projector per view store; until the views are current, readers get 503 catching_up.
-        self.runner = EmbeddedRunner(service.app.recorder, self.views, lock=self.views.store.projector_lock())
+        # A follower checks the projector's positions often: read-your-writes waits on them.
+        external = settings.projector == "external"
+        lock = NeverHeld() if external else self.views.store.projector_lock()
+        self.runner = EmbeddedRunner(service.app.recorder, self.views, lock=lock,
+                                     poll_interval=FOLLOW_INTERVAL if external else 0.5)
         self.views.gate = self.runner.check_current
 
     def start(self) -> None:

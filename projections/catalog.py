@@ -7,6 +7,8 @@ then all carry it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from infra.settings import Settings
 from projections.base import Projection
 from projections.cases import CaseProjection
@@ -23,6 +25,7 @@ def default_projections() -> list[Projection]:
     return [projection() for projection in PROJECTIONS]
 
 
-def open_views(settings: Settings) -> ProjectionSet:
-    """The view store named by the settings, with every projection ready in it."""
-    return ProjectionSet(open_view_store(settings.views_url()), default_projections())
+def open_views(settings: Settings, only: Sequence[str] | None = None) -> ProjectionSet:
+    """The view store named by the settings, with every projection (or those named `only`) ready in it."""
+    chosen = [p for p in default_projections() if not only or p.name in only]
+    return ProjectionSet(open_view_store(settings.views_url()), chosen)

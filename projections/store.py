@@ -137,6 +137,17 @@ class ProjectorLock:
         raise NotImplementedError
 
 
+class NeverHeld(ProjectorLock):
+    """For a process that leaves projecting to another (`emergency project`):
+    it only follows the positions the projector stores."""
+
+    def acquire(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
 class FileLock(ProjectorLock):
     """flock(2) on a file beside a SQLite view store."""
 

@@ -11,12 +11,12 @@ from typing import Callable, Sequence
 
 from emergency.errors import AidError
 from infra import logs
-from infra.cli import audit, demo, kafka_admin, money, serve, token_admin, views
+from infra.cli import audit, demo, kafka_admin, money, projector, serve, token_admin, views
 from infra.settings import Settings
 
 # Each group has `register(subparsers)`, and every parser it adds sets
 # `run(args, settings) -> int` as its default.
-COMMAND_GROUPS = (demo, serve, token_admin, kafka_admin, audit, views, money)
+COMMAND_GROUPS = (demo, serve, projector, token_admin, kafka_admin, audit, views, money)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
-import threading
 
 import structlog
 from tqdm import tqdm
@@ -18,6 +16,7 @@ from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
 from consumers.topic import ensure_topic
+from infra.cli.stopping import stop_on_signals
 from infra.settings import Settings
 from infra.stores import open_application
 from projections.base import Projection
@@ -50,13 +49,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(run=run_status)
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
 def _require_bootstrap(settings: Settings) -> bool:
     if settings.kafka_bootstrap:
         return True
@@ -86,7 +78,7 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
                 if args.once:
                     relay.catch_up(progress=bar.update)
                 else:
-                    relay.run(_stop_on_signals(), progress=bar.update)
+                    relay.run(stop_on_signals(), progress=bar.update)
         finally:
             relay.close()
         log.info("relay_stopped", topic=settings.kafka_topic, position=relay.reached)
@@ -121,7 +113,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
              projections=[p.name for p in projections])
     try:
         with tqdm(unit=" events", desc=f"{settings.kafka_topic} -> views", disable=None) as bar:
-            consumer.run(_stop_on_signals(), progress=bar.update)
+            consumer.run(stop_on_signals(), progress=bar.update)
     except FeedStopped as error:
         print(f"stopped: {error}", file=sys.stderr)
         return 4

@@ -106,3 +106,36 @@ async def test_servers_started_together_on_a_new_schema_all_serve(postgres_url: 
     assert sum(s["projections"]["projector"] for s in states) == 1
     stored, rebuilt = change_rows(settings)
     assert stored == rebuilt > 0
+
+
+def start_projector(settings: Settings) -> subprocess.Popen[str]:
+    env = {**_env(), "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url}
+    return subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", settings.database_url, "project",
+                             "--poll-seconds", "0.02"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+async def test_servers_with_an_external_projector_read_its_views_and_never_write_them(settings: Settings):
+    followers = settings.model_copy(update={"projector": "external"})
+    projector = start_projector(settings)
+    try:
+        async with running(followers) as first, running(followers) as second, \
+                aiohttp.ClientSession() as session:
+            tokens = TokenStore.from_settings(settings)
+            apis = [Api(session, first, tokens), Api(session, second, tokens)]
+            await write_through(apis, households=6)  # each write waits until the projector's views include it
+            states = await all_current(session, [first, second])
+            assert [s["projections"]["projector"] for s in states] == [False, False]
+            projector.terminate()
+            assert projector.wait(timeout=30) == 0, projector.communicate()[1][-2000:]
+            await write_through(apis[:1], households=1)  # no projector now: the views stay where they were
+            await asyncio.sleep(1)
+            async with session.get(f"{first}/healthz") as reply:  # 503 now: the views lag the log
+                after = await reply.json()
+            assert after["projections"]["position"] == states[0]["last_notification_id"] < after["last_notification_id"]
+    finally:
+        if projector.poll() is None:
+            projector.terminate()
+            projector.communicate(timeout=30)
+    stored, rebuilt = change_rows(settings.model_copy(update={"projector": "embedded"}))
+    assert 0 < stored < rebuilt  # the views hold the first writes once each; the last one was never projected
