@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -139,3 +140,42 @@ async def test_servers_with_an_external_projector_read_its_views_and_never_write
             projector.communicate(timeout=30)
     stored, rebuilt = change_rows(settings.model_copy(update={"projector": "embedded"}))
     assert 0 < stored < rebuilt  # the views hold the first writes once each; the last one was never projected
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+async def test_serve_with_workers_runs_that_many_processes_on_one_port(settings: Settings):
+    port = free_port()
+    parent = subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", settings.database_url, "serve",
+                               "--port", str(port), "--workers", "2"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**_env(), "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                if await health(session, url) or parent.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            workers = children(parent.pid)
+            assert len(workers) == 2, parent.communicate(timeout=30)[1][-2000:]
+            await write_through([Api(session, url, TokenStore.from_settings(settings))], households=6)
+            await all_current(session, [url])
+    finally:
+        parent.terminate()
+        _, errors = parent.communicate(timeout=60)
+    assert parent.returncode == 0, errors[-2000:]
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    stored, rebuilt = change_rows(settings)
+    assert stored == rebuilt > 0
