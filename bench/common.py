@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from contextlib import contextmanager
@@ -272,15 +273,28 @@ class Server:
         self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port),
                                          "--workers", str(workers), "--projector", projector],
                                         cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        if not self._until_current():
+            self.stop()
+            raise RuntimeError(f"emergency serve did not answer; see {log_path}")
+
+    def _until_current(self, listening: float = 60, catching_up: float = 3600) -> bool:
+        """Wait for the port to answer, then for the views to reach the log's head (a store prepared just before
+        has a long log to project: 503 catching_up until then)."""
+        started = time.monotonic()
+        while True:
             try:
                 self.health()
-                return
+                return True
+            except urllib.error.HTTPError as error:
+                if error.code != 503 or time.monotonic() - started > catching_up:
+                    return False
+                progress = json.loads(error.read()).get("projections", {})
+                print(f"  views catching up: {progress.get('position')} of {progress.get('head')}", flush=True)
+                time.sleep(10)
             except OSError:
+                if time.monotonic() - started > listening:
+                    return False
                 time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"emergency serve did not answer; see {log_path}")
 
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
