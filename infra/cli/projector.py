@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from infra.cli.stopping import stop_on_signals
 from infra.settings import Settings
-from infra.stores import build_service
+from infra.stores import build_service, setup_lock
 from projections.catalog import open_views
 from projections.runner import EmbeddedRunner
 
@@ -31,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_project(args: argparse.Namespace, settings: Settings) -> int:
-    service = build_service(settings)
-    views = open_views(settings)
+    with setup_lock(settings):  # API processes may be creating the same schema right now
+        service = build_service(settings)
+        views = open_views(settings)
     runner = EmbeddedRunner(service.app.recorder, views, batch_size=args.batch_size,
                             poll_interval=args.poll_seconds, lock=views.store.projector_lock())
     stop = stop_on_signals()
