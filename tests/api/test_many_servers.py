@@ -81,12 +81,15 @@ async def test_two_servers_on_one_store_write_each_change_once(settings: Setting
     assert stored == rebuilt > 0
 
 
-async def test_servers_started_together_on_a_new_schema_all_serve(postgres_url: str):
+@pytest.mark.parametrize("projector", ["embedded", "external"])
+async def test_servers_started_together_on_a_new_schema_all_serve(postgres_url: str, projector: str):
     settings = Settings(database_url=postgres_url)
     ports = [free_port() for _ in range(4)]
     processes = [subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", postgres_url, "serve",
-                                   "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True, env=_env()) for port in ports]
+                                   "--port", str(port), "--projector", projector], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, env=_env()) for port in ports]
+    if projector == "external":  # started with them, on the same new schema
+        processes.append(start_projector(settings))
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         async with aiohttp.ClientSession() as session:
@@ -104,7 +107,7 @@ async def test_servers_started_together_on_a_new_schema_all_serve(postgres_url: 
             process.terminate()
         for process in processes:
             process.communicate(timeout=30)
-    assert sum(s["projections"]["projector"] for s in states) == 1
+    assert sum(s["projections"]["projector"] for s in states) == (1 if projector == "embedded" else 0)
     stored, rebuilt = change_rows(settings)
     assert stored == rebuilt > 0
 
