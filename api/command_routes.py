@@ -22,8 +22,8 @@ from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemRes
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
 from emergency import commands as c
-from emergency import funding_commands as fc
 from emergency.errors import AidError, InvalidInput
+from emergency.funding import commands as fc
 from emergency.service import Submission
 
 # (path, command, roles, summary)

@@ -35,7 +35,7 @@ from api.pages import SECURITY_HEADERS, STATIC, IncidentSummary, recorded_incide
 from api.routing import Call, Route, add_routes, respond
 from emergency import areas, clock
 from emergency import commands as c
-from emergency.service import Scope
+from emergency.batch import Scope
 
 APP = STATIC / "field"
 # What the app needs to open offline, as URLs; the page and its manifest live under /field/.

@@ -23,8 +23,8 @@ from api.models import AsOfQuery, Body, CoverageView, KnownAxis
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock
 from emergency import commands as c
+from emergency.batch import Scope
 from emergency.errors import Forbidden
-from emergency.service import Scope
 from projections.coverage import SORTS, Page
 
 MAX_POINTS = 96

@@ -26,8 +26,8 @@ from common import WORK, fresh_store, peak_rss_mib, print_table, raw_insert_rate
     write_results
 
 from emergency import clock  # noqa: E402
-from emergency import funding_commands as fc  # noqa: E402
-from emergency.funding_scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
+from emergency.funding import commands as fc  # noqa: E402
+from emergency.funding.scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
 from emergency.statement import import_statement, read_statement  # noqa: E402
 from infra.contributions_command import recorded_balances  # noqa: E402
 from infra.settings import Settings  # noqa: E402

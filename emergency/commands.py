@@ -240,7 +240,3 @@ class Meta(Model):
     request_id: str | None = None
     source: Literal["api", "cli", "import", "demo", "test", "bench"] = "api"
 
-
-COMMANDS: dict[str, type[Command]] = {c.name: c for c in (
-    OpenIncident, ExtendIncidentAreas, CloseIncident, RegisterHousehold, CorrectHousehold, AssessDamage,
-    RecordDecision, RecordDisbursement, ConfirmReceipt, CorrectDisbursement)}

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from api.tokens import TokenStore
 from emergency import clock
-from emergency.funding_scenario import CampaignConfig, CampaignPlay, Step
+from emergency.funding.scenario import CampaignConfig, CampaignPlay, Step
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario
 from infra.projections_command import catch_up, print_coverage
 from infra.serve_command import listening_on, serve

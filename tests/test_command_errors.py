@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from emergency import commands as c
+from emergency.batch import Scope
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.service import AidService, Scope, Submission
+from emergency.service import AidService, Submission
 from tests.conftest import STORM_START
 from tests.factories import COMMUNES, OTHER_COMMUNE, assess, disburse, open_incident, register
 

@@ -153,9 +153,6 @@ class Policy:
                 for day_version in versions:
                     self._merged(day_version, version)
 
-    def version_ids(self) -> list[str]:
-        return [v.id for v in self.versions]
-
     def base_level_on(self, day: date, province: str | None = None) -> BaseLevel:
         levels = self.base_levels
         if province in self.overrides:

@@ -18,7 +18,7 @@ import pytest
 from vietnam_provinces import Province, Ward
 
 from emergency.envelope import Envelope
-from emergency.funding_scenario import CampaignConfig, run_campaign
+from emergency.funding.scenario import CampaignConfig, run_campaign
 from emergency.names import fold
 from infra.settings import Settings
 from infra.stores import build_service

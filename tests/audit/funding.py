@@ -9,7 +9,7 @@ from uuid import UUID
 
 from emergency import clock
 from emergency import commands as c
-from emergency import funding_commands as fc
+from emergency.funding import commands as fc
 from emergency.service import AidService
 from tests.conftest import STORM_START
 from tests.factories import assess, open_incident, register

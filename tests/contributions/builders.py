@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from emergency import commands as c
-from emergency import funding_commands as fc
+from emergency.funding import commands as fc
 from emergency.service import AidService
 from infra.contributions_command import recorded_balances
 from projections import fund_reports

@@ -12,9 +12,10 @@ from pydantic import ValidationError
 
 from emergency import clock
 from emergency import commands as c
-from emergency import funding_commands as fc
+from emergency.batch import Scope
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.service import AidService, Scope, Submission
+from emergency.funding import commands as fc
+from emergency.service import AidService, Submission
 from infra.settings import Settings
 from infra.stores import build_service
 from tests.contributions.builders import (

@@ -24,8 +24,8 @@ import pytest
 
 from emergency import clock
 from emergency import commands as c
-from emergency import funding_commands as fc
 from emergency.errors import Conflict
+from emergency.funding import commands as fc
 from emergency.service import AidService
 from infra.settings import Settings
 from projections import disclosure, fund_reports, trace

@@ -18,8 +18,29 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from emergency import clock
-from emergency import commands as c
-from emergency import funding_commands as fc
+from emergency.commands import (
+    Area,
+    AssessDamage,
+    CloseIncident,
+    Command,
+    ConfirmReceipt,
+    CorrectDisbursement,
+    CorrectHousehold,
+    ExtendIncidentAreas,
+    Meta,
+    OpenIncident,
+    RecordDecision,
+    RecordDisbursement,
+    RegisterHousehold,
+)
+from emergency.funding.commands import (
+    AllocateFunds,
+    Earmark,
+    ExtendCampaign,
+    LaunchCampaign,
+    OpenFund,
+    RecordContribution,
+)
 from emergency.service import AidService
 
 STORM = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)
@@ -52,7 +73,7 @@ NAMES = {
 def drawn_ids(seed: int = 17) -> Iterator[None]:
     """The ids the service draws with uuid4 (allocations), from a seeded generator."""
     rng = random.Random(seed)
-    with mock.patch("emergency.funding.uuid4", lambda: UUID(int=rng.getrandbits(128), version=4)):
+    with mock.patch("emergency.funding.handlers.uuid4", lambda: UUID(int=rng.getrandbits(128), version=4)):
         yield
 
 
@@ -67,8 +88,8 @@ class Play:
         clock.advance_to(moment)
         return moment
 
-    def run(self, command: c.Command, key: str | None = None) -> dict[str, Any]:
-        meta = c.Meta(actor="token:golden", role="coordinator", request_id=f"req-{command.name}", source="test")
+    def run(self, command: Command, key: str | None = None) -> dict[str, Any]:
+        meta = Meta(actor="token:golden", role="coordinator", request_id=f"req-{command.name}", source="test")
         return self.service.execute(command, meta, idempotency_key=key, key_scope="token:golden" if key else "").result
 
 
@@ -83,45 +104,45 @@ def record(service: AidService) -> None:
         funds = _campaign(play)
         _payments(play, funds)
         play.at(200)
-        play.run(c.CloseIncident(incident_id=ids("incident"), closed_at=STORM + timedelta(hours=199),
+        play.run(CloseIncident(incident_id=ids("incident"), closed_at=STORM + timedelta(hours=199),
                                  reason="Kết thúc ứng phó"))
 
 
 def _incident(play: Play) -> None:
     play.at(1)
-    play.run(c.OpenIncident(incident_id=ids("incident"), incident_type="storm", title="Bão Yagi (số 3)",
-                            started_at=STORM, areas=[c.Area(province_code="31", commune_codes=["11311", "11455"])]))
+    play.run(OpenIncident(incident_id=ids("incident"), incident_type="storm", title="Bão Yagi (số 3)",
+                            started_at=STORM, areas=[Area(province_code="31", commune_codes=["11311", "11455"])]))
     play.at(2)
-    play.run(c.ExtendIncidentAreas(incident_id=ids("incident"), areas=[
-        c.Area(province_code="31", commune_codes=["11914"]), c.Area(province_code="22", commune_codes=["06688"])]))
+    play.run(ExtendIncidentAreas(incident_id=ids("incident"), areas=[
+        Area(province_code="31", commune_codes=["11914"]), Area(province_code="22", commune_codes=["06688"])]))
 
 
 def _households(play: Play) -> None:
     play.at(3)
     # Sent with an idempotency key: the first result is recorded beside it.
-    play.run(c.RegisterHousehold(household_id=ids("h_an"), incident_id=ids("incident"), commune_code="11311",
+    play.run(RegisterHousehold(household_id=ids("h_an"), incident_id=ids("incident"), commune_code="11311",
                                  head_name="Nguyễn Văn An", members=5, flags=["poor", "elderly"]), key="reg-an-1")
-    play.run(c.RegisterHousehold(household_id=ids("h_binh"), incident_id=ids("incident"), commune_code="11455",
+    play.run(RegisterHousehold(household_id=ids("h_binh"), incident_id=ids("incident"), commune_code="11455",
                                  head_name="Trần Thị Bình", members=3))
-    play.run(c.RegisterHousehold(household_id=ids("h_chi"), incident_id=ids("incident"), commune_code="06688",
+    play.run(RegisterHousehold(household_id=ids("h_chi"), incident_id=ids("incident"), commune_code="06688",
                                  head_name="Lê Văn Chí", members=4, flags=["near_poor"]))
     play.at(20)
-    play.run(c.AssessDamage(household_id=ids("h_an"), assessment_id=ids("a_an"),
+    play.run(AssessDamage(household_id=ids("h_an"), assessment_id=ids("a_an"),
                             assessed_at=datetime(2024, 9, 8, 2, 30, tzinfo=VN), dead=1, injured=2,
                             seriously_injured=1, house_damage="total", house_class="semi_permanent",
                             persons_short_of_food=4, food_months=2, evacuated=True, notes="Nhà sập hoàn toàn"))
-    play.run(c.AssessDamage(household_id=ids("h_binh"), assessment_id=ids("a_binh"),
+    play.run(AssessDamage(household_id=ids("h_binh"), assessment_id=ids("a_binh"),
                             assessed_at=STORM + timedelta(hours=19), missing=1, house_damage="very_heavy",
                             house_class="non_durable", persons_short_of_food=3, relocation_ordered=True))
-    play.run(c.AssessDamage(household_id=ids("h_chi"), assessment_id=ids("a_chi"),
+    play.run(AssessDamage(household_id=ids("h_chi"), assessment_id=ids("a_chi"),
                             assessed_at=STORM + timedelta(hours=19, minutes=30), injured=1, house_damage="heavy",
                             orphaned_children=1, livelihood_lost=True))
     play.at(26)
     # A poverty flag found later: the housing supports come into reach, and a revision follows.
-    play.run(c.CorrectHousehold(household_id=ids("h_binh"), members=4, flags=["hardship"],
+    play.run(CorrectHousehold(household_id=ids("h_binh"), members=4, flags=["hardship"],
                                 reason="Bổ sung hộ khó khăn"))
     # A second look: the house stands after all, and no relocation was ordered.
-    play.run(c.AssessDamage(household_id=ids("h_binh"), assessment_id=ids("a_binh_again"),
+    play.run(AssessDamage(household_id=ids("h_binh"), assessment_id=ids("a_binh_again"),
                             assessed_at=STORM + timedelta(hours=25), missing=1, house_damage="heavy",
                             persons_short_of_food=4, supersedes=ids("a_binh")))
 
@@ -132,9 +153,9 @@ def _version_1_household(play: Play) -> None:
     seriously injured). Recorded through the service, then copied in that
     form under an id of its own, as such events were stored then."""
     play.at(27)
-    play.run(c.RegisterHousehold(household_id=ids("h_dung"), incident_id=ids("incident"), commune_code="11311",
+    play.run(RegisterHousehold(household_id=ids("h_dung"), incident_id=ids("incident"), commune_code="11311",
                                  head_name="Phạm Thị Dung", members=2))
-    play.run(c.AssessDamage(household_id=ids("h_dung"), assessment_id=ids("a_dung"),
+    play.run(AssessDamage(household_id=ids("h_dung"), assessment_id=ids("a_dung"),
                             assessed_at=STORM + timedelta(hours=26), injured=2, seriously_injured=2,
                             house_damage="partial"))
     app = play.service.app
@@ -148,7 +169,7 @@ def _version_1_household(play: Play) -> None:
     app.recorder.insert_events(old)
     play.at(28)
     # A later change to the old household recomputes the same INJURED support, not a smaller one.
-    play.run(c.CorrectHousehold(household_id=ids("h_dung_v1"), flags=["disabled"], reason="Bổ sung"))
+    play.run(CorrectHousehold(household_id=ids("h_dung_v1"), flags=["disabled"], reason="Bổ sung"))
 
 
 def _decisions(play: Play) -> None:
@@ -156,7 +177,7 @@ def _decisions(play: Play) -> None:
     decided_at = STORM + timedelta(hours=29)
 
     def decide(household: str, support: str, decision: str, **more: Any) -> None:
-        play.run(c.RecordDecision(household_id=ids(household), support_type=support, decision=decision,
+        play.run(RecordDecision(household_id=ids(household), support_type=support, decision=decision,
                                   decided_by="Chủ tịch UBND xã", decided_at=decided_at, **more))
     for support in ("FOOD_DISASTER", "BURIAL", "INJURED"):
         decide("h_an", support, "approve")
@@ -170,14 +191,14 @@ def _decisions(play: Play) -> None:
 
 def _campaign(play: Play) -> dict[str, UUID]:
     play.at(31)
-    play.run(fc.LaunchCampaign(campaign_id=ids("campaign"), title="Ủng hộ đồng bào bão số 3",
+    play.run(LaunchCampaign(campaign_id=ids("campaign"), title="Ủng hộ đồng bào bão số 3",
                                mobiliser_type="fatherland_front", mobiliser_name="Ban Cứu trợ Trung ương",
                                incident_id=ids("incident"), launched_at=STORM + timedelta(hours=30)))
-    play.run(fc.ExtendCampaign(campaign_id=ids("campaign"), receiving_until=STORM + timedelta(days=100),
+    play.run(ExtendCampaign(campaign_id=ids("campaign"), receiving_until=STORM + timedelta(days=100),
                                reason="Theo đề nghị của tỉnh", decided_by="Thường trực"))
 
     def fund(level: str, **more: Any) -> UUID:
-        return UUID(play.run(fc.OpenFund(campaign_id=ids("campaign"), level=level, committee_name=f"Ban {level}",
+        return UUID(play.run(OpenFund(campaign_id=ids("campaign"), level=level, committee_name=f"Ban {level}",
                                          **more))["fund_id"])
     funds = {"central": fund("central", bank_accounts=[ACCOUNT]), "province": fund("province", province_code="31"),
              "commune": fund("commune", province_code="31", commune_code="11311")}
@@ -186,29 +207,29 @@ def _campaign(play: Play) -> dict[str, UUID]:
 
     def bank(reference: str, amount: int, **more: Any) -> None:
         fields: dict[str, Any] = dict(donor_name="Nguyễn Thị Mai", donor_type="individual")
-        play.run(fc.RecordContribution(fund_id=funds["central"], channel="bank", account=ACCOUNT, reference=reference,
+        play.run(RecordContribution(fund_id=funds["central"], channel="bank", account=ACCOUNT, reference=reference,
                                        received_at=received, amount_vnd=amount, **(fields | more)))
     bank("FT24251001", 500_000_000)
     bank("FT24251002", 2_410_500, currency="USD", original_amount="100.50", donor_type="overseas",
          anonymous=True, description="Kiều bào ủng hộ")
-    bank("FT24251003", 60_000_000, earmark=fc.Earmark(kind="province", province_code="31"))
-    bank("FT24251004", 10_000_000, earmark=fc.Earmark(kind="household", household_id=ids("h_an")))
-    bank("FT24251005", 30_000_000, earmark=fc.Earmark(kind="purpose", purpose="housing"))
-    play.run(fc.RecordContribution(fund_id=funds["commune"], donor_name="Hội Phụ nữ phường",
+    bank("FT24251003", 60_000_000, earmark=Earmark(kind="province", province_code="31"))
+    bank("FT24251004", 10_000_000, earmark=Earmark(kind="household", household_id=ids("h_an")))
+    bank("FT24251005", 30_000_000, earmark=Earmark(kind="purpose", purpose="housing"))
+    play.run(RecordContribution(fund_id=funds["commune"], donor_name="Hội Phụ nữ phường",
                                    donor_type="organisation", channel="receipt", receipt_number="PT-0001",
                                    received_at=received, form="in_kind", item="gạo", unit="kg", quantity=500,
                                    valuation_vnd=7_500_000))
     play.at(50)
     allocated = STORM + timedelta(hours=49)
-    play.run(fc.AllocateFunds(from_fund_id=funds["central"], to_fund_id=funds["province"], amount_vnd=200_000_000,
+    play.run(AllocateFunds(from_fund_id=funds["central"], to_fund_id=funds["province"], amount_vnd=200_000_000,
                               allocated_at=allocated, decided_by="Thường trực", note="Đợt 1"))
-    play.run(fc.AllocateFunds(from_fund_id=funds["central"], to_fund_id=funds["province"], amount_vnd=60_000_000,
-                              earmark=fc.Earmark(kind="province", province_code="31"), allocated_at=allocated,
+    play.run(AllocateFunds(from_fund_id=funds["central"], to_fund_id=funds["province"], amount_vnd=60_000_000,
+                              earmark=Earmark(kind="province", province_code="31"), allocated_at=allocated,
                               decided_by="Thường trực"))
-    play.run(fc.AllocateFunds(from_fund_id=funds["province"], to_fund_id=funds["commune"], amount_vnd=100_000_000,
+    play.run(AllocateFunds(from_fund_id=funds["province"], to_fund_id=funds["commune"], amount_vnd=100_000_000,
                               allocated_at=allocated, decided_by="Thường trực tỉnh"))
-    play.run(fc.AllocateFunds(from_fund_id=funds["central"], to_fund_id=funds["commune"], amount_vnd=10_000_000,
-                              earmark=fc.Earmark(kind="household", household_id=ids("h_an")), allocated_at=allocated,
+    play.run(AllocateFunds(from_fund_id=funds["central"], to_fund_id=funds["commune"], amount_vnd=10_000_000,
+                              earmark=Earmark(kind="household", household_id=ids("h_an")), allocated_at=allocated,
                               decided_by="Thường trực"))
     return funds
 
@@ -220,7 +241,7 @@ def _payments(play: Play, funds: dict[str, UUID]) -> None:
     def pay(disbursement: str, support: str, **more: Any) -> None:
         fields: dict[str, Any] = dict(form="cash", channel="cash_in_hand", funding_source="fatherland_front",
                                       delivered_by="cán bộ phường")
-        play.run(c.RecordDisbursement(household_id=ids("h_an"), disbursement_id=ids(disbursement),
+        play.run(RecordDisbursement(household_id=ids("h_an"), disbursement_id=ids(disbursement),
                                       support_type=support, delivered_at=delivered, **(fields | more)))
     pay("d_rice", "FOOD_DISASTER", form="in_kind", quantity=120, unit="kg", item="gạo", fund_id=funds["commune"],
         channel="in_kind_delivery")
@@ -231,17 +252,17 @@ def _payments(play: Play, funds: dict[str, UUID]) -> None:
         channel="in_kind_delivery", valuation_vnd=1_000_000)
     pay("d_injured", "INJURED", amount_vnd=5_000_000, fund_id=funds["commune"])
     play.at(70)
-    play.run(c.ConfirmReceipt(household_id=ids("h_an"), disbursement_id=ids("d_burial"),
+    play.run(ConfirmReceipt(household_id=ids("h_an"), disbursement_id=ids("d_burial"),
                               confirmed_at=STORM + timedelta(hours=69), confirmed_by="Nguyễn Văn An",
                               method="thumbprint"))
     play.at(80)
     # Corrections are new events: a payment voided, one restated down (the fund gets the difference back),
     # one restated up (the fund is charged the difference), one restated that no fund paid.
-    play.run(c.CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_injured"), void=True,
+    play.run(CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_injured"), void=True,
                                    reason="Ghi nhầm hộ"))
-    play.run(c.CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_rice"), quantity=100,
+    play.run(CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_rice"), quantity=100,
                                    reason="Cân lại"))
-    play.run(c.CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_burial"), amount_vnd=25_000_000,
+    play.run(CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_burial"), amount_vnd=25_000_000,
                                    reason="Đủ mức hỗ trợ"))
-    play.run(c.CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_rebuild"), amount_vnd=45_000_000,
+    play.run(CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_rebuild"), amount_vnd=45_000_000,
                                    reason="Theo quyết định của tỉnh"))

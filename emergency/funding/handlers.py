@@ -11,48 +11,25 @@ typed error naming the field, and nothing is recorded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from emergency import funding_commands as fc
 from emergency.application import AidApplication
 from emergency.areas import AreaRegistry
+from emergency.batch import Batch, Handler, Scope
 from emergency.clock import VIETNAM
 from emergency.commands import Command, CorrectDisbursement, Meta
 from emergency.domain import Campaign, Contribution, Fund, FundCharge, HouseholdCase, Incident
 from emergency.domain.fund import CASH, Draw, Earmark, amount_field, asset_key
-from emergency.errors import Conflict, Forbidden, InvalidInput, NotFound
-from emergency.funding_rules import FundingPolicy, FundingRules
-
-if TYPE_CHECKING:
-    from emergency.service import Scope, _Batch
-
-Handler = Callable[["_Batch", Any, Meta, "Scope"], dict[str, Any]]
+from emergency.errors import Conflict, InvalidInput, NotFound
+from emergency.funding import commands
+from emergency.funding.rules import FundingPolicy, FundingRules
 
 
 def _nothing() -> None:
     """The follow-up of a disbursement that is not charged to a fund."""
-
-
-def exists(batch: _Batch, aggregate_id: UUID, *, trust_new: bool = False) -> bool:
-    """Created earlier in this batch, or recorded already?
-
-    `trust_new`: the id is derived from the content (a bank reference), so a
-    duplicate cannot slip past the store's unique (id, version). A batch
-    reads the first such id; if it is new, the batch takes the others as new
-    without a read (an import of 400,000 lines saves 400,000 reads), and a
-    clash in the store makes the retry read them all (`_Batch.careful`).
-    """
-    if aggregate_id in batch.aggregates:
-        return True
-    if trust_new and batch.careful is False:
-        return False
-    found = bool(batch.app.recorder.select_events(aggregate_id, limit=1))
-    if trust_new and batch.careful is None:
-        batch.careful = found
-    return found
 
 
 class Funding:
@@ -63,39 +40,31 @@ class Funding:
 
     def handlers(self) -> dict[type[Command], Handler]:
         return {
-            fc.LaunchCampaign: self._launch_campaign,
-            fc.ExtendCampaign: self._extend_campaign,
-            fc.OpenFund: self._open_fund,
-            fc.RecordContribution: self._record_contribution,
-            fc.AllocateFunds: self._allocate,
+            commands.LaunchCampaign: self._launch_campaign,
+            commands.ExtendCampaign: self._extend_campaign,
+            commands.OpenFund: self._open_fund,
+            commands.RecordContribution: self._record_contribution,
+            commands.AllocateFunds: self._allocate,
         }
 
     # ----- checks -----------------------------------------------------------
 
-    def _check_area(self, level: str, province: str | None, commune: str | None) -> None:
+    def _check_committee_area(self, province: str | None, commune: str | None) -> None:
+        """The committee's province and commune are on the official list."""
         if province is not None:
             self.areas.check_province(province, "province_code")
         if commune is not None:
             self.areas.check_commune(commune, province or "", "commune_code")
 
-    @staticmethod
-    def _check_scope(scope: Scope, level: str, province: str | None, commune: str | None, field: str) -> None:
-        """Central committees are written to only by callers without a limited scope."""
-        allowed = (scope.provinces is None and scope.communes is None) if level == "central" \
-            else scope.allows(province or "", commune)
-        if not allowed:
-            raise Forbidden(f"the {level} committee {commune or province or ''} is outside your scope",
-                            field=field, code="out_of_scope")
-
-    def _fund_in_scope(self, batch: _Batch, fund_id: UUID, scope: Scope, field: str) -> Fund:
+    def _fund_in_scope(self, batch: Batch, fund_id: UUID, scope: Scope, field: str) -> Fund:
         fund = batch.get(Fund, fund_id, field)
-        self._check_scope(scope, fund.level, fund.province_code, fund.commune_code, field)
+        scope.check_committee(fund.level, fund.province_code, fund.commune_code, field)
         return fund
 
     def _rules(self, campaign: Campaign) -> FundingRules:
         return self.rules.named(campaign.rule_version)
 
-    def _earmark(self, batch: _Batch, given: fc.Earmark, campaign: Campaign, field: str) -> Earmark:
+    def _earmark(self, batch: Batch, given: commands.Earmark, campaign: Campaign, field: str) -> Earmark:
         """The designation, checked against the areas, households and purposes known."""
         if given.kind in ("province", "commune"):
             self.areas.check_province(given.province_code or "", f"{field}.province_code")
@@ -120,9 +89,9 @@ class Funding:
 
     # ----- campaigns and funds ---------------------------------------------
 
-    def _launch_campaign(self, batch: _Batch, cmd: fc.LaunchCampaign, meta: Meta, scope: Scope) -> dict[str, Any]:
-        self._check_area(cmd.level, cmd.province_code, cmd.commune_code)
-        self._check_scope(scope, cmd.level, cmd.province_code, cmd.commune_code, "level")
+    def _launch_campaign(self, batch: Batch, cmd: commands.LaunchCampaign, meta: Meta, scope: Scope) -> dict[str, Any]:
+        self._check_committee_area(cmd.province_code, cmd.commune_code)
+        scope.check_committee(cmd.level, cmd.province_code, cmd.commune_code, "level")
         if cmd.incident_id is not None:
             batch.get(Incident, cmd.incident_id, "incident_id")
         rules = self.rules.on(cmd.launched_at.astimezone(VIETNAM).date())
@@ -148,18 +117,18 @@ class Funding:
         batch.create(campaign, "campaign_id")
         return campaign.summary()
 
-    def _extend_campaign(self, batch: _Batch, cmd: fc.ExtendCampaign, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _extend_campaign(self, batch: Batch, cmd: commands.ExtendCampaign, meta: Meta, scope: Scope) -> dict[str, Any]:
         campaign = batch.get(Campaign, cmd.campaign_id, "campaign_id")
-        self._check_scope(scope, campaign.level, campaign.province_code, campaign.commune_code, "campaign_id")
+        scope.check_committee(campaign.level, campaign.province_code, campaign.commune_code, "campaign_id")
         campaign.extend(cmd.receiving_until, cmd.distribution_until, cmd.reason, cmd.decided_by, meta.model_dump())
         return campaign.summary()
 
-    def _open_fund(self, batch: _Batch, cmd: fc.OpenFund, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _open_fund(self, batch: Batch, cmd: commands.OpenFund, meta: Meta, scope: Scope) -> dict[str, Any]:
         campaign = batch.get(Campaign, cmd.campaign_id, "campaign_id")
-        self._check_area(cmd.level, cmd.province_code, cmd.commune_code)
-        self._check_scope(scope, cmd.level, cmd.province_code, cmd.commune_code, "level")
+        self._check_committee_area(cmd.province_code, cmd.commune_code)
+        scope.check_committee(cmd.level, cmd.province_code, cmd.commune_code, "level")
         fund_id = Fund.id_for(campaign.id, cmd.level, cmd.province_code, cmd.commune_code)
-        if exists(batch, fund_id):
+        if batch.exists(fund_id):
             raise Conflict(f"campaign {campaign.id} already has a fund for this committee ({fund_id})",
                            field="level", code="fund_exists")
         fund = Fund(id=fund_id, campaign_id=campaign.id, level=cmd.level, province_code=cmd.province_code,
@@ -170,7 +139,7 @@ class Funding:
 
     # ----- money in and between funds --------------------------------------
 
-    def _record_contribution(self, batch: _Batch, cmd: fc.RecordContribution, meta: Meta,
+    def _record_contribution(self, batch: Batch, cmd: commands.RecordContribution, meta: Meta,
                              scope: Scope) -> dict[str, Any]:
         fund = self._fund_in_scope(batch, cmd.fund_id, scope, "fund_id")
         campaign = batch.get(Campaign, fund.campaign_id, "fund_id")
@@ -184,7 +153,7 @@ class Funding:
         else:
             contribution_id = Contribution.receipt_id(fund.id, cmd.receipt_number or "")
             source, field = f"receipt {cmd.receipt_number} of fund {fund.id}", "receipt_number"
-        if exists(batch, contribution_id, trust_new=True):
+        if batch.exists(contribution_id, trust_new=True):
             raise Conflict(f"{source} is already recorded", field=field, code="already_recorded")
         earmark = self._earmark(batch, cmd.earmark, campaign, "earmark")
         self._check_reaches(fund, earmark, "earmark")
@@ -204,7 +173,7 @@ class Funding:
         return {"contribution_id": contribution_id, "fund_id": fund.id, "bucket": earmark.key, "asset": asset,
                 "value_vnd": cmd.value_vnd}
 
-    def _allocate(self, batch: _Batch, cmd: fc.AllocateFunds, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _allocate(self, batch: Batch, cmd: commands.AllocateFunds, meta: Meta, scope: Scope) -> dict[str, Any]:
         source = self._fund_in_scope(batch, cmd.from_fund_id, scope, "from_fund_id")
         target = batch.get(Fund, cmd.to_fund_id, "to_fund_id")
         campaign = batch.get(Campaign, source.campaign_id, "from_fund_id")
@@ -221,7 +190,7 @@ class Funding:
 
     # ----- household disbursements paid from a fund -------------------------
 
-    def prepare_charge(self, batch: _Batch, household: HouseholdCase, disbursement: dict[str, Any], meta: Meta,
+    def prepare_charge(self, batch: Batch, household: HouseholdCase, disbursement: dict[str, Any], meta: Meta,
                        scope: Scope) -> Callable[[], None]:
         """Check that the fund named by a disbursement can pay it; return the
         step that charges it, to run once the household has recorded it."""
@@ -239,7 +208,7 @@ class Funding:
             raise InvalidInput("goods from a fund name the item drawn from its stock", field="item",
                                code="item_required")
         charge_id = FundCharge.id_for(disbursement["disbursement_id"])
-        if exists(batch, charge_id):
+        if batch.exists(charge_id):
             raise Conflict(f"disbursement {disbursement['disbursement_id']} is already charged to a fund",
                            field="disbursement_id", code="duplicate_disbursement")
         asset = asset_key(disbursement.get("item"), disbursement.get("unit"))
@@ -255,7 +224,7 @@ class Funding:
                         draws=draws, meta=meta.model_dump())
         return charge
 
-    def prepare_correction(self, batch: _Batch, household: HouseholdCase, cmd: CorrectDisbursement,
+    def prepare_correction(self, batch: Batch, household: HouseholdCase, cmd: CorrectDisbursement,
                            meta: Meta) -> Callable[[], None]:
         """A voided disbursement gives back what it drew; a restated one gives
         back the difference, or draws more (checked like a new charge)."""
