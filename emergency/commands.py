@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
 from emergency import clock
 from emergency.domain.household import DECISIONS, FLAGS, HOUSE_CLASSES, HOUSE_DAMAGE, LEVELS
 from emergency.domain.incident import INCIDENT_TYPES
+from emergency.domain.payload import EventMeta
 from emergency.errors import FieldError
 from emergency.policy import SUPPORT_TYPES
 
@@ -127,10 +128,6 @@ class CorrectHousehold(Command):
     flags: list[Flag] | None = None
     reason: Text
 
-    def changes(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(include={"head_name", "members", "flags"}).items()
-                if v is not None}
-
 
 class AssessDamage(Command):
     name: ClassVar[str] = "assess_damage"
@@ -239,4 +236,8 @@ class Meta(Model):
     role: str | None = None
     request_id: str | None = None
     source: Literal["api", "cli", "import", "demo", "test", "bench"] = "api"
+
+    def recorded(self) -> EventMeta:
+        """As every event stores it."""
+        return EventMeta(actor=self.actor, role=self.role, request_id=self.request_id, source=self.source)
 

@@ -40,6 +40,15 @@ from emergency.commands import (
     RegisterHousehold,
 )
 from emergency.domain import HouseholdCase, IdempotencyRecord, Incident
+from emergency.domain.household import (
+    Assessment,
+    Decision,
+    Disbursement,
+    DisbursementCorrection,
+    HouseholdChanges,
+    Receipt,
+)
+from emergency.domain.payload import EventMeta
 from emergency.envelope import Envelope, from_notification, from_stored_event, plain
 from emergency.errors import AidError, Conflict, InvalidInput, NotFound
 from emergency.funding.handlers import Funding
@@ -198,7 +207,7 @@ class AidService:
             if previous is not None:
                 return self._replay(previous, command)
         handler = self._handlers[type(command)]
-        result = plain(handler(batch, command, submission.meta, submission.scope))
+        result = plain(handler(batch, command, submission.meta.recorded(), submission.scope))
         if record_id is not None:
             batch.add(IdempotencyRecord(
                 id=record_id, scope=submission.key_scope, key=submission.idempotency_key,
@@ -234,32 +243,32 @@ class AidService:
 
     # ----- handlers: check everything, then change ---------------------------
 
-    def _open_incident(self, batch: Batch, cmd: OpenIncident, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _open_incident(self, batch: Batch, cmd: OpenIncident, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         areas = self._check_areas(cmd.areas)
         for province in areas:
             scope.check(province, None, "areas")
         incident = Incident(id=cmd.incident_id or uuid4(), incident_type=cmd.incident_type, title=cmd.title,
-                            started_at=cmd.started_at, areas=areas, meta=meta.model_dump())
+                            started_at=cmd.started_at, areas=areas, meta=meta)
         batch.create(incident, "incident_id")
         return {"incident_id": incident.id}
 
-    def _extend_incident_areas(self, batch: Batch, cmd: ExtendIncidentAreas, meta: Meta,
+    def _extend_incident_areas(self, batch: Batch, cmd: ExtendIncidentAreas, meta: EventMeta,
                                scope: Scope) -> dict[str, Any]:
         incident = batch.get(Incident, cmd.incident_id, "incident_id")
         areas = self._check_areas(cmd.areas)
         for province in areas:
             scope.check(province, None, "areas")
-        incident.extend_areas(areas, meta.model_dump())
+        incident.extend_areas(areas, meta)
         return {"incident_id": incident.id, "areas": incident.areas}
 
-    def _close_incident(self, batch: Batch, cmd: CloseIncident, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _close_incident(self, batch: Batch, cmd: CloseIncident, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         incident = batch.get(Incident, cmd.incident_id, "incident_id")
         for province in incident.areas:
             scope.check(province, None, "incident_id")
-        incident.close(cmd.closed_at, cmd.reason, meta.model_dump())
+        incident.close(cmd.closed_at, cmd.reason, meta)
         return {"incident_id": incident.id, "closed_at": incident.closed_at}
 
-    def _register_household(self, batch: Batch, cmd: RegisterHousehold, meta: Meta,
+    def _register_household(self, batch: Batch, cmd: RegisterHousehold, meta: EventMeta,
                             scope: Scope) -> dict[str, Any]:
         incident = batch.get(Incident, cmd.incident_id, "incident_id")
         incident.check_open()
@@ -271,19 +280,21 @@ class AidService:
         household = HouseholdCase(
             id=cmd.household_id or uuid4(), incident_id=incident.id, province_code=province,
             commune_code=cmd.commune_code, head_name=cmd.head_name, members=cmd.members,
-            flags=list(cmd.flags), meta=meta.model_dump())
+            flags=list(cmd.flags), meta=meta)
         batch.create(household, "household_id")
         return {"household_id": household.id, "incident_id": incident.id, "province_code": province}
 
-    def _correct_household(self, batch: Batch, cmd: CorrectHousehold, meta: Meta,
+    def _correct_household(self, batch: Batch, cmd: CorrectHousehold, meta: EventMeta,
                            scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         incident.check_open()
-        household.correct_details(cmd.changes(), cmd.reason, meta.model_dump())
-        household.reconcile_entitlements(self.policy, incident.incident_type, meta.model_dump())
+        changes = HouseholdChanges(head_name=cmd.head_name, members=cmd.members,
+                                   flags=list(cmd.flags) if cmd.flags is not None else None)
+        household.correct_details(changes, cmd.reason, meta)
+        household.reconcile_entitlements(self.policy, incident.incident_type, meta)
         return {"household_id": household.id, "entitlements": household.entitlements}
 
-    def _assess_damage(self, batch: Batch, cmd: AssessDamage, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _assess_damage(self, batch: Batch, cmd: AssessDamage, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         incident.check_open()
         if cmd.assessed_at < incident.started_at:
@@ -298,42 +309,57 @@ class AidService:
         if cmd.dead + cmd.missing > household.members:
             raise InvalidInput(f"dead and missing exceed the household's {household.members} members",
                                field="dead", code="exceeds_members")
-        assessment = cmd.model_dump(exclude={"household_id"})
-        assessment["assessment_id"] = cmd.assessment_id or uuid4()
-        household.assess(assessment, meta.model_dump())
-        household.reconcile_entitlements(self.policy, incident.incident_type, meta.model_dump())
-        return {"household_id": household.id, "assessment_id": assessment["assessment_id"],
-                "entitlements": household.entitlements}
+        assessment_id = cmd.assessment_id or uuid4()
+        household.assess(Assessment(
+            assessment_id=str(assessment_id), assessed_at=cmd.assessed_at, dead=cmd.dead, missing=cmd.missing,
+            injured=cmd.injured, seriously_injured=cmd.seriously_injured, house_damage=cmd.house_damage,
+            house_class=cmd.house_class, persons_short_of_food=cmd.persons_short_of_food,
+            food_months=cmd.food_months, orphaned_children=cmd.orphaned_children,
+            relocation_ordered=cmd.relocation_ordered, livelihood_lost=cmd.livelihood_lost, evacuated=cmd.evacuated,
+            supersedes=str(cmd.supersedes) if cmd.supersedes else None, notes=cmd.notes), meta)
+        household.reconcile_entitlements(self.policy, incident.incident_type, meta)
+        return {"household_id": household.id, "assessment_id": assessment_id, "entitlements": household.entitlements}
 
-    def _record_decision(self, batch: Batch, cmd: RecordDecision, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _record_decision(self, batch: Batch, cmd: RecordDecision, meta: EventMeta,
+                         scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         incident.check_open()
-        household.decide(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        household.decide(Decision(
+            support_type=cmd.support_type, decision=cmd.decision, revision=cmd.revision, amount_vnd=cmd.amount_vnd,
+            quantity=cmd.quantity, reason=cmd.reason, decided_by=cmd.decided_by, level=cmd.level,
+            decided_at=cmd.decided_at), meta)
         return {"household_id": household.id, "entitlement": household.entitlements[cmd.support_type]}
 
-    def _record_disbursement(self, batch: Batch, cmd: RecordDisbursement, meta: Meta,
+    def _record_disbursement(self, batch: Batch, cmd: RecordDisbursement, meta: EventMeta,
                              scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         if cmd.delivered_at < incident.started_at:
             raise InvalidInput("a disbursement cannot predate the incident", field="delivered_at",
                                code="before_incident")
-        disbursement = cmd.model_dump(exclude={"household_id"})
-        disbursement["disbursement_id"] = cmd.disbursement_id or uuid4()
+        disbursement_id = cmd.disbursement_id or uuid4()
+        disbursement = Disbursement(
+            disbursement_id=str(disbursement_id), support_type=cmd.support_type, form=cmd.form,
+            amount_vnd=cmd.amount_vnd, quantity=cmd.quantity, unit=cmd.unit, item=cmd.item,
+            valuation_vnd=cmd.valuation_vnd, channel=cmd.channel, funding_source=cmd.funding_source,
+            fund_id=cmd.fund_id, delivered_at=cmd.delivered_at, delivered_by=cmd.delivered_by)
         charge_fund = self.funding.prepare_charge(batch, household, disbursement, meta, scope)
-        household.disburse(disbursement, meta.model_dump())
+        household.disburse(disbursement, meta)
         charge_fund()
-        return {"household_id": household.id, "disbursement_id": disbursement["disbursement_id"]}
+        return {"household_id": household.id, "disbursement_id": disbursement_id}
 
-    def _confirm_receipt(self, batch: Batch, cmd: ConfirmReceipt, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _confirm_receipt(self, batch: Batch, cmd: ConfirmReceipt, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
-        household.confirm_receipt(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        household.confirm_receipt(Receipt(disbursement_id=str(cmd.disbursement_id), confirmed_at=cmd.confirmed_at,
+                                          confirmed_by=cmd.confirmed_by, method=cmd.method), meta)
         return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
 
-    def _correct_disbursement(self, batch: Batch, cmd: CorrectDisbursement, meta: Meta,
+    def _correct_disbursement(self, batch: Batch, cmd: CorrectDisbursement, meta: EventMeta,
                               scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
-        settle_fund = self.funding.prepare_correction(batch, household, cmd, meta)
-        household.correct_disbursement(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        correction = DisbursementCorrection(disbursement_id=str(cmd.disbursement_id), void=cmd.void,
+                                            amount_vnd=cmd.amount_vnd, quantity=cmd.quantity, reason=cmd.reason)
+        settle_fund = self.funding.prepare_correction(batch, household, correction, meta)
+        household.correct_disbursement(correction, meta)
         settle_fund()
         return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
 

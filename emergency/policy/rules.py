@@ -75,11 +75,6 @@ class ComputedEntitlement:
     base_level_from: date | None
     confirmed: bool
 
-    def as_event_data(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        data["base_level_from"] = self.base_level_from.isoformat() if self.base_level_from else None
-        return data
-
 
 @dataclass(frozen=True)
 class RuleVersion:

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from emergency import domain
+from emergency.domain.payload import PAYLOADS
+from emergency.envelope import from_stored_event, plain
 from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
@@ -44,15 +46,29 @@ def test_todays_commands_record_the_golden_log_byte_for_byte(service: AidService
     assert len(recorded) == len(golden)
 
 
-def test_the_golden_log_holds_every_kind_of_event():
+def event_classes() -> list[type]:
+    return [member for cls in (getattr(domain, name) for name in domain.__all__) if cls is not domain.AidAggregate
+            for name, member in vars(cls).items()
+            if isinstance(member, type) and issubclass(member, domain.AidAggregate.Event)
+            and name not in ("Event", "Created", "Snapshot")]
+
+
+def test_every_kind_of_event_has_a_payload_model_and_a_place_in_the_golden_log():
+    classes = event_classes()
+    assert {cls.__qualname__ for cls in classes} == set(PAYLOADS)
     kinds = {line["topic"] for name in log.LOGS for line in log.read_log(name)}
-    events = {f"{cls.__module__}:{cls.__qualname__}.{name}"
-              for cls in (getattr(domain, a) for a in domain.__all__) if cls is not domain.AidAggregate
-              for name, member in vars(cls).items()
-              if isinstance(member, type) and issubclass(member, domain.AidAggregate.Event)
-              and name not in ("Event", "Created", "Snapshot")}
-    assert events - kinds == set(), "a kind of event the golden log never shows: add it to tests/golden/scenario.py"
-    assert kinds <= events
+    missing = {f"{cls.__module__}:{cls.__qualname__}" for cls in classes} - kinds
+    assert not missing, "kinds of event the golden log never shows: add them to tests/golden/scenario.py"
+
+
+@pytest.mark.parametrize("name", log.LOGS)
+def test_every_golden_event_decodes_into_its_payload_model_whole(name: str):
+    """Each kind's payload model is its schema: the data of every recorded
+    event (upcast to its class's version) validates, and dumps back to all of it."""
+    for line in log.read_log(name):
+        envelope = from_stored_event(log.stored(line), line["notification_id"])
+        payload = PAYLOADS[envelope.kind].decode(envelope)
+        assert plain(payload.model_dump()) == envelope.data, f"event {line['notification_id']} ({envelope.kind})"
 
 
 def test_an_old_assessment_is_upcast_when_the_golden_log_is_read(service: AidService):
