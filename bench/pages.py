@@ -24,9 +24,10 @@ step `--runs` times in a fresh browser context (nothing cached), p50 and max:
   store itself, whose incident has 6,000 households): navigation to the first
   headline figures; to the drawn trend; a slider move to a moment of the
   incident's first days (3 days after its start, 6 hours later each run, so
-  that no run is answered from the one before) as known then, and the switch
-  to as now known, each until the headline shows that point; the commune
-  search, once the page has one; and, once, the requests the page makes in
+  that no run is answered from the one before) as now known (the page's
+  default), and the switch to as known then, each until the headline shows
+  that point; the commune search by part of an official name; and, once,
+  the requests the page makes in
   `--live-seconds` of live viewing, per kind, with how many started while one
   of their kind was still running.
 Writes bench/results/pages.json.
@@ -241,41 +242,40 @@ def dashboard_run(browser: Any, base: str, token: str, incident: dict[str, Any],
                                f"=== {TREND_POINTS}")
         found["dashboard: trend drawn"] = time.perf_counter() - started
         found.update(slider_moves(page, incident, run))
-        commune = commune_search(page)
-        if commune is not None:
-            found["dashboard: commune search"] = commune
+        found["dashboard: commune search"] = commune_search(page)
     return found
 
 
 def slider_moves(page: Any, incident: dict[str, Any], run: int) -> dict[str, float]:
-    """The slider moved to a past moment (as known then, the page's default), then the other axis."""
+    """The slider moved to a past moment (as now known, the page's default), then the other axis, each until
+    the headline shows that moment."""
     moment = datetime.fromisoformat(incident["started_at"]) + timedelta(days=3, hours=6 * run)
     steps = int(moment.timestamp() // (15 * 60))  # the slider's unit
+    shown = f"{steps * 15 * 60 * 1000}"
 
     def moved() -> None:
         page.evaluate("""(value) => { const s = document.getElementById('asof-slider'); s.value = value;
                                       s.dispatchEvent(new Event('change')); }""", steps)
-        page.locator("#board[data-known=then]").wait_for()
-    then = seconds(moved)
+        page.wait_for_function(f"""() => {{ const b = document.getElementById('board');
+            return b.dataset.known === 'now' && Date.parse(b.dataset.at) === {shown}; }}""")
+    known_now = seconds(moved)
 
     def switched() -> None:
-        page.select_option("#asof-known", "now")
-        page.locator("#board[data-known=now]").wait_for()
-    return {"dashboard: slider, as known then": then, "dashboard: slider, as now known": seconds(switched)}
+        page.select_option("#asof-known", "then")
+        page.locator("#board[data-known=then]").wait_for()
+    return {"dashboard: slider, as now known": known_now, "dashboard: slider, as known then": seconds(switched)}
 
 
-def commune_search(page: Any) -> float | None:
-    """The commune search, from typing a commune code to the table showing it.
-
-    The dashboard has no commune search yet (it lists every commune; the
-    commune route's `search` and paging come with the read-side rewrite):
-    until the page has `#commune-search`, nothing is measured."""
+def commune_search(page: Any) -> float:
+    """The commune search, from typing part of a commune's official name to the table showing it (the page
+    waits 300 ms after the last keystroke, counted here)."""
     box = page.locator("#commune-search")
-    if not box.count():
-        return None
-    code = page.locator("#communes tbody tr td").last.inner_text()  # the last commune listed
-    return seconds(lambda: (box.fill(code), page.locator("#communes tbody tr", has_text=code).first.wait_for(),
-                            settled(page)))
+    last = page.locator("#communes tbody tr").last  # of the first page, widest gap first
+    part = last.locator("td").first.inner_text().split()[-1]
+    # Found once every row shown has that name (the first page before the search rarely does).
+    found = f"""() => {{ const names = [...document.querySelectorAll('#communes tbody tr td:first-child')];
+        return names.length > 0 && names.every((n) => n.textContent.includes({json.dumps(part)})); }}"""
+    return seconds(lambda: (box.fill(part), page.wait_for_function(found), settled(page)))
 
 
 def live_requests(browser: Any, base: str, token: str, incident: dict[str, Any], duration: float) -> list[dict]:
@@ -288,11 +288,9 @@ def live_requests(browser: Any, base: str, token: str, incident: dict[str, Any],
         rows = []
         for kind in ("headline", "provinces", "communes", "overdue", "trend"):
             mine = log.of(kind)
-            # The trend's points load a few at a time: a second load of it would run beside the first.
-            alone = 4 if kind == "trend" and mine and "/series" not in mine[0].url else 1
             rows.append({"kind": kind, "requests": len(mine), "unfinished": sum(r.ended is None for r in mine),
                          "aborted": sum(r.failed for r in mine), "most_in_flight": log.most_in_flight(kind),
-                         "started_while_running": log.started_while_running(kind, alone)})
+                         "started_while_running": log.started_while_running(kind)})
         return rows
 
 
@@ -357,24 +355,27 @@ def main() -> int:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pages", default="public,dashboard")
-    parser.add_argument("--dashboard-store", help="the store the dashboard is measured on (an events URL, "
-                                                  "default: each campaign store)")
+    parser.add_argument("--dashboard-store", action="append", metavar="URL[#INCIDENT]", help=(
+        "a store the dashboard is measured on (an events URL, with the incident to open after '#'; default: "
+        "each campaign store); may be given for several stores"))
     parser.add_argument("--live-seconds", type=float, default=180)
     args = parser.parse_args()
     pages = set(args.pages.split(","))
     steps: Steps = {}
     live: list[dict] = []
     with chromium() as browser:
-        for kind in args.stores.split(","):
+        own = "public" in pages or ("dashboard" in pages and not args.dashboard_store)
+        for kind in args.stores.split(",") if own else ():
             store = campaign_store(kind, args.lines)
             if "public" in pages:
                 public_steps(browser, store, args.runs, steps)
             if "dashboard" in pages and not args.dashboard_store:
                 live += dashboard_steps(browser, store.url, kind, store.incident_id, args.runs, args.live_seconds,
                                         steps)
-        if "dashboard" in pages and args.dashboard_store:
-            live += dashboard_steps(browser, args.dashboard_store, "given store", None, args.runs, args.live_seconds,
-                                    steps)
+        for given in args.dashboard_store or () if "dashboard" in pages else ():
+            url, _, incident = given.partition("#")
+            label = f"given {'postgres' if url.startswith('postgres') else 'sqlite'}"
+            live += dashboard_steps(browser, url, label, incident or None, args.runs, args.live_seconds, steps)
     rows = [{"store": label, "step": step, "runs": len(values), "p50_ms": round(statistics.median(values) * 1000),
              "max_ms": round(max(values) * 1000), "target_ms": TARGETS_MS.get(step)}
             for (label, step), values in steps.items()]
@@ -383,7 +384,7 @@ def main() -> int:
     print_table(f"Requests in {args.live_seconds:.0f} s of live viewing (dashboard)", live,
                 ["store", "kind", "requests", "unfinished", "aborted", "most_in_flight", "started_while_running"])
     write_results("pages", {"lines": args.lines, "runs": args.runs, "pages": args.pages,
-                            "dashboard_store": _described(args.dashboard_store),
+                            "dashboard_stores": [_described(u) for u in args.dashboard_store or ()],
                             "live_seconds": args.live_seconds, "households": PROVINCES * COMMUNES * HOUSEHOLDS},
                   rows + [{"live": row} for row in live], TARGETS_MS)
     return 0

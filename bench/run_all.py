@@ -1,10 +1,11 @@
 """Run the benchmarks of the typhoon-scale targets one after the other, then the chart.
 
-    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag,pages]
+    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag,read,pages,field]
 
 At full size (the targets' own sizes: 400,000 statement lines, 10 million
-events) a first run takes about an hour on 2 cores, most of it making and
-rebuilding the 10-million-event log (kept in var/bench/ for the next run).
+events, 400,000 households) a first run takes about three hours on 2 cores,
+most of it making the 10-million-event log and the 400,000-household store
+(both kept in var/bench/ for the next run).
 `--quick` runs smaller sizes (100,000 lines, 1 million events, shorter loads)
 in about a quarter of that; each result file records the sizes it ran.
 Needs PostgreSQL and Kafka (`infra/bench.sh` starts both and runs this).
@@ -25,21 +26,25 @@ FULL = {
     "import": ["import_statement.py", "--lines", "400000"],
     "rebuild": ["rebuild.py", "--events", "10000000"],
     "lag": ["lag.py"],
+    "read": ["read_scale.py"],
     "pages": ["pages.py"],
+    "field": ["field_sync.py"],
 }
 QUICK = {
     "ingest": ["ingest.py", "--seconds", "5"],
     "import": ["import_statement.py", "--lines", "100000"],
     "rebuild": ["rebuild.py", "--events", "1000000"],
     "lag": ["lag.py", "--seconds", "5"],
+    "read": ["read_scale.py", "--households", "40000", "--repeat", "5"],
     "pages": ["pages.py", "--lines", "100000", "--runs", "2", "--live-seconds", "60"],
+    "field": ["field_sync.py", "--queued", "1000", "--synced", "200"],
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a try-out")
-    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag, pages")
+    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag, read, pages, field")
     args = parser.parse_args()
     skipped = set(filter(None, args.skip.split(",")))
     failed = []
