@@ -98,7 +98,8 @@ class Disbursement(Payload):
     amount_vnd: int | None
     quantity: int | None
     unit: str | None
-    item: str | None
+    # Absent from the first version's disbursements, recorded before goods could be drawn from a fund's stock.
+    item: str | None = None
     valuation_vnd: int | None
     channel: str
     funding_source: str

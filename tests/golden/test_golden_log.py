@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from emergency import domain
+from emergency.application import AidApplication
+from emergency.domain.household import HouseholdCaseDisbursed
 from emergency.domain.payload import PAYLOADS
 from emergency.envelope import from_stored_event, plain
 from emergency.service import AidService
@@ -69,6 +71,23 @@ def test_every_golden_event_decodes_into_its_payload_model_whole(name: str):
         envelope = from_stored_event(log.stored(line), line["notification_id"])
         payload = PAYLOADS[envelope.kind].decode(envelope)
         assert plain(payload.model_dump()) == envelope.data, f"event {line['notification_id']} ({envelope.kind})"
+
+
+def test_a_disbursement_recorded_before_disbursements_named_an_item_reads_as_one_without_it():
+    """Disbursements recorded before goods could be drawn from a fund's stock
+    stored no `item`: the golden log's cash disbursements without it decode,
+    and rebuild the household, as the ones stored with `item: null`."""
+    app = AidApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    lines = [line for line in log.read_log(log.CURRENT) if line["topic"].endswith(":HouseholdCase.Disbursed")
+             and json.loads(line["state"])["disbursement"]["item"] is None]
+    assert lines, "the golden log has cash disbursements"
+    for line in lines:
+        state = json.loads(line["state"])
+        del state["disbursement"]["item"]
+        older = log.stored(dict(line, state=json.dumps(state)))
+        assert HouseholdCaseDisbursed.decode(from_stored_event(older)) == \
+            HouseholdCaseDisbursed.decode(from_stored_event(log.stored(line)))
+        assert vars(app.mapper.to_domain_event(older)) == vars(app.mapper.to_domain_event(log.stored(line)))
 
 
 def test_an_old_assessment_is_upcast_when_the_golden_log_is_read(service: AidService):
