@@ -17,45 +17,54 @@ from pydantic import BaseModel, Field, create_model
 
 from api.auth import COORDINATORS, FIELD_WRITERS
 from api.bodies import validate
-from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemResult, BatchResult, Body, ErrorBody, \
-    IdempotencyKey, WriteResult
+from api.models import (
+    MAX_BATCH,
+    AssessmentBatch,
+    BatchAssessment,
+    BatchItemResult,
+    BatchResult,
+    Body,
+    ErrorBody,
+    IdempotencyKey,
+    WriteResult,
+)
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
-from emergency import commands as c
+from emergency import commands
 from emergency.errors import AidError, InvalidInput
-from emergency.funding import commands as fc
+from emergency.funding import commands as funding_commands
 from emergency.service import Submission
 
 # (path, command, roles, summary)
-COMMAND_ROUTES: tuple[tuple[str, type[c.Command], frozenset[str], str], ...] = (
-    ("/incidents", c.OpenIncident, COORDINATORS, "Open an incident"),
-    ("/incidents/{incident_id}/areas", c.ExtendIncidentAreas, COORDINATORS,
+COMMAND_ROUTES: tuple[tuple[str, type[commands.Command], frozenset[str], str], ...] = (
+    ("/incidents", commands.OpenIncident, COORDINATORS, "Open an incident"),
+    ("/incidents/{incident_id}/areas", commands.ExtendIncidentAreas, COORDINATORS,
      "Add provinces or communes found affected later"),
-    ("/incidents/{incident_id}/close", c.CloseIncident, COORDINATORS, "Close an incident"),
-    ("/households", c.RegisterHousehold, FIELD_WRITERS, "Register an affected household"),
-    ("/households/{household_id}/corrections", c.CorrectHousehold, FIELD_WRITERS,
+    ("/incidents/{incident_id}/close", commands.CloseIncident, COORDINATORS, "Close an incident"),
+    ("/households", commands.RegisterHousehold, FIELD_WRITERS, "Register an affected household"),
+    ("/households/{household_id}/corrections", commands.CorrectHousehold, FIELD_WRITERS,
      "Correct a household's details"),
-    ("/households/{household_id}/assessments", c.AssessDamage, FIELD_WRITERS, "Submit a damage assessment"),
-    ("/households/{household_id}/decisions", c.RecordDecision, COORDINATORS,
+    ("/households/{household_id}/assessments", commands.AssessDamage, FIELD_WRITERS, "Submit a damage assessment"),
+    ("/households/{household_id}/decisions", commands.RecordDecision, COORDINATORS,
      "Approve, adjust or reject an entitlement"),
-    ("/households/{household_id}/disbursements", c.RecordDisbursement, FIELD_WRITERS, "Record a disbursement"),
-    ("/households/{household_id}/disbursements/{disbursement_id}/receipt", c.ConfirmReceipt, FIELD_WRITERS,
+    ("/households/{household_id}/disbursements", commands.RecordDisbursement, FIELD_WRITERS, "Record a disbursement"),
+    ("/households/{household_id}/disbursements/{disbursement_id}/receipt", commands.ConfirmReceipt, FIELD_WRITERS,
      "Confirm the household received a disbursement"),
-    ("/households/{household_id}/disbursements/{disbursement_id}/corrections", c.CorrectDisbursement,
+    ("/households/{household_id}/disbursements/{disbursement_id}/corrections", commands.CorrectDisbursement,
      COORDINATORS, "Void a disbursement or restate its amount"),
     # Relief committees: a campaign, its funds, the money coming in and passed on.
-    ("/campaigns", fc.LaunchCampaign, COORDINATORS, "Launch a relief campaign"),
-    ("/campaigns/{campaign_id}/extensions", fc.ExtendCampaign, COORDINATORS,
+    ("/campaigns", funding_commands.LaunchCampaign, COORDINATORS, "Launch a relief campaign"),
+    ("/campaigns/{campaign_id}/extensions", funding_commands.ExtendCampaign, COORDINATORS,
      "Extend a campaign's receiving or distribution window"),
-    ("/campaigns/{campaign_id}/funds", fc.OpenFund, COORDINATORS, "Open a committee's fund for a campaign"),
-    ("/funds/{fund_id}/contributions", fc.RecordContribution, COORDINATORS,
+    ("/campaigns/{campaign_id}/funds", funding_commands.OpenFund, COORDINATORS, "Open a committee's fund for a campaign"),
+    ("/funds/{fund_id}/contributions", funding_commands.RecordContribution, COORDINATORS,
      "Record a contribution: a bank transfer, a cash receipt, or goods"),
-    ("/funds/{from_fund_id}/allocations", fc.AllocateFunds, COORDINATORS,
+    ("/funds/{from_fund_id}/allocations", funding_commands.AllocateFunds, COORDINATORS,
      "Allocate money or goods from this fund to another"),
 )
 
 
-def body_model(command: type[c.Command], path: str) -> type[BaseModel]:
+def body_model(command: type[commands.Command], path: str) -> type[BaseModel]:
     """The command without the fields its path carries: the documented request body."""
     in_path = set(PATH_PARAMETER.findall(path))
     if not in_path:
@@ -74,7 +83,7 @@ def write_response(result: Result) -> web.Response:
     return respond(WriteResult.of(result), 201)
 
 
-def command_handler(command: type[c.Command]) -> Callable[[Call], Awaitable[web.Response]]:
+def command_handler(command: type[commands.Command]) -> Callable[[Call], Awaitable[web.Response]]:
     async def handle(call: Call) -> web.Response:
         key = call.idempotency_key()
         raw = await call.body()
@@ -90,7 +99,7 @@ def command_handler(command: type[c.Command]) -> Callable[[Call], Awaitable[web.
     return handle
 
 
-class _Batch(Body):
+class _UncheckedItems(Body):
     """The batch's outer shape; each item is checked on its own, so one bad
     item does not hold back the others."""
 
@@ -98,13 +107,13 @@ class _Batch(Body):
 
 
 # Every single-write command, by its public name, with the roles its route allows.
-BY_NAME: dict[str, tuple[type[c.Command], frozenset[str]]] = {
+BY_NAME: dict[str, tuple[type[commands.Command], frozenset[str]]] = {
     command.name: (command, roles) for _, command, roles, _ in COMMAND_ROUTES}
 CommandName = Literal[tuple(BY_NAME)]  # type: ignore[valid-type]
 
 
 class SyncItem(Body):
-    command: CommandName = Field(description="the command's name, as in `WriteResult.command`")
+    command: CommandName = Field(description="the command's name, as in `WriteResult.command`")  # type: ignore[valid-type]
     idempotency_key: IdempotencyKey | None = Field(
         None, description="made on the device when the write was recorded; a resent item is not recorded twice")
     body: dict[str, Any] = Field(description="the command's fields, as its own route takes them, with the ids "
@@ -123,14 +132,14 @@ def _item_result(result: Result) -> BatchItemResult:
     return BatchItemResult(status=200 if result.replayed else 201, outcome=WriteResult.of(result))
 
 
-Parsed = tuple[c.Command, str | None]  # an item's command and its own idempotency key
+Parsed = tuple[commands.Command, str | None]  # an item's command and its own idempotency key
 
 
 async def _run_batch(call: Call, parse: Callable[[int, Any], Parsed]) -> web.Response:
     """Check each item on its own, submit the good ones together in their
     order, and answer one result per item."""
     header_key = call.idempotency_key()
-    batch = validate(_Batch, await call.body())
+    batch = validate(_UncheckedItems, await call.body())
     results: dict[int, Result] = {}
     queued: dict[int, Submission] = {}
     for i, raw in enumerate(batch.items):

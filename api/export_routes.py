@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 from typing import Awaitable, Callable, Iterator
 
-import structlog
 from aiohttp import web
 from pydantic import Field
 
@@ -32,15 +31,13 @@ from api.routing import Call, Route, add_routes
 from emergency import clock
 from emergency.commands import Moment
 from emergency.service import as_uuid
+from infra.audit_recorders import chained
 from projections.export_events import event_lines
 from projections.exports import view_export
-from projections.store import ViewStore
-
-log = structlog.get_logger(__name__)
 
 EXPORTERS = frozenset({"auditor", "admin", "coordinator"})
 LINES_PER_CHUNK = 1000
-# How long an export waits for the projections to reach the log's head.
+# How long an export waits (seconds) for the projections to reach the log's head.
 FRESHNESS_WAIT = 5.0
 CSV = "text/csv; charset=utf-8"
 
@@ -63,30 +60,22 @@ async def _stream(call: Call, lines: Callable[[], Iterator[str]], filename: str)
     return response
 
 
-def _fresh_views(app: web.Application, export: Callable[[ViewStore], Iterator[str]]) -> Iterator[str]:
-    """Wait (a little) for the projections to reach the log's head, then start the export."""
-    head = app[keys.SERVICE].last_notification_id()
-    runner = app[keys.RUNNER]
-    runner.notify()
-    if not runner.wait_for(head, FRESHNESS_WAIT):
-        log.warning("export_projections_behind", head=head)
-    return export(app[keys.CASES].views.store)
-
-
 def _view_route(kind: str, filename: str) -> Callable[[Call], Awaitable[web.StreamResponse]]:
     async def handler(call: Call) -> web.StreamResponse:
         call.principal.check_national("exports")
         query: ExportQuery = call.query()
         at = query.at or clock.now()
         ids = {name: str(as_uuid(raw, name)) for name, raw in call.request.match_info.items()}
-        return await _stream(call, lambda: _fresh_views(call.request.app, lambda store: view_export(
-            kind, store, at, ids.get("incident_id"), ids.get("campaign_id"))), filename)
+        read_models = call.request.app[keys.READ_MODELS]
+        # Started once the projections reach the log's head (or a little later), on the heavy thread.
+        return await _stream(call, lambda: read_models.read_here(lambda store: view_export(
+            kind, store, at, ids.get("incident_id"), ids.get("campaign_id")), FRESHNESS_WAIT), filename)
     return handler
 
 
 async def events(call: Call) -> web.StreamResponse:
     call.principal.check_national("exports")
-    return await _stream(call, lambda: event_lines(call.service.app.recorder), "events.jsonl")
+    return await _stream(call, lambda: event_lines(chained(call.service.app.recorder)), "events.jsonl")
 
 
 def setup(app: web.Application) -> None:

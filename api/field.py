@@ -31,10 +31,9 @@ from pydantic import Field
 from api import keys
 from api.auth import FIELD_WRITERS
 from api.models import Body
-from api.pages import SECURITY_HEADERS, STATIC, IncidentSummary, recorded_incidents
+from api.pages import SECURITY_HEADERS, STATIC, IncidentSummary, incident_summaries
 from api.routing import Call, Route, add_routes, respond
-from emergency import areas, clock
-from emergency import commands as c
+from emergency import areas, clock, commands
 from emergency.batch import Scope
 
 APP = STATIC / "field"
@@ -44,7 +43,7 @@ SHARED_FILES = ("css/app.css", "css/field.css", "js/dom.js", "js/format.js", "js
                 "favicon.svg", "field/icon-192.png", "field/icon-512.png")
 SHELL_MARK = '"__SHELL__"'
 # The commands the app makes, by the names `POST /sync` takes.
-COMMANDS = (c.RegisterHousehold, c.AssessDamage, c.RecordDisbursement, c.ConfirmReceipt)
+COMMANDS = (commands.RegisterHousehold, commands.AssessDamage, commands.RecordDisbursement, commands.ConfirmReceipt)
 
 
 class FieldCommune(Body):
@@ -80,7 +79,7 @@ def _team_incidents(call: Call) -> list[FieldIncident]:
     service = call.service
     scope: Scope = call.principal.scope
     found = []
-    for summary in recorded_incidents(call.request.app[keys.CASES].views.store):
+    for summary in call.request.app[keys.READ_MODELS].read_here(incident_summaries, fresh=0):
         declared = service.incident(summary.incident_id)["areas"]
         communes = [_commune(code, province) for province, codes in sorted(declared.items())
                     for code in sorted(codes) if scope.allows(province, code)]

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from api.auth import Authenticator, Principal
-from api.cases import CaseView
 from api.executors import Heavy
+from api.read_models import ReadModels
 from api.writer import Writer
 from emergency.service import AidService
 from infra.settings import Settings
 from projections.runner import EmbeddedRunner
 
-if TYPE_CHECKING:  # api.routing imports this module
-    from api.routing import Route
-
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", AidService)
 WRITER = web.AppKey("writer", Writer)
 AUTH = web.AppKey("auth", Authenticator)
-CASES = web.AppKey("cases", CaseView)
+READ_MODELS = web.AppKey("read_models", ReadModels)
 RUNNER = web.AppKey("runner", EmbeddedRunner)
-ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 HEAVY = web.AppKey("heavy", Heavy)
 HEALTH = web.AppKey("health", ThreadPoolExecutor)

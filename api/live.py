@@ -2,7 +2,7 @@
 
 `GET /live/coverage?incident=…` (SSE) and `GET /live/ws?incident=…`
 (WebSocket) stream an incident's case changes from the projection's change
-feed (`projections.feed`), each as one message whose id is the notification
+feed (`projections.case_changes`), each as one message whose id is the notification
 id of the event that made it. A client that reconnects sends the last id it
 received (`Last-Event-ID`, or `?after=`) and gets exactly what came after:
 the stream is read from the stored feed, never from memory, so a reconnect
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from typing import Any, AsyncIterator, Sequence
-
 from uuid import UUID
 
 import structlog
@@ -38,8 +38,8 @@ from emergency import clock
 from emergency.batch import Scope
 from emergency.errors import InvalidInput
 from emergency.service import Outcome
+from projections.case_changes import changes_after
 from projections.coverage import Areas, coverage
-from projections.feed import changes_after
 
 log = structlog.get_logger(__name__)
 
@@ -122,20 +122,20 @@ async def messages(app: web.Application, incident_id: str, after: int | None,
     """The incident's changes within `scope` after `after`, then each new one
     as it lands; a coverage message after each run of changes; a keep-alive
     when idle."""
-    hub, cases = app[HUB], app[keys.CASES]
-    store = cases.views.store
+    hub, read_models = app[HUB], app[keys.READ_MODELS]
     if after is None:
-        after = cases.views.position
+        after = read_models.position
     while not hub.closed:
         moved = hub.moved
-        found = await asyncio.to_thread(changes_after, store, incident_id, after, scope=scope)
+        found = await read_models.read(partial(changes_after, incident_id=incident_id, after=after, scope=scope),
+                                       fresh=0)
         for change in found:
             after = change.notification_id
             yield {"id": after, "event": "change", "cases": change.cases}
         if found:
             now = clock.now()
-            rows = await asyncio.to_thread(coverage, store, incident_id, now, "incident", "now",
-                                           Areas(scope.provinces, scope.communes))
+            rows = await read_models.read(partial(coverage, incident_id=incident_id, at=now, by="incident", known="now",
+                                                  within=Areas(scope.provinces, scope.communes)), fresh=0)
             yield {"event": "coverage", "at": now.isoformat(), "coverage": rows[0] if rows else None}
             continue
         await hub.wait(moved, KEEPALIVE_SECONDS)

@@ -17,6 +17,7 @@ from uuid import uuid4
 import psycopg
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from api import keys
@@ -66,7 +67,7 @@ def _from_http(exc: web.HTTPException) -> web.Response:
 
 
 @web.middleware
-async def requests(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-ID", "")
     if not REQUEST_ID.match(request_id):
         request_id = uuid4().hex

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from api.area_names import CommuneNamed
-from emergency import commands as c
+from emergency import commands
 from emergency.envelope import Envelope
 from emergency.errors import AidError
 from emergency.service import Outcome
@@ -21,7 +21,7 @@ from emergency.service import Outcome
 MAX_BATCH = 1000
 # The largest log position or version a query may name (a signed 64-bit integer, as the stores keep them).
 MAX_POSITION = 2**63 - 1
-_moment = TypeAdapter(c.Moment)
+_moment = TypeAdapter(commands.Moment)
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 # Where a page of the overdue list ends: deadline (epoch µs), household, support type.
 OVERDUE_CURSOR = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Z_]{1,40}$"
@@ -64,7 +64,7 @@ class WriteResult(Body):
 class BatchAssessment(Body):
     idempotency_key: IdempotencyKey | None = Field(
         None, description="made on the device when the assessment was recorded; a resent item is not recorded twice")
-    assessment: c.AssessDamage
+    assessment: commands.AssessDamage
 
 
 class AssessmentBatch(Body):
@@ -123,9 +123,9 @@ class AsOfQuery(Body):
 
 
 class OverdueQuery(AsOfQuery):
-    province: c.ProvinceCode | None = None
-    commune: c.CommuneCode | None = None
-    support_type: c.SupportType | None = None
+    province: commands.ProvinceCode | None = None
+    commune: commands.CommuneCode | None = None
+    support_type: commands.SupportType | None = None
     limit: int = Field(100, ge=1, le=10_000)
     offset: int = Field(0, ge=0, le=100_000, description="rows to skip (after `after`, if given)")
     after: str | None = Field(None, pattern=OVERDUE_CURSOR, description=(

@@ -12,14 +12,16 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api import keys
 from api.models import ErrorBody, IdempotencyKey
-from api.routing import Call, Route, add_routes
+from api.routing import ROUTES, Call, Route, add_routes
 from emergency import __doc__ as project_doc
 
 REF = "#/components/schemas/{model}"
+# Each model's schema reference, by (model, validation or serialization), as pydantic gives them.
+Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
 ERRORS = {
     400: "malformed JSON",
     401: "no token, or an unknown or revoked one",
@@ -72,13 +74,13 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     return found
 
 
-def _success(route: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
+def _success(route: Route, refs: Refs) -> dict[str, Any]:
     if route.media_type != "application/json":
         return {route.media_type: {"schema": {"type": "string"}}}
     return _json(refs[(route.response, "serialization")] if route.response else {"type": "object"})
 
 
-def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
+def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     success = _success(route, refs)
     responses: dict[str, Any] = {str(route.status): {"description": "done", "content": success}}
     if route.writes and route.status == 201:
@@ -101,10 +103,10 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> di
 
 
 def document(routes: list[Route]) -> dict[str, Any]:
-    models = [(ErrorBody, "serialization")]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
     models += [(r.body, "validation") for r in routes if r.body is not None]
     models += [(r.response, "serialization") for r in routes if r.response is not None]
-    refs, definitions = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)  # type: ignore[arg-type]
+    refs, definitions = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
@@ -122,7 +124,7 @@ async def openapi_json(call: Call) -> web.Response:
 
 
 async def _build(app: web.Application) -> None:
-    app[keys.OPENAPI] = document(app[keys.ROUTES])
+    app[keys.OPENAPI] = document(app[ROUTES])
 
 
 def setup(app: web.Application) -> None:

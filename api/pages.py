@@ -14,17 +14,18 @@ provinces and of their communes (public: the official list is).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import Field
 
 from api import keys
 from api.auth import COORDINATORS
 from api.models import Body
 from api.routing import Call, Route, add_routes, respond
+from projections.incidents import recorded_incidents
 from projections.store import ViewStore
 
 STATIC = Path(__file__).with_name("static")
@@ -69,14 +70,12 @@ class CommuneNames(Body):
                                                  "(an unknown province has none)")
 
 
-def recorded_incidents(store: ViewStore) -> list[IncidentSummary]:
-    """Every incident the case projection knows (`case_incidents`), newest first."""
-    with store.read() as cur:
-        rows = cur.execute("SELECT incident_id, title, incident_type, started_at, closed_at FROM case_incidents "
-                           "ORDER BY started_at DESC, incident_id").fetchall()
-    return [IncidentSummary(incident_id=i, title=title, incident_type=kind, started_at=_moment(started),
-                            closed_at=_moment(closed) if closed is not None else None)
-            for i, title, kind, started, closed in rows]
+def incident_summaries(store: ViewStore) -> list[IncidentSummary]:
+    """Every incident the case projection knows, newest first."""
+    return [IncidentSummary(incident_id=row["incident_id"], title=row["title"], incident_type=row["incident_type"],
+                            started_at=_moment(row["started_at"]),
+                            closed_at=_moment(row["closed_at"]) if row["closed_at"] is not None else None)
+            for row in recorded_incidents(store)]
 
 
 def _moment(micros: int) -> datetime:
@@ -85,8 +84,7 @@ def _moment(micros: int) -> datetime:
 
 async def session(call: Call) -> web.Response:
     principal = call.principal
-    store = call.request.app[keys.CASES].views.store
-    incidents = await asyncio.to_thread(recorded_incidents, store)
+    incidents = await call.request.app[keys.READ_MODELS].read(incident_summaries, fresh=0)
     return respond(DashboardSession(name=principal.name, role=principal.role,
                                     scope=sorted((principal.scope.provinces or set()) |
                                                  (principal.scope.communes or set())),
@@ -104,7 +102,7 @@ async def communes(call: Call) -> web.Response:
                                           for code in areas.communes_of(province)}))
 
 
-def _page(filename: str):  # type: ignore[no-untyped-def]
+def _page(filename: str) -> Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / filename, headers=SECURITY_HEADERS)
 

@@ -21,8 +21,7 @@ from api import keys
 from api.auth import READERS
 from api.models import AsOfQuery, Body, CoverageView, KnownAxis
 from api.routing import Call, Route, add_routes, respond
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.batch import Scope
 from emergency.errors import Forbidden
 from projections.coverage import SORTS, Page
@@ -36,7 +35,7 @@ class CoverageQuery(AsOfQuery):
         "code (areas in code order), name, gap (widest gap to the target first) or overdue (most overdue first)"))
     search: str | None = Field(None, min_length=1, max_length=100,
                                description="rows whose code or official name contains this (any case)")
-    province: c.ProvinceCode | None = Field(None, description="only this province's rows")
+    province: commands.ProvinceCode | None = Field(None, description="only this province's rows")
     limit: int = Field(100, ge=1, le=5000, description=(
         "rows per page (a page's time-to-delivery percentiles cost a read of its groups' delivered cases)"))
     offset: int = Field(0, ge=0, le=100_000)
@@ -75,15 +74,15 @@ class CoverageSeries(Body):
 async def incident_coverage(call: Call) -> web.Response:
     query: CoverageQuery = call.query()
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
-    cases = call.request.app[keys.CASES]
-    point = await cases.instant(query.as_of)
+    read_models = call.request.app[keys.READ_MODELS]
+    point = await read_models.instant(query.as_of)
     scope = call.principal.scope
     if query.province is not None:
         if scope.provinces is not None and query.province not in scope.provinces:
             raise Forbidden(f"{query.province} is outside your scope", field="province", code="out_of_scope")
         scope = Scope(frozenset({query.province}), scope.communes)
-    total, rows = await cases.coverage(found["incident_id"], point, query.group_by, query.known, scope,
-                                       Page(query.sort, query.search, query.limit, query.offset))
+    total, rows = await read_models.coverage(found["incident_id"], point, query.group_by, query.known, scope,
+                                             Page(query.sort, query.search, query.limit, query.offset))
     return respond(CoverageReport(incident_id=found["incident_id"], group_by=query.group_by, as_of=query.as_of,
                                   known=query.known, at=point.at, total=total, offset=query.offset,
                                   rows=rows))
@@ -96,8 +95,8 @@ async def coverage_series(call: Call) -> web.Response:
     end = query.to or clock.now()
     step = (end - start) / (query.points - 1)
     moments = [start + step * index for index in range(query.points)]
-    rows = await call.request.app[keys.CASES].series(found["incident_id"], moments, query.known,
-                                                     call.principal.scope)
+    rows = await call.request.app[keys.READ_MODELS].series(found["incident_id"], moments, query.known,
+                                                           call.principal.scope)
     return respond(CoverageSeries(incident_id=found["incident_id"], known=query.known,
                                   points=[SeriesPoint(at=m, coverage=r) for m, r in zip(moments, rows)]))
 

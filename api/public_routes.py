@@ -39,12 +39,10 @@ from emergency.errors import InvalidInput, NotFound
 from emergency.service import as_uuid
 from projections import disclosure, fund_reports, trace
 from projections.asof import Instant
-from projections.cases import iso, to_micros
-from projections.store import Cursor
+from projections.rows import to_micros
+from projections.store import Cursor, ViewStore
 
 T = TypeVar("T")
-CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
-                    "incident_id", "launched_at", "receiving_until", "distribution_until")
 # A page's cursor: its last row's key (time, id), in URL-safe base64 so that nobody builds one by hand.
 CURSOR = r"^[A-Za-z0-9_-]{1,200}$"
 _LARGEST = 2 ** 63  # keys' times are 64-bit integers in the store
@@ -54,9 +52,9 @@ async def public_incident(call: Call) -> web.Response:
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
     incident = IncidentView.model_validate(found)
     now = clock.now()
-    cases = call.request.app[keys.CASES]
-    _, whole = await cases.coverage(incident.incident_id, Instant(now), "incident")
-    _, by_province = await cases.coverage(incident.incident_id, Instant(now), "province")
+    read_models = call.request.app[keys.READ_MODELS]
+    _, whole = await read_models.coverage(incident.incident_id, Instant(now), "incident")
+    _, by_province = await read_models.coverage(incident.incident_id, Instant(now), "province")
     return respond(PublicIncident(
         incident_id=incident.incident_id, incident_type=incident.incident_type, title=incident.title,
         started_at=incident.started_at, closed_at=incident.closed_at, provinces=sorted(incident.areas),
@@ -293,30 +291,20 @@ class TransferList(Body):
 
 
 def _campaign(cur: Cursor, campaign_id: str | None = None) -> list[Campaign]:
-    """The campaigns the funds projection knows (`funds_campaign`), newest first; or the one asked for."""
-    where, params = (" WHERE campaign_id = ?", (campaign_id,)) if campaign_id else ("", ())
-    rows = cur.execute(f"SELECT {', '.join(CAMPAIGN_COLUMNS)} FROM funds_campaign{where} "
-                       "ORDER BY launched_at DESC, campaign_id", params).fetchall()
-    found = []
-    for row in rows:
-        item = dict(zip(CAMPAIGN_COLUMNS, row))
-        for name in ("launched_at", "receiving_until", "distribution_until"):
-            item[name] = iso(item[name])
-        found.append(Campaign.model_validate(item))
+    """The campaigns the funds projection knows, newest first; or the one asked for."""
+    found = [Campaign.model_validate(row) for row in fund_reports.campaigns(cur, campaign_id)]
     if campaign_id and not found:
         raise NotFound(f"no campaign with id {campaign_id}", field="campaign_id")
     return found
 
 
 async def _read(call: Call, query: Callable[[Cursor], T]) -> T:
-    """One read of the view store on a worker thread (public figures may trail the log by a moment)."""
-    store = call.request.app[keys.CASES].views.store
-
-    def run() -> T:
+    """One read of the view store on a worker thread, at once (public figures may trail the log by a moment)."""
+    def run(store: ViewStore) -> T:
         with store.read() as cur:
             return query(cur)
 
-    return await asyncio.to_thread(run)
+    return await call.request.app[keys.READ_MODELS].read(run, fresh=0)
 
 
 def _campaign_id(call: Call) -> str:

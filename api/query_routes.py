@@ -13,8 +13,20 @@ from aiohttp import web
 
 from api import keys
 from api.auth import AUDITORS, READERS
-from api.models import (AggregateEventPage, AggregateHistoryQuery, EventPage, EventView, Health, HistoryQuery,
-                        HouseholdView, IncidentView, OverdueList, OverdueQuery, ProjectionHealth, WriteStatus)
+from api.models import (
+    AggregateEventPage,
+    AggregateHistoryQuery,
+    EventPage,
+    EventView,
+    Health,
+    HistoryQuery,
+    HouseholdView,
+    IncidentView,
+    OverdueList,
+    OverdueQuery,
+    ProjectionHealth,
+    WriteStatus,
+)
 from api.routing import Call, Route, add_routes, respond
 from emergency.service import as_uuid
 from projections.coverage import After, Filters
@@ -37,10 +49,10 @@ async def incident(call: Call) -> web.Response:
 async def overdue(call: Call) -> web.Response:
     query: OverdueQuery = call.query()
     found = await asyncio.to_thread(call.service.incident, call.request.match_info["incident_id"])
-    cases = call.request.app[keys.CASES]
+    read_models = call.request.app[keys.READ_MODELS]
     # Now, or at a past point on either time axis (as the coverage route reads it).
-    point = await cases.instant(query.as_of)
-    total, page, following = await cases.overdue(
+    point = await read_models.instant(query.as_of)
+    total, page, following = await read_models.overdue(
         found["incident_id"], point, query.known, call.principal.scope,
         Filters(province_code=query.province, commune_code=query.commune, support_type=query.support_type),
         query.limit, query.offset, _after(query.after))

@@ -17,7 +17,7 @@ from api.auth import Principal
 from api.bodies import read_json, validate_query
 from api.models import IdempotencyKey
 from api.writer import Writer
-from emergency import commands as c
+from emergency import commands
 from emergency.errors import InvalidInput
 from emergency.service import AidService, Submission
 
@@ -53,6 +53,10 @@ class Route:
     @property
     def writes(self) -> bool:
         return self.method == "POST"
+
+
+# Every route the app serves, in the order added: the OpenAPI document is made from them.
+ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
 
 
 class Call:
@@ -96,9 +100,9 @@ class Call:
             raise InvalidInput("an Idempotency-Key is 1-200 visible ASCII characters", field="Idempotency-Key",
                                code="invalid_idempotency_key") from None
 
-    def submission(self, command: c.Command, idempotency_key: str | None) -> Submission:
+    def submission(self, command: commands.Command, idempotency_key: str | None) -> Submission:
         principal = self.principal
-        meta = c.Meta(actor=principal.actor, role=principal.role, request_id=self.request[keys.REQUEST_ID],
+        meta = commands.Meta(actor=principal.actor, role=principal.role, request_id=self.request[keys.REQUEST_ID],
                       source="api")
         return Submission(command, meta, idempotency_key, principal.scope, key_scope=principal.token_id)
 
@@ -110,7 +114,7 @@ def respond(model: BaseModel, status: int = 200, headers: dict[str, str] | None 
 
 def add_routes(app: web.Application, routes: list[Route]) -> None:
     for route in routes:
-        app[keys.ROUTES].append(route)
+        app[ROUTES].append(route)
         app.router.add_route(route.method, route.path, _handler(route))
 
 

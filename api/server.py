@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Callable
+from typing import Callable, cast
 
 import structlog
 from aiohttp import web
@@ -43,7 +43,7 @@ class _Busy(asyncio.Protocol):
     """A connection beyond the bound: told so, and closed."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.write(BUSY_RESPONSE)  # type: ignore[attr-defined]
+        cast(asyncio.Transport, transport).write(BUSY_RESPONSE)
         transport.close()
 
 

@@ -42,12 +42,12 @@ class InsufficientStorage(AidError):
 _DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
 
 
-def _disk_full(error: BaseException) -> bool:
+def _disk_full(error: BaseException | None) -> bool:
     """Whether the store refused for want of disk: the error or any cause says so."""
     while error is not None:
         if getattr(error, "sqlstate", None) == "53100" or any(s in str(error).lower() for s in _DISK_FULL):
             return True
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        error = error.__cause__ or error.__context__
     return False
 
 
@@ -82,7 +82,7 @@ class _Job:
 
 class Writer:
     def __init__(self, service: AidService, on_commit: Callable[[], None] = lambda: None, max_batch: int = 1000,
-                 settle: Callable[[Sequence[Result]], Awaitable[None]] | None = None,
+                 settle: Callable[[Sequence[Result]], Awaitable[object]] | None = None,
                  disk: str = "the event store's disk"):
         self.service = service
         # Named in a refusal when the store's disk is full.

@@ -257,14 +257,20 @@ def free_port() -> int:
 class Server:
     """`emergency serve` as a subprocess, logging JSON lines to a file."""
 
-    def __init__(self, url: str, log_path: Path, read_your_writes: float = 2.0):
+    def __init__(self, url: str, log_path: Path, read_your_writes: float = 2.0, workers: int = 1,
+                 projector: str = "embedded"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = dict(os.environ, EMERGENCY_DATABASE_URL=url, EMERGENCY_LOG_FORMAT="json", EMERGENCY_LOG_LEVEL="debug",
                    EMERGENCY_READ_YOUR_WRITES_SECONDS=str(read_your_writes))
         self.log = log_path.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port)],
+        # With projector="external", `emergency project` runs beside the API processes and writes the views.
+        self.projector = (subprocess.Popen([sys.executable, "-m", "infra.cli", "project"], cwd=ROOT, env=env,
+                                           stdout=subprocess.DEVNULL, stderr=self.log)
+                          if projector == "external" else None)
+        self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port),
+                                         "--workers", str(workers), "--projector", projector],
                                         cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -294,9 +300,10 @@ class Server:
         return self.log_path.stat().st_size
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        for process in filter(None, (self.process, self.projector)):
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
         self.log.close()

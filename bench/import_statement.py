@@ -22,14 +22,22 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from common import WORK, fresh_store, peak_rss_mib, print_table, raw_insert_rate, stored_shape, views_beside, \
-    write_results
+from common import (
+    WORK,
+    fresh_store,
+    peak_rss_mib,
+    print_table,
+    raw_insert_rate,
+    stored_shape,
+    views_beside,
+    write_results,
+)
 
 from emergency import clock  # noqa: E402
-from emergency.funding import commands as fc  # noqa: E402
-from emergency.funding.scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
+from emergency.campaign_scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
+from emergency.funding import commands as funding_commands  # noqa: E402
 from emergency.statement import import_statement, read_statement  # noqa: E402
-from infra.contributions_command import recorded_balances  # noqa: E402
+from infra.cli.money import recorded_balances  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 from projections import fund_reports  # noqa: E402
@@ -50,10 +58,10 @@ def measure(kind: str, lines: int, batch_size: int) -> list[dict[str, Any]]:
                             url.replace(".sqlite", "-views.sqlite"))
         service = build_service(settings)
         with clock.frozen_at(STORM + timedelta(hours=3)):
-            campaign = service.execute(fc.LaunchCampaign(
+            campaign = service.execute(funding_commands.LaunchCampaign(
                 title="Ủng hộ đồng bào bão số 3", mobiliser_type="fatherland_front",
                 mobiliser_name="Ban Cứu trợ Trung ương", launched_at=STORM + timedelta(hours=2))).result
-            fund = service.execute(fc.OpenFund(campaign_id=campaign["campaign_id"], level="central",
+            fund = service.execute(funding_commands.OpenFund(campaign_id=campaign["campaign_id"], level="central",
                                                committee_name="Ban Cứu trợ Trung ương",
                                                bank_accounts=[CENTRAL_ACCOUNT])).result["fund_id"]
         after = service.last_notification_id()

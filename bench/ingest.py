@@ -10,7 +10,10 @@ process (bench/load.py) once per offered rate: single assessments
 each with an Idempotency-Key. Reports assessments/s recorded, p50/p99/max
 latency, the events they stored, and the raw eventsourcing recorder inserting
 as many events of the same size in transactions of the same size (from the
-server's group-commit log). Writes bench/results/ingest.json.
+server's group-commit log). `--workers 1,2` runs every step against each
+number of API processes; `--projector external` runs `emergency project`
+beside them. Writes bench/results/ingest.json (ingest_external_projector.json
+with an external projector).
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, \
-    write_results
+from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, write_results
 
 from api.tokens import TokenStore  # noqa: E402
-from emergency import commands as c  # noqa: E402
+from emergency import commands  # noqa: E402
 from emergency.scenario import DAMAGE_WEIGHTS, scenario_areas  # noqa: E402
 from emergency.service import Submission  # noqa: E402
 from infra.settings import Settings  # noqa: E402
@@ -39,7 +41,7 @@ from infra.stores import build_service  # noqa: E402
 TARGET = {"assessments_per_s": 5000, "p99_ms": 50}
 # Four provinces of twelve communes each (official codes).
 AREAS = scenario_areas(4, 12)
-META = c.Meta(actor="bench", source="bench")
+META = commands.Meta(actor="bench", source="bench")
 
 
 def assessment(rng: random.Random, household_id: uuid.UUID, members: int, at: datetime) -> dict[str, Any]:
@@ -61,15 +63,15 @@ def prepare(url: str, households: int) -> tuple[str, list[dict[str, Any]]]:
     started = datetime.now(timezone.utc) - timedelta(days=1)
     service = build_service(Settings(database_url=url))
     try:
-        incident = service.execute(c.OpenIncident(
+        incident = service.execute(commands.OpenIncident(
             incident_type="storm", title="Bão Yagi (bench)", started_at=started,
-            areas=[c.Area(province_code=p, commune_codes=codes) for p, codes in AREAS.items()]),
+            areas=[commands.Area(province_code=p, commune_codes=codes) for p, codes in AREAS.items()]),
             META).result["incident_id"]
         plan = []
         codes = [code for area in AREAS.values() for code in area]
         for start in range(0, households, 1000):
             batch = [(uuid.uuid4(), rng.choice((1, 2, 3, 4, 4, 5, 6))) for _ in range(min(1000, households - start))]
-            outcomes = service.execute_batch([Submission(c.RegisterHousehold(
+            outcomes = service.execute_batch([Submission(commands.RegisterHousehold(
                 household_id=h, incident_id=incident, commune_code=rng.choice(codes), head_name="Nguyễn Văn An",
                 members=m, flags=["poor"] if rng.random() < 0.12 else []), META) for h, m in batch])
             assert not any(isinstance(o, Exception) for o in outcomes), outcomes
@@ -87,33 +89,43 @@ def steps(args: argparse.Namespace) -> Iterator[tuple[str, float]]:
 
 
 def measure(kind: str, args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
-    needed = int(sum(rate for _, rate in steps(args)) * args.seconds) + 1000
-    rows = []
+    needed = int(sum(rate for _, rate in steps(args)) * args.seconds) * len(args.workers) + 1000
+    rows: list[dict[str, Any]] = []
     with fresh_store(kind, "ingest") as url:
         print(f"{kind}: registering {needed:,} households", flush=True)
         _, plan = prepare(url, needed)
         token = TokenStore.from_settings(Settings(database_url=url)).create("bench", "coordinator", ())[1]
-        server = Server(url, workdir / f"serve-{kind}.log")
-        try:
-            used = 0
-            for mode, rate in steps(args):
-                count = int(rate * args.seconds)
-                plan_file = workdir / "plan.json"
-                plan_file.write_text(json.dumps({"assessments": plan[used:used + count]}))
-                used += count
-                head, offset = server.head(), server.log_size()
-                out = workdir / "load.json"
-                subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--url", server.base, "--token",
-                                token, "--plan", str(plan_file), "--mode", mode, "--rate", str(rate), "--seconds",
-                                str(args.seconds), "--batch-size", str(args.batch_size), "--out", str(out)],
-                               check=True)
-                load = json.loads(out.read_text())
-                events = server.head() - head
-                rows.append(row(kind, load, events, server.group_commits(offset), url, head))
-                print_table(f"{kind} {mode} at {rate:,.0f} assessments/s offered", rows[-1:], COLUMNS)
-        finally:
-            server.stop()
+        used = 0
+        for workers in args.workers:
+            used = measure_server(kind, url, token, plan, used, workers, args, workdir, rows)
     return rows
+
+
+def measure_server(kind: str, url: str, token: str, plan: list[dict[str, Any]], used: int, workers: int,
+                   args: argparse.Namespace, workdir: Path, rows: list[dict[str, Any]]) -> int:
+    """Every step against one `emergency serve --workers N`; the plan's assessments used so far."""
+    server = Server(url, workdir / f"serve-{kind}.log", workers=workers, projector=args.projector)
+    try:
+        for mode, rate in steps(args):
+            count = int(rate * args.seconds)
+            plan_file = workdir / "plan.json"
+            plan_file.write_text(json.dumps({"assessments": plan[used:used + count]}))
+            used += count
+            head, offset = server.head(), server.log_size()
+            out = workdir / "load.json"
+            subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--url", server.base, "--token",
+                            token, "--plan", str(plan_file), "--mode", mode, "--rate", str(rate), "--seconds",
+                            str(args.seconds), "--batch-size", str(args.batch_size), "--out", str(out)],
+                           check=True)
+            load = json.loads(out.read_text())
+            events = server.head() - head
+            rows.append({**row(kind, load, events, server.group_commits(offset), url, head),
+                         "workers": workers, "projector": args.projector})
+            print_table(f"{kind} {mode} at {rate:,.0f} assessments/s offered, {workers} worker(s)", rows[-1:],
+                        COLUMNS)
+    finally:
+        server.stop()
+    return used
 
 
 def row(kind: str, load: dict[str, Any], events: int, commits: int, url: str, head: int) -> dict[str, Any]:
@@ -131,7 +143,7 @@ def row(kind: str, load: dict[str, Any], events: int, commits: int, url: str, he
             "raw_events_per_s": round(raw), "vs_raw": round(rate * events / max(recorded, 1) / raw, 3)}
 
 
-COLUMNS = ("store", "mode", "batch", "offered_per_s", "assessments_per_s", "p50_ms", "p99_ms", "max_ms", "errors",
+COLUMNS = ("store", "workers", "mode", "batch", "offered_per_s", "assessments_per_s", "p50_ms", "p99_ms", "max_ms", "errors",
            "events_per_assessment", "events_per_commit", "events_per_s", "raw_events_per_s", "vs_raw")
 
 
@@ -144,13 +156,20 @@ def main() -> int:
     parser.add_argument("--single-rates", type=rates, default=[250.0, 5000.0])
     parser.add_argument("--batch-rates", type=rates, default=[600.0, 5000.0])
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--workers", type=lambda text: [int(x) for x in text.split(",") if x], default=[1],
+                        help="API processes (`serve --workers`), each a run of every step: e.g. 1,2,4")
+    parser.add_argument("--projector", choices=("embedded", "external"), default="embedded",
+                        help="external: `emergency project` beside the API processes writes the views")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as workdir:
         for kind in args.stores.split(","):
             results += measure(kind, args, Path(workdir))
     print_table("HTTP ingest of damage assessments", results, COLUMNS)
-    write_results("ingest", {"seconds": args.seconds, "batch_size": args.batch_size}, results, TARGET)
+    # Each projector setting keeps its own results: ingest.json (embedded), ingest_external_projector.json.
+    name = "ingest" if args.projector == "embedded" else f"ingest_{args.projector}_projector"
+    write_results(name, {"seconds": args.seconds, "batch_size": args.batch_size, "workers": args.workers,
+                             "projector": args.projector}, results, TARGET)
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from common import drop_schemas, print_table, schema_url, write_results
 
 from consumers.consumer import ProjectionConsumer  # noqa: E402
-from consumers.feed import KafkaFeed  # noqa: E402
+from consumers.kafka_feed import KafkaFeed  # noqa: E402
 from consumers.relay import Relay, connect_producer  # noqa: E402
 from consumers.relay_position import open_relay_position  # noqa: E402
 from consumers.status import end_offsets  # noqa: E402

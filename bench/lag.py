@@ -38,7 +38,7 @@ from common import ROOT, Server, fresh_store, latency_summary, print_table, view
 from ingest import prepare
 
 from api.tokens import TokenStore  # noqa: E402
-from emergency import commands as c  # noqa: E402
+from emergency import commands  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 from projections.store import open_view_store  # noqa: E402
@@ -192,13 +192,13 @@ def kafka(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             stop = threading.Event()
             poller = threading.Thread(target=_poll, args=(store, pending, shown, stop))
             poller.start()
-            meta = c.Meta(actor="bench", source="bench")
+            meta = commands.Meta(actor="bench", source="bench")
             started = time.perf_counter()
             for i, a in enumerate(assessments):
                 delay = started + i / args.rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                outcome = service.execute(c.AssessDamage.model_validate(a), meta)
+                outcome = service.execute(commands.AssessDamage.model_validate(a), meta)
                 acked = time.perf_counter()
                 pending[outcome.last_notification_id] = acked
                 acks[outcome.last_notification_id] = acked

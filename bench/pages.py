@@ -5,7 +5,7 @@
 
 Set-up (not timed; built once and cached in bench/cache/, which git
 ignores): the synthetic relief campaign of the tests
-(`emergency.funding.scenario`) with a bank statement of `--lines` transfers
+(`emergency.campaign_scenario`) with a bank statement of `--lines` transfers
 into the central fund (a day of Yagi transfers into one account), 6
 provinces of 10 communes of 100 households each, allocated and paid, its
 projections made current. On SQLite a folder of files, on PostgreSQL a
@@ -55,8 +55,8 @@ from tqdm import tqdm
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import clock  # noqa: E402
-from emergency.funding.scenario import CampaignConfig, run_campaign  # noqa: E402
-from infra.projections_command import catch_up  # noqa: E402
+from emergency.campaign_scenario import CampaignConfig, run_campaign  # noqa: E402
+from infra.cli.views import catch_up  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
 from projections.catalog import open_views  # noqa: E402
@@ -272,9 +272,12 @@ def commune_search(page: Any) -> float:
     box = page.locator("#commune-search")
     last = page.locator("#communes tbody tr").last  # of the first page, widest gap first
     part = last.locator("td").first.inner_text().split()[-1]
-    # Found once every row shown has that name (the first page before the search rarely does).
-    found = f"""() => {{ const names = [...document.querySelectorAll('#communes tbody tr td:first-child')];
-        return names.length > 0 && names.every((n) => n.textContent.includes({json.dumps(part)})); }}"""
+    # Found once every row shown has that name (the first page before the search rarely does), compared
+    # folded as the server searches: without case, tone marks or the stroke of đ.
+    found = f"""() => {{ const fold = (s) => s.normalize('NFD').replace(/[\\u0300-\\u036f]/g, '')
+                                       .replace(/[đĐ]/g, 'd').toLowerCase();
+        const names = [...document.querySelectorAll('#communes tbody tr td:first-child')];
+        return names.length > 0 && names.every((n) => fold(n.textContent).includes(fold({json.dumps(part)}))); }}"""
     return seconds(lambda: (box.fill(part), page.wait_for_function(found), settled(page)))
 
 

@@ -9,7 +9,7 @@ synthetic typhoon of N households in one incident over the 34 provinces
 paid, some late), mistakes found afterwards (voided and restated payments,
 corrected household sizes, re-assessments, amounts adjusted after the
 fact), and a relief campaign whose central fund imports a bank statement of
-N lines (`emergency.funding.scenario`). Played once through the service
+N lines (`emergency.campaign_scenario`). Played once through the service
 into SQLite and projected; PostgreSQL gets a copy of the same events, then
 its own projections.
 
@@ -45,10 +45,10 @@ from psycopg import sql
 from tqdm import tqdm
 
 from emergency import clock  # noqa: E402
-from emergency import commands as c  # noqa: E402
 from emergency.application import AidApplication  # noqa: E402
+from emergency.campaign_scenario import CampaignConfig, run_campaign  # noqa: E402
+from emergency.commands import AssessDamage, Command, CorrectDisbursement, CorrectHousehold, Meta, RecordDecision  # noqa: E402
 from emergency.errors import AidError  # noqa: E402
-from emergency.funding.scenario import CampaignConfig, run_campaign  # noqa: E402
 from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402
 from emergency.service import AidService, Submission  # noqa: E402
 from infra.settings import Settings  # noqa: E402
@@ -75,25 +75,25 @@ def _corrections(service: AidService, incident_id: str, households: int) -> int:
     approved = [e for e in log if e.type == "Decided" and e.data["decision"]["decision"] == "approve"
                 and e.data["decision"]["support_type"] in ("BURIAL", "INJURED", "HOUSE_REPAIR", "HOUSE_REBUILD")]
     cases = sorted({e.aggregate_id for e in log if e.type == "EntitlementDetermined"})
-    commands: list[c.Command] = []
+    commands: list[Command] = []
     for e in rng.sample(paid, min(sample, len(paid))):
         d = e.data["disbursement"]
         restate = bool(d.get("amount_vnd")) and rng.random() < 0.5
-        commands.append(c.CorrectDisbursement(
+        commands.append(CorrectDisbursement(
             household_id=UUID(e.aggregate_id), disbursement_id=UUID(d["disbursement_id"]), void=not restate,
             amount_vnd=d["amount_vnd"] // 2 if restate else None, reason="sai sót"))
     for household in rng.sample(cases, min(sample, len(cases))):
-        commands.append(c.CorrectHousehold(household_id=UUID(household), members=rng.randint(1, 9),
+        commands.append(CorrectHousehold(household_id=UUID(household), members=rng.randint(1, 9),
                                            reason="đếm lại nhân khẩu"))
     for household in rng.sample(cases, min(sample, len(cases))):
-        commands.append(c.AssessDamage(household_id=UUID(household), assessed_at=CORRECTED_AT - timedelta(hours=1),
+        commands.append(AssessDamage(household_id=UUID(household), assessed_at=CORRECTED_AT - timedelta(hours=1),
                                        house_damage=rng.choice(("none", "heavy", "total")), persons_short_of_food=1))
     for e in rng.sample(approved, min(sample, len(approved))):
-        commands.append(c.RecordDecision(
+        commands.append(RecordDecision(
             household_id=UUID(e.aggregate_id), support_type=e.data["decision"]["support_type"], decision="adjust",
             amount_vnd=45_000_000, reason="điều chỉnh theo thực tế", decided_by="Chủ tịch UBND xã",
             decided_at=CORRECTED_AT - timedelta(minutes=30)))
-    meta = c.Meta(actor="bench", source="demo")
+    meta = Meta(actor="bench", source="demo")
     with clock.frozen_at(CORRECTED_AT):
         outcomes = [o for start in range(0, len(commands), 500)
                     for o in service.execute_batch([Submission(x, meta) for x in commands[start:start + 500]])]

@@ -1,5 +1,5 @@
 """A consumer process of the projection group: polls the topic and applies
-each batch to its feed (`consumers.feed`), rows and offsets together.
+each batch to its feed (`consumers.kafka_feed`), rows and offsets together.
 
 The view store, not Kafka, holds the truth about what was applied: on every
 assignment the consumer seeks its partitions to the offsets stored there.
@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from consumers.feed import Applied, Batch, KafkaFeed
+from consumers.kafka_feed import Applied, Batch, KafkaFeed
 from consumers.topic import decode
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.feed import ensure_tables, stored_offsets
+from consumers.kafka_feed import ensure_tables, stored_offsets
 from consumers.relay_position import open_relay_position
 from infra.settings import Settings
 from infra.stores import open_application

@@ -244,7 +244,7 @@ class _Simulation:
 
 
 # Something else that happens during the scenario: at a moment, a step that records under its own clock
-# (a relief campaign's, `emergency.funding.scenario.CampaignPlay`).
+# (a relief campaign's, `emergency.campaign_scenario.CampaignPlay`).
 Interlude = tuple[datetime, Callable[[], None]]
 
 

@@ -16,9 +16,9 @@ Plugged in by `infra.stores.event_store_env` via eventsourcing's
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic
@@ -102,6 +102,13 @@ class ChainedPostgresApplicationRecorder(SingleAttempt, PostgresApplicationRecor
             curs.execute(self.max_chain_id_statement)
             row = curs.fetchone()
             return (row["max"] if row else None) or 0
+
+
+def chained(recorder: ApplicationRecorder) -> ChainedSQLiteApplicationRecorder | ChainedPostgresApplicationRecorder:
+    """An application's recorder as the chained one it is: `infra.stores`
+    always chooses it (`recorder_topic`), which eventsourcing's own type
+    cannot say."""
+    return cast(ChainedSQLiteApplicationRecorder | ChainedPostgresApplicationRecorder, recorder)
 
 
 def recorder_topic(postgres: bool) -> str:

@@ -19,7 +19,7 @@ client retries (with its Idempotency-Key), and so does the projection runner.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresFactory
 
@@ -63,6 +63,7 @@ class Factory(PostgresFactory):
     def __init__(self, env: Any):
         super().__init__(env)
         # The pool is not open yet: every connection it makes takes these.
-        self.datastore.pool.kwargs.update(CONNECTION_OPTIONS)
+        # eventsourcing gives the pool a dict (psycopg's type also allows a function).
+        cast(dict[str, Any], self.datastore.pool.kwargs).update(CONNECTION_OPTIONS)
 
     aggregate_recorder_class = SingleAttemptAggregateRecorder

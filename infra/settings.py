@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
-
-from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -34,6 +33,10 @@ class Settings(BaseModel):
     max_connections: int = Field(500, ge=1)
     # A write's response waits up to this long for the projections to include it (read-your-writes).
     read_your_writes_seconds: float = 2.0
+    # Who writes the views: the API process ("embedded", taking over when no
+    # other holds the projector lock) or only `emergency project` ("external":
+    # the API process follows the views' positions and never writes them).
+    projector: str = Field(default="embedded", pattern="^(embedded|external)$")
     kafka_bootstrap: str = ""
     kafka_topic: str = "emergency.events"
     kafka_partitions: int = 6

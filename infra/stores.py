@@ -11,7 +11,8 @@ from psycopg import sql
 
 from emergency import clock
 from emergency.application import AidApplication
-from emergency.areas import load_registry, use as use_areas
+from emergency.areas import load_registry
+from emergency.areas import use as use_areas
 from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple, Sequence
 from emergency.envelope import Envelope, from_notification
 from emergency.errors import InvalidInput, NotFound
 from projections.base import Projection
-from projections.cases import to_micros
+from projections.rows import to_micros
 from projections.runner import NotificationSource, ProjectionSet
 from projections.store import ViewStore, open_view_store
 

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from emergency.domain.household import (
     DECIDED_STATUS,
@@ -42,28 +41,10 @@ from emergency.domain.household import (
 from emergency.domain.incident import IncidentClosed, IncidentOpened
 from emergency.envelope import Envelope
 from projections.base import Projection
+from projections.rows import insert, iso, newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 RICE_UNIT = "kg rice"
-# Bound the IN (...) lists of bulk loads.
-CHUNK = 500
-
-
-def to_micros(moment: datetime) -> int:
-    """Epoch microseconds of an aware time: exact, and comparable in SQL."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def micros(text: str) -> int:
-    return to_micros(datetime.fromisoformat(text))
-
-
-def iso(us: int | None) -> str | None:
-    if us is None:
-        return None
-    return datetime.fromtimestamp(us // 1_000_000, timezone.utc).replace(microsecond=us % 1_000_000).isoformat()
 
 
 @dataclass
@@ -172,12 +153,7 @@ HOUSEHOLD_COLUMNS = ("household_id", "incident_id", "province_code", "commune_co
                      "assessed", "version")
 DELIVERY_COLUMNS = ("disbursement_id", "household_id", "incident_id", "support_type", "delivered_at",
                     "amount_vnd", "quantity", "voided")
-
-
-def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+INCIDENT_COLUMNS = ("incident_id", "title", "incident_type", "started_at", "closed_at", "version")
 
 
 def case_row(household: Household, case: Case) -> tuple[Any, ...]:
@@ -200,8 +176,8 @@ def case_state(row: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-class _Batch:
-    """The households and incidents one batch touches, loaded once, written once."""
+class _TouchedRows:
+    """The households and incidents one batch of events touches, read once, written once."""
 
     def __init__(self, cur: Cursor):
         self.cur = cur
@@ -211,33 +187,21 @@ class _Batch:
 
     def load(self, events: Sequence[Envelope]) -> None:
         stored = sorted({e.aggregate_id for e in events if e.aggregate_type == "HouseholdCase"})
-        for chunk in _chunks(stored):
-            marks = ", ".join("?" * len(chunk))
-            for row in self.cur.execute(f"SELECT {', '.join(HOUSEHOLD_COLUMNS)} FROM case_households "
-                                        f"WHERE household_id IN ({marks})", chunk).fetchall():
-                values = dict(zip(HOUSEHOLD_COLUMNS, row))
-                values["assessed"] = json.loads(values["assessed"])
-                self.households[values["household_id"]] = Household(**values)
-            for row in self.cur.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM case_entitlements "
-                                        f"WHERE household_id IN ({marks})", chunk).fetchall():
-                values = dict(zip(CASE_COLUMNS, row))
-                owner = self.households[values.pop("household_id")]
-                for name in ("incident_id", "province_code", "commune_code", "members"):
-                    del values[name]
-                owner.cases[values["support_type"]] = Case(**values)
-            for row in self.cur.execute(f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM case_deliveries "
-                                        f"WHERE household_id IN ({marks})", chunk).fetchall():
-                values = dict(zip(DELIVERY_COLUMNS, row))
-                owner = self.households[values.pop("household_id")]
-                del values["incident_id"]
-                owner.deliveries[values["disbursement_id"]] = Delivery(**values)
+        for values in select_in(self.cur, "case_households", HOUSEHOLD_COLUMNS, "household_id", stored):
+            values["assessed"] = json.loads(values["assessed"])
+            self.households[values["household_id"]] = Household(**values)
+        for values in select_in(self.cur, "case_entitlements", CASE_COLUMNS, "household_id", stored):
+            owner = self.households[values.pop("household_id")]
+            for name in ("incident_id", "province_code", "commune_code", "members"):
+                del values[name]
+            owner.cases[values["support_type"]] = Case(**values)
+        for values in select_in(self.cur, "case_deliveries", DELIVERY_COLUMNS, "household_id", stored):
+            owner = self.households[values.pop("household_id")]
+            del values["incident_id"]
+            owner.deliveries[values["disbursement_id"]] = Delivery(**values)
         incidents = sorted({e.aggregate_id for e in events if e.aggregate_type == "Incident"})
-        for chunk in _chunks(incidents):
-            marks = ", ".join("?" * len(chunk))
-            for row in self.cur.execute("SELECT incident_id, title, incident_type, started_at, closed_at, version "
-                                        f"FROM case_incidents WHERE incident_id IN ({marks})", chunk).fetchall():
-                self.incidents[row[0]] = dict(zip(("incident_id", "title", "incident_type", "started_at",
-                                                   "closed_at", "version"), row))
+        for values in select_in(self.cur, "case_incidents", INCIDENT_COLUMNS, "incident_id", incidents):
+            self.incidents[values["incident_id"]] = values
 
     def save(self) -> None:
         cur = self.cur
@@ -250,16 +214,9 @@ class _Batch:
         cur.insert_many(upsert("case_deliveries", DELIVERY_COLUMNS, ("disbursement_id",)), [
             (d.disbursement_id, h.household_id, h.incident_id, d.support_type, d.delivered_at, d.amount_vnd,
              d.quantity, d.voided) for h in households for d in (h.deliveries[i] for i in sorted(h.dirty_deliveries))])
-        cur.insert_many(upsert("case_incidents", ("incident_id", "title", "incident_type", "started_at",
-                                                  "closed_at", "version"), ("incident_id",)),
+        cur.insert_many(upsert("case_incidents", INCIDENT_COLUMNS, ("incident_id",)),
                         [tuple(i.values()) for _, i in sorted(self.incidents.items())])
-        cur.insert_many(f"INSERT INTO case_changes ({', '.join(CHANGE_COLUMNS)}) "
-                        f"VALUES ({', '.join('?' * len(CHANGE_COLUMNS))})", self.changes)
-
-
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start:start + CHUNK]
+        cur.insert_many(insert("case_changes", CHANGE_COLUMNS), self.changes)
 
 
 class CaseProjection(Projection):
@@ -276,7 +233,7 @@ class CaseProjection(Projection):
     tables = TABLES
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
-        batch = _Batch(cur)
+        batch = _TouchedRows(cur)
         batch.load(events)
         for event in events:
             if event.aggregate_type == "Incident":
@@ -286,7 +243,7 @@ class CaseProjection(Projection):
         batch.save()
 
 
-def _fold_incident(batch: _Batch, e: Envelope) -> None:
+def _fold_incident(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Opened":
         if e.aggregate_id in batch.incidents:
             return
@@ -295,15 +252,12 @@ def _fold_incident(batch: _Batch, e: Envelope) -> None:
             "incident_id": e.aggregate_id, "title": opened.title, "incident_type": opened.incident_type,
             "started_at": to_micros(opened.started_at), "closed_at": None, "version": e.version}
         return
-    incident = batch.incidents.get(e.aggregate_id)
-    if incident is None or e.version <= incident["version"]:
-        return
-    incident["version"] = e.version
-    if e.type == "Closed":
+    incident = newer(batch.incidents, e)
+    if incident is not None and e.type == "Closed":
         incident["closed_at"] = to_micros(IncidentClosed.decode(e).closed_at)
 
 
-def _fold_household(batch: _Batch, e: Envelope) -> None:
+def _fold_household(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Registered":
         if e.aggregate_id not in batch.households:
             registered = HouseholdCaseRegistered.decode(e)
@@ -311,10 +265,9 @@ def _fold_household(batch: _Batch, e: Envelope) -> None:
                 e.aggregate_id, str(registered.incident_id), registered.province_code, registered.commune_code,
                 registered.head_name, registered.members, e.version)
         return
-    household = batch.households.get(e.aggregate_id)
-    if household is None or e.version <= household.version:
-        return  # already folded in (a duplicate from an at-least-once feed)
-    household.version = e.version
+    household = newer(batch.households, e)
+    if household is None:
+        return
     touched = HANDLERS[e.type](household, e)
     for support_type in touched:
         case = household.cases[support_type]

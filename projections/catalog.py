@@ -1,31 +1,31 @@
 """The projections the system keeps, and where they live.
 
-Each entry names a `Projection` class as `module:Class`; a part that adds a
-read model appends it here, and the embedded runner, `emergency rebuild`
-and as-of replays then all carry it.
+A part that adds a read model appends its class to `PROJECTIONS`; the
+embedded runner, `emergency rebuild`, as-of replays and the Kafka consumers
+then all carry it.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
 
 from infra.settings import Settings
 from projections.base import Projection
+from projections.cases import CaseProjection
+from projections.coverage_projection import CoverageProjection
+from projections.export_damage import DamageProjection
+from projections.funds import FundsProjection
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
-PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.coverage_projection:CoverageProjection",
-                               "projections.export_damage:DamageProjection", "projections.funds:FundsProjection")
+PROJECTIONS: tuple[type[Projection], ...] = (CaseProjection, CoverageProjection, DamageProjection, FundsProjection)
 
 
 def default_projections() -> list[Projection]:
-    found = []
-    for entry in PROJECTIONS:
-        module, _, cls = entry.partition(":")
-        found.append(getattr(importlib.import_module(module), cls)())
-    return found
+    return [projection() for projection in PROJECTIONS]
 
 
-def open_views(settings: Settings) -> ProjectionSet:
-    """The view store named by the settings, with every projection ready in it."""
-    return ProjectionSet(open_view_store(settings.views_url()), default_projections())
+def open_views(settings: Settings, only: Sequence[str] | None = None) -> ProjectionSet:
+    """The view store named by the settings, with every projection (or those named `only`) ready in it."""
+    chosen = [p for p in default_projections() if not only or p.name in only]
+    return ProjectionSet(open_view_store(settings.views_url()), chosen)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from projections.rows import insert
 from projections.store import Cursor
 from projections.timeline import FIELDS, HOUSEHOLD
 
@@ -68,10 +69,6 @@ DDL = (
 TABLES = ("cov_incidents", "cov_deltas", "cov_checkpoints", "cov_marks", "cov_totals", "cov_reach")
 
 
-def _insert(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
 def record(cur: Cursor, rows: Sequence[tuple[Any, ...]], clock: int) -> None:
     """Add a batch's deltas (`DELTA_COLUMNS` rows), bring totals and the
     checkpoints before them up to date, and make the checkpoints the log's
@@ -81,7 +78,7 @@ def record(cur: Cursor, rows: Sequence[tuple[Any, ...]], clock: int) -> None:
                     f"known_id BIGINT, province_code TEXT, commune_code TEXT, support_type TEXT, "
                     f"{', '.join(f'{n} BIGINT' for n in FIELDS)})")
         cur.execute("DELETE FROM cov_batch")
-        cur.insert_many(_insert("cov_batch", DELTA_COLUMNS), rows)
+        cur.insert_many(insert("cov_batch", DELTA_COLUMNS), rows)
         cur.execute(f"INSERT INTO cov_deltas ({', '.join(DELTA_COLUMNS)}) SELECT {', '.join(DELTA_COLUMNS)} "
                     "FROM cov_batch")
         cur.execute("INSERT INTO cov_reach (incident_no, axis, last_t) SELECT incident_no, axis, MAX(t) FROM cov_batch "

@@ -29,8 +29,8 @@ from emergency.areas import commune_name, communes_of, province_name
 from emergency.areas import provinces as official_provinces
 from emergency.errors import InvalidInput
 from projections import checkpoints
-from projections.cases import iso, to_micros
 from projections.coverage_projection import AXES
+from projections.rows import iso, placeholders, to_micros
 from projections.store import Cursor, ViewStore
 from projections.timeline import FIELDS, HOUSEHOLD, WIDTH
 
@@ -68,7 +68,7 @@ class Areas:
         for column, codes in (("province_code", self.provinces), ("commune_code", self.communes)):
             if codes is not None:
                 ordered = sorted(codes)
-                clauses += f" AND {column} IN ({', '.join('?' * len(ordered))})" if ordered else " AND 1 = 0"
+                clauses += f" AND {column} IN ({placeholders(len(ordered))})" if ordered else " AND 1 = 0"
                 params += ordered
         return clauses, params
 
@@ -307,7 +307,7 @@ def _ranked_communes(cur: Cursor, incident_id: str, axis: int, at: int, within: 
     if page.search:
         matched, pattern = _communes_named(page.search), f"%{page.search}%"
         where += (f" AND (commune_code LIKE ? OR province_code LIKE ? "
-                  f"OR commune_code IN ({', '.join('?' * len(matched)) or 'NULL'}))")
+                  f"OR commune_code IN ({placeholders(len(matched)) or 'NULL'}))")
         params += [pattern, pattern, *matched]
     found = [] if number is None else checkpoints.parts(cur, number, axis, 2, at, position, where, params)
     if not found:

@@ -34,8 +34,8 @@ Tables (prefix `cov_`):
 from __future__ import annotations
 
 import json
-from operator import add, neg, sub
 from dataclasses import dataclass, field
+from operator import add, neg, sub
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from emergency.domain.household import (
@@ -49,12 +49,23 @@ from emergency.domain.household import (
     HouseholdCaseRegistered,
 )
 from emergency.envelope import Envelope
-from projections.base import Projection
 from projections import checkpoints
-from projections.cases import CHUNK, micros, to_micros
+from projections.base import Projection
+from projections.rows import chunks, insert, micros, newer, placeholders, select_in, to_micros
 from projections.store import Cursor
-from projections.timeline import (FIELDS, HOUSEHOLD, OPEN, ZERO, Segment, Shown, Stretch, case_segments,
-                                  household_segments, steps, stretches)
+from projections.timeline import (
+    FIELDS,
+    HOUSEHOLD,
+    OPEN,
+    ZERO,
+    Segment,
+    Shown,
+    Stretch,
+    case_segments,
+    household_segments,
+    steps,
+    stretches,
+)
 
 AXES = {"now": 0, "then": 1}
 CLOCK_EVERY = 256
@@ -305,10 +316,9 @@ class CoverageProjection(Projection):
                                                        registered.head_name, registered.members, e.version)
                 drawings[e.aggregate_id] = draw(households[e.aggregate_id])
             return
-        h = households.get(e.aggregate_id)
-        if h is None or e.version <= h.version:
-            return  # already folded in (a duplicate from an at-least-once feed)
-        h.version = e.version
+        h = newer(households, e)
+        if h is None:
+            return
         head = (h.head_name, h.members)  # as the stretches known until now show them
         handler = HANDLERS.get(e.type)
         touched = handler(h, e) if handler else []
@@ -414,23 +424,10 @@ def _clock(cur: Cursor) -> int:
     return int(row[0]) if row else -OPEN
 
 
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start:start + CHUNK]
-
-
 def _load(cur: Cursor, events: Sequence[Envelope]) -> dict[str, Household]:
-    found: dict[str, Household] = {}
-    for chunk in _chunks(sorted({e.aggregate_id for e in events if e.aggregate_type == "HouseholdCase"})):
-        marks = ", ".join("?" * len(chunk))
-        for row in cur.execute(f"SELECT household_id, version, facts FROM cov_households "
-                               f"WHERE household_id IN ({marks})", chunk).fetchall():
-            found[row[0]] = Household.from_row(row[0], int(row[1]), row[2])
-    return found
-
-
-def _insert(columns: Sequence[str], table: str) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    ids = sorted({e.aggregate_id for e in events if e.aggregate_type == "HouseholdCase"})
+    return {row["household_id"]: Household.from_row(row["household_id"], int(row["version"]), row["facts"])
+            for row in select_in(cur, "cov_households", ("household_id", "version", "facts"), "household_id", ids)}
 
 
 def _save(cur: Cursor, households: dict[str, Household], changed: dict[str, Drawing], changes: Changes,
@@ -442,15 +439,15 @@ def _save(cur: Cursor, households: dict[str, Household], changed: dict[str, Draw
                     [(k, h.incident_id, h.version, h.to_json()) for k, h in sorted(households.items())])
     ids = sorted(changed)
     for table in ("cov_overdue", "cov_durations"):
-        for chunk in _chunks(ids):
-            cur.execute(f"DELETE FROM {table} WHERE household_id IN ({', '.join('?' * len(chunk))}) "
-                        "AND now_from IS NOT NULL", chunk)
+        for chunk in chunks(ids):
+            cur.execute(f"DELETE FROM {table} WHERE household_id IN ({placeholders(len(chunk))}) AND now_from IS NOT NULL",
+                        chunk)
     overdue, durations = changes.closed_overdue, changes.closed_durations
     for key in ids:
         now_overdue, now_durations = current_rows(households[key], changed[key])
         overdue.extend(now_overdue)
         durations.extend(now_durations)
-    cur.insert_many(_insert(OVERDUE_COLUMNS, "cov_overdue"), overdue)
-    cur.insert_many(_insert(DURATION_COLUMNS, "cov_durations"), durations)
+    cur.insert_many(insert("cov_overdue", OVERDUE_COLUMNS), overdue)
+    cur.insert_many(insert("cov_durations", DURATION_COLUMNS), durations)
     cur.insert_many("INSERT INTO cov_clock (notification_id, recorded_max) VALUES (?, ?) "
                     "ON CONFLICT (notification_id) DO UPDATE SET recorded_max = excluded.recorded_max", marks)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from emergency.names import fold
-from projections.cases import iso
+from projections.rows import iso
 from projections.store import Cursor
 
 ANONYMOUS = "(ẩn danh)"
@@ -130,6 +130,7 @@ def totals(cur: Cursor, campaign_id: str) -> dict[str, int]:
         "SELECT COUNT(*), COUNT(DISTINCT d.household_id), SUM(COALESCE(d.amount_vnd, 0)) FROM funds_disbursement d "
         "JOIN funds_fund f ON f.fund_id = d.fund_id WHERE f.campaign_id = ? AND d.voided = 0",
         (campaign_id,)).fetchone()
+    assert received is not None and paid is not None  # sums without GROUP BY: always one row
     return {"contributions": int(received[0] or 0), "received_cash_vnd": int(received[1] or 0),
             "received_in_kind_vnd": int(received[2] or 0), "disbursements": int(paid[0]),
             "households": int(paid[1]), "disbursed_cash_vnd": int(paid[2] or 0)}

@@ -22,7 +22,7 @@ from emergency.domain.household import (
 )
 from emergency.envelope import Envelope
 from projections.base import Projection
-from projections.cases import to_micros, upsert
+from projections.rows import newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
 FIGURES = ("dead", "missing", "injured", "persons_short_of_food")
@@ -54,13 +54,8 @@ class DamageProjection(Projection):
 
 
 def _load(cur: Cursor, household_ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(household_ids), 500):
-        chunk = household_ids[start:start + 500]
-        found = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM damage_households WHERE household_id IN "
-                            f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-        rows.update({row[0]: dict(zip(COLUMNS, row)) for row in found})
-    return rows
+    return {row["household_id"]: row for row in select_in(cur, "damage_households", COLUMNS, "household_id",
+                                                            household_ids)}
 
 
 def _fold(rows: dict[str, dict[str, Any]], e: Envelope) -> None:
@@ -72,10 +67,9 @@ def _fold(rows: dict[str, dict[str, Any]], e: Envelope) -> None:
                 "province_code": registered.province_code, "commune_code": registered.commune_code,
                 "members": registered.members, "version": e.version}
         return
-    row = rows.get(e.aggregate_id)
-    if row is None or e.version <= row["version"]:
-        return  # already folded in
-    row["version"] = e.version
+    row = newer(rows, e)
+    if row is None:
+        return
     if e.type == "DetailsCorrected":
         members = HouseholdCaseDetailsCorrected.decode(e).changes.members
         row["members"] = members if members is not None else row["members"]

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from emergency.clock import VIETNAM
 from emergency.errors import InvalidInput, NotFound
-from projections.cases import iso
+from projections.rows import iso
 from projections.store import ViewStore
 
 PAGE = 1000

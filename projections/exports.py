@@ -33,9 +33,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from emergency import areas
 from emergency.errors import InvalidInput, NotFound
-from projections.cases import iso, to_micros
 from projections.coverage import coverage
 from projections.export_iati import iati_xml
+from projections.rows import iso, to_micros
 from projections.store import ViewStore
 
 DAMAGED = ("partial", "heavy", "very_heavy")

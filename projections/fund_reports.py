@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from projections.funds import FUND_COLUMNS
+from projections.rows import iso
 from projections.store import Cursor
 
 CASH = "cash"
+# What the public is shown of a campaign.
+CAMPAIGN_FIELDS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
+                   "incident_id", "launched_at", "receiving_until", "distribution_until")
 # (fund, asset) -> [quantity, value VND]
 Holdings = dict[tuple[str, str], list[int]]
 # The fund aggregate's buckets at a version: bucket -> asset -> [quantity, value]
@@ -67,6 +71,20 @@ def _get(holdings: Holdings, key: tuple[str, str]) -> list[int]:
     return holdings.get(key, [0, 0])
 
 
+def campaigns(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
+    """The campaigns (`CAMPAIGN_FIELDS`), newest first, times in ISO form; or the one asked for, if known."""
+    where, params = (" WHERE campaign_id = ?", (campaign_id,)) if campaign_id else ("", ())
+    rows = cur.execute(f"SELECT {', '.join(CAMPAIGN_FIELDS)} FROM funds_campaign{where} "
+                       "ORDER BY launched_at DESC, campaign_id", params).fetchall()
+    found = []
+    for row in rows:
+        item = dict(zip(CAMPAIGN_FIELDS, row))
+        for name in ("launched_at", "receiving_until", "distribution_until"):
+            item[name] = iso(item[name])
+        found.append(item)
+    return found
+
+
 def funds(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
     where, params = _campaign_filter(campaign_id)
     rows = cur.execute(f"SELECT {', '.join('f.' + c for c in FUND_COLUMNS)} FROM funds_fund f WHERE 1 = 1{where} "
@@ -74,6 +92,10 @@ def funds(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
     order = {"central": 0, "province": 1, "commune": 2}
     return sorted((dict(zip(FUND_COLUMNS, r)) for r in rows),
                   key=lambda f: (f["campaign_id"], order[f["level"]], f["province_code"] or "", f["commune_code"] or ""))
+
+
+# A fund's holdings by form: cash, and goods (every other asset).
+_FORMS: tuple[tuple[str, Callable[[str], bool]], ...] = (("cash", lambda a: a == CASH), ("in_kind", lambda a: a != CASH))
 
 
 def fund_report(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, Any]]:
@@ -92,7 +114,7 @@ def fund_report(cur: Cursor, campaign_id: str | None = None) -> list[dict[str, A
     rows = []
     for fund in funds(cur, campaign_id):
         row = dict(fund)
-        for form, wanted in (("cash", lambda a: a == CASH), ("in_kind", lambda a: a != CASH)):
+        for form, wanted in _FORMS:
             keys = [(fund["fund_id"], a) for a in sorted(assets.get(fund["fund_id"], ())) if wanted(a)]
 
             def total(holdings: Holdings) -> int:

@@ -30,7 +30,7 @@ Tables (prefix `funds_`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from emergency.domain.campaign import CampaignExtended, CampaignLaunched
 from emergency.domain.contribution import ContributionRecorded
@@ -52,10 +52,9 @@ from emergency.domain.household import (
 from emergency.envelope import Envelope
 from emergency.names import fold
 from projections.base import Projection
-from projections.cases import micros, to_micros, upsert
+from projections.rows import insert, micros, newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
-CHUNK = 500
 CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
                     "commune_code", "incident_id", "launched_at", "receiving_until", "distribution_until", "version")
 FUND_COLUMNS = ("fund_id", "campaign_id", "level", "province_code", "commune_code", "committee_name", "version")
@@ -121,8 +120,8 @@ DDL = (
 
 
 @dataclass
-class _Batch:
-    """What one batch of events touches, loaded once and written once."""
+class _TouchedRows:
+    """The rows one batch of events touches, read once, written once."""
 
     cur: Cursor
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -137,27 +136,21 @@ class _Batch:
     def load(self, events: Sequence[Envelope]) -> None:
         ids = {kind: sorted({e.aggregate_id for e in events if e.aggregate_type == kind})
                for kind in ("Campaign", "Fund", "HouseholdCase")}
-        for row in self._rows("funds_campaign", CAMPAIGN_COLUMNS, "campaign_id", ids["Campaign"]):
+        cur = self.cur
+        for row in select_in(cur, "funds_campaign", CAMPAIGN_COLUMNS, "campaign_id", ids["Campaign"]):
             self.campaigns[row["campaign_id"]] = row
-        for row in self._rows("funds_fund", FUND_COLUMNS, "fund_id", ids["Fund"]):
+        for row in select_in(cur, "funds_fund", FUND_COLUMNS, "fund_id", ids["Fund"]):
             self.funds[row["fund_id"]] = row
-        for row in self._rows("funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"), "fund_id",
-                              ids["Fund"]):
+        for row in select_in(cur, "funds_balance", ("fund_id", "bucket", "asset", "quantity", "value_vnd"), "fund_id",
+                             ids["Fund"]):
             self.balances[(row["fund_id"], row["bucket"], row["asset"])] = [row["quantity"], row["value_vnd"]]
-        for row in self._rows("funds_flow", FLOW_COLUMNS, "fund_id", ids["Fund"]):
+        for row in select_in(cur, "funds_flow", FLOW_COLUMNS, "fund_id", ids["Fund"]):
             self.flows[(row["fund_id"], row["asset"], row["kind"], row["counterpart"])] = [
                 row[c] for c in FLOW_COLUMNS[4:]]
-        for row in self._rows("funds_household", HOUSEHOLD_COLUMNS, "household_id", ids["HouseholdCase"]):
+        for row in select_in(cur, "funds_household", HOUSEHOLD_COLUMNS, "household_id", ids["HouseholdCase"]):
             self.households[row["household_id"]] = row
-        for row in self._rows("funds_disbursement", DISBURSEMENT_COLUMNS, "household_id", ids["HouseholdCase"]):
+        for row in select_in(cur, "funds_disbursement", DISBURSEMENT_COLUMNS, "household_id", ids["HouseholdCase"]):
             self.disbursements[row["disbursement_id"]] = row
-
-    def _rows(self, table: str, columns: Sequence[str], key: str, ids: list[str]) -> Iterable[dict[str, Any]]:
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
-            rows = self.cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN "
-                                    f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-            yield from (dict(zip(columns, row)) for row in rows)
 
     def save(self) -> None:
         cur = self.cur
@@ -177,12 +170,9 @@ class _Batch:
         # The two tables that grow by a row per contribution: `executemany`
         # parses its statement once (psycopg re-parses a long multi-row
         # INSERT each time, which costs more than sending the rows).
-        cur.executemany(_insert("funds_movement", MOVEMENT_COLUMNS), self.movements)
-        cur.executemany(_insert("funds_contribution", CONTRIBUTION_COLUMNS), self.contributions)
-
-
-def _insert(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+        cur.executemany(insert("funds_movement", MOVEMENT_COLUMNS) + " ON CONFLICT DO NOTHING", self.movements)
+        cur.executemany(insert("funds_contribution", CONTRIBUTION_COLUMNS) + " ON CONFLICT DO NOTHING",
+                        self.contributions)
 
 
 class FundsProjection(Projection):
@@ -198,7 +188,7 @@ class FundsProjection(Projection):
     tables = TABLES
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
-        batch = _Batch(cur)
+        batch = _TouchedRows(cur)
         batch.load(events)
         for e in events:
             _FOLDS[e.aggregate_type](batch, e)
@@ -208,7 +198,7 @@ class FundsProjection(Projection):
 # ----- campaigns ----------------------------------------------------------------
 
 
-def _fold_campaign(batch: _Batch, e: Envelope) -> None:
+def _fold_campaign(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Launched":
         if e.aggregate_id not in batch.campaigns:
             launched = CampaignLaunched.decode(e)
@@ -218,34 +208,24 @@ def _fold_campaign(batch: _Batch, e: Envelope) -> None:
                 "launched_at": to_micros(launched.launched_at), "receiving_until": to_micros(launched.receiving_until),
                 "distribution_until": to_micros(launched.distribution_until), "version": e.version}
         return
-    campaign = _newer(batch.campaigns, e)
+    campaign = newer(batch.campaigns, e)
     if campaign is not None:
         extended = CampaignExtended.decode(e)
         campaign.update(receiving_until=to_micros(extended.receiving_until),
                         distribution_until=to_micros(extended.distribution_until))
 
 
-def _newer(rows: dict[str, dict[str, Any]], e: Envelope) -> dict[str, Any] | None:
-    """The row of `e`'s aggregate, moved to `e`'s version; None if `e` is
-    already folded in (a duplicate delivery) or the aggregate is unknown."""
-    row = rows.get(e.aggregate_id)
-    if row is None or e.version <= row["version"]:
-        return None
-    row["version"] = e.version
-    return row
-
-
 # ----- funds --------------------------------------------------------------------
 
 
-def _fold_fund(batch: _Batch, e: Envelope) -> None:
+def _fold_fund(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Opened":
         if e.aggregate_id not in batch.funds:
             opened = FundOpened.decode(e)
             batch.funds[e.aggregate_id] = {"fund_id": e.aggregate_id, "campaign_id": str(opened.campaign_id),
                                            **{k: getattr(opened, k) for k in FUND_COLUMNS[2:6]}, "version": e.version}
         return
-    if _newer(batch.funds, e) is None:
+    if newer(batch.funds, e) is None:
         return
     moved = _MOVEMENTS[e.type](e)
     for draw in moved.draws:
@@ -311,7 +291,7 @@ _MOVEMENTS: dict[str, Callable[[Envelope], Movement]] = {
 # ----- contributions ------------------------------------------------------------
 
 
-def _fold_contribution(batch: _Batch, e: Envelope) -> None:
+def _fold_contribution(batch: _TouchedRows, e: Envelope) -> None:
     recorded = ContributionRecorded.decode(e)
     donor, channel, goods = recorded.donor, recorded.channel, recorded.in_kind
     original = recorded.original_amount
@@ -326,7 +306,7 @@ def _fold_contribution(batch: _Batch, e: Envelope) -> None:
 # ----- households and their disbursements from funds ---------------------------
 
 
-def _fold_household(batch: _Batch, e: Envelope) -> None:
+def _fold_household(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Registered":
         if e.aggregate_id not in batch.households:
             registered = HouseholdCaseRegistered.decode(e)
@@ -335,7 +315,7 @@ def _fold_household(batch: _Batch, e: Envelope) -> None:
                 "province_code": registered.province_code, "commune_code": registered.commune_code,
                 "head_name": registered.head_name, "head_key": fold(registered.head_name), "version": e.version}
         return
-    household = _newer(batch.households, e)
+    household = newer(batch.households, e)
     if household is None:
         return
     if e.type == "DetailsCorrected":
@@ -354,7 +334,7 @@ def _fold_household(batch: _Batch, e: Envelope) -> None:
         _correct_fund_disbursement(batch, HouseholdCaseDisbursementCorrected.decode(e))
 
 
-def _correct_fund_disbursement(batch: _Batch, corrected: HouseholdCaseDisbursementCorrected) -> None:
+def _correct_fund_disbursement(batch: _TouchedRows, corrected: HouseholdCaseDisbursementCorrected) -> None:
     correction = corrected.correction
     paid = batch.disbursements.get(correction.disbursement_id)
     if paid is None:

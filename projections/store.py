@@ -66,7 +66,8 @@ class Cursor:
         return list(self.raw.fetchall())
 
     def fetchone(self) -> tuple[Any, ...] | None:
-        return self.raw.fetchone()
+        row: tuple[Any, ...] | None = self.raw.fetchone()
+        return row
 
 
 def _split_values(statement: str) -> tuple[str, str, str]:
@@ -134,6 +135,17 @@ class ProjectorLock:
 
     def release(self) -> None:
         raise NotImplementedError
+
+
+class NeverHeld(ProjectorLock):
+    """For a process that leaves projecting to another (`emergency project`):
+    it only follows the positions the projector stores."""
+
+    def acquire(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
 
 
 class FileLock(ProjectorLock):

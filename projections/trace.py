@@ -30,6 +30,7 @@ from decimal import Context, Decimal
 from typing import Any
 
 from emergency.errors import InvalidInput, NotFound
+from projections.rows import placeholders
 from projections.store import Cursor
 
 _MATH = Context(prec=40)
@@ -127,7 +128,9 @@ class _Follower:
                 "campaign_id = (SELECT campaign_id FROM funds_fund WHERE fund_id = ?)", (fund_id,)).fetchall())
         if fund_id not in self.funds:
             raise InvalidInput(f"fund {fund_id} is not in the funds rows", field="fund_id", code="unknown_fund")
-        return Stop(fund_id, *self.funds[fund_id], bucket=self.bucket, asset=self.asset, arrived_vnd=holding)
+        committee_name, level, province_code, commune_code = self.funds[fund_id]
+        return Stop(fund_id, committee_name, level, province_code, commune_code, bucket=self.bucket, asset=self.asset,
+                    arrived_vnd=holding)
 
     def _next(self, step: list[tuple[Stop, int]]) -> list[tuple[Stop, int]]:
         """Attribute each stop's outflows; the stops its allocations reached, with the versions they arrived at."""
@@ -151,7 +154,7 @@ class _Follower:
         where = " OR ".join("(fund_id = ? AND version > ?)" for _ in after)
         rows = self.cur.execute(
             "SELECT fund_id, version, kind, ref, counterpart, household_id, support_type, value_vnd, balance_before "
-            f"FROM funds_movement WHERE bucket = ? AND asset = ? AND kind IN ({', '.join('?' * len(OUTFLOWS))}) "
+            f"FROM funds_movement WHERE bucket = ? AND asset = ? AND kind IN ({placeholders(len(OUTFLOWS))}) "
             f"AND ({where}) ORDER BY fund_id, version",
             (self.bucket, self.asset, *OUTFLOWS, *(v for item in after.items() for v in item))).fetchall()
         found: dict[str, list[tuple[Any, ...]]] = {}
@@ -164,7 +167,7 @@ class _Follower:
         if not refs:
             return {}
         rows = self.cur.execute(
-            f"SELECT ref, fund_id, version FROM funds_movement WHERE ref IN ({', '.join('?' * len(refs))}) "
+            f"SELECT ref, fund_id, version FROM funds_movement WHERE ref IN ({placeholders(len(refs))}) "
             "AND kind = 'allocation_in' AND bucket = ? AND asset = ?", (*refs, self.bucket, self.asset)).fetchall()
         return {(ref, fund_id): version for ref, fund_id, version in rows}
 

@@ -12,19 +12,17 @@ from typing import Iterator
 import pytest
 
 from api.models import HouseholdView
-from emergency import areas
-from emergency import commands as c
+from emergency import areas, commands
 from emergency.areas import AreaRegistry, Commune
 from emergency.errors import InvalidInput
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
-from infra.projections_command import catch_up
+from infra.cli.views import catch_up
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.catalog import open_views
 from projections.exports import hxl_communes
-from tests.conftest import STORM_START
-from tests.factories import assess, open_incident, register
+from tests.support.factories import STORM_START, assess, open_incident, register
 
 
 @pytest.fixture
@@ -50,7 +48,7 @@ def test_the_official_list_after_july_2025():
 def test_new_declarations_are_checked_against_the_list(service: AidService):
     def refused(areas_given: list[dict[str, object]], field: str, code: str) -> None:
         with pytest.raises(InvalidInput) as caught:
-            service.execute(c.OpenIncident(incident_type="storm", title="x", started_at=STORM_START,
+            service.execute(commands.OpenIncident(incident_type="storm", title="x", started_at=STORM_START,
                                            areas=areas_given))
         assert (caught.value.field, caught.value.code) == (field, code)
 
@@ -73,7 +71,7 @@ def test_a_newer_list_replaces_the_communes(settings: Settings, tmp_path: Path, 
         incident = open_incident(service, areas=[{"province_code": "15", "commune_codes": ["02998", "99998"]}])
         assert areas.commune_name("99998") == "Xã Mới Lập"
         with pytest.raises(InvalidInput) as caught:
-            service.execute(c.ExtendIncidentAreas(incident_id=incident, areas=[
+            service.execute(commands.ExtendIncidentAreas(incident_id=incident, areas=[
                 {"province_code": "15", "commune_codes": ["02947"]}]))  # not on the newer list
         assert caught.value.code == "unknown_commune"
     finally:
@@ -98,7 +96,7 @@ def test_a_record_whose_code_the_list_no_longer_has_stays_readable(service: AidS
     views.store.close()
     assert lines[2].split(",")[1:5] == ["15", "Lào Cai", "04249", ""]
     # and the household's case goes on: a payment is recorded against it.
-    paid = c.RecordDisbursement(household_id=household, support_type="BURIAL", form="cash", amount_vnd=1_000_000,
+    paid = commands.RecordDisbursement(household_id=household, support_type="BURIAL", form="cash", amount_vnd=1_000_000,
                                 channel="cash_in_hand", funding_source="state_budget",
                                 delivered_at=STORM_START + timedelta(hours=5), delivered_by="cán bộ xã")
     assert service.execute(paid).result["household_id"] == str(household)

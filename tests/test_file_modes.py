@@ -11,7 +11,7 @@ from api.tokens import TokenStore
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.catalog import open_views
-from tests.factories import open_incident
+from tests.support.factories import open_incident
 
 
 def test_sqlite_stores_are_created_private(tmp_path: Path, storm_clock: None):

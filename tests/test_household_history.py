@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.support.factories import STORM_START, assess, disburse, open_incident, register
 
 INCIDENT = UUID("00000000-0000-4000-8000-000000000001")
 HOUSEHOLD = UUID("00000000-0000-4000-8000-000000000002")
@@ -28,17 +26,17 @@ def record_history(service: AidService) -> None:
         register(service, INCIDENT, household_id=HOUSEHOLD)
         assess(service, HOUSEHOLD, assessment_id=ASSESSMENT)
         clock.advance_to(STORM_START + timedelta(hours=40))
-        service.execute(c.RecordDecision(household_id=HOUSEHOLD, support_type="BURIAL", decision="approve",
+        service.execute(commands.RecordDecision(household_id=HOUSEHOLD, support_type="BURIAL", decision="approve",
                                          decided_by="Chủ tịch UBND xã", decided_at=STORM_START + timedelta(hours=30)))
-        service.execute(c.RecordDecision(household_id=HOUSEHOLD, support_type="HOUSE_REBUILD", decision="adjust",
+        service.execute(commands.RecordDecision(household_id=HOUSEHOLD, support_type="HOUSE_REBUILD", decision="adjust",
                                          amount_vnd=45_000_000, reason="tỉnh hỗ trợ thêm", level="province",
                                          decided_by="Sở Y tế", decided_at=STORM_START + timedelta(hours=31)))
         disburse(service, HOUSEHOLD, "BURIAL", disbursement_id=PAYMENT, amount_vnd=20_000_000)
         disburse(service, HOUSEHOLD, "FOOD_DISASTER", disbursement_id=RICE, form="in_kind", amount_vnd=None,
                  quantity=60, unit="kg rice", channel="in_kind_delivery")
-        service.execute(c.CorrectDisbursement(household_id=HOUSEHOLD, disbursement_id=PAYMENT,
+        service.execute(commands.CorrectDisbursement(household_id=HOUSEHOLD, disbursement_id=PAYMENT,
                                               amount_vnd=25_000_000, reason="phiếu chi ghi sai số tiền"))
-        service.execute(c.ConfirmReceipt(household_id=HOUSEHOLD, disbursement_id=PAYMENT,
+        service.execute(commands.ConfirmReceipt(household_id=HOUSEHOLD, disbursement_id=PAYMENT,
                                          confirmed_at=STORM_START + timedelta(hours=39), confirmed_by="chủ hộ"))
         # A second visit finds an injured member recovered and one more person missing.
         assess(service, HOUSEHOLD, assessment_id=REASSESSMENT, supersedes=ASSESSMENT, injured=0, missing=1,

@@ -7,20 +7,19 @@ from datetime import timedelta
 
 import pytest
 
-from emergency import commands as c
+from emergency import commands
 from emergency.errors import Conflict
 from emergency.service import AidService, Submission
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, assess, open_incident, register
+from tests.support.factories import COMMUNES, STORM_START, assess, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 
 
 def test_same_key_same_body_returns_the_first_result(service: AidService):
     incident = open_incident(service)
-    command = c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
+    command = commands.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
     first = service.execute(command, idempotency_key="device-7/42")
     position = service.last_notification_id()
     again = service.execute(command, idempotency_key="device-7/42")
@@ -30,17 +29,17 @@ def test_same_key_same_body_returns_the_first_result(service: AidService):
 
 def test_same_key_different_body_is_a_conflict(service: AidService):
     incident = open_incident(service)
-    service.execute(c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2),
+    service.execute(commands.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2),
                     idempotency_key="k")
     with pytest.raises(Conflict) as caught:
-        service.execute(c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=3),
+        service.execute(commands.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=3),
                         idempotency_key="k")
     assert (caught.value.field, caught.value.code) == ("Idempotency-Key", "idempotency_key_reused")
 
 
 def test_keys_are_namespaced_by_caller(service: AidService):
     incident = open_incident(service)
-    command = c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
+    command = commands.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
     one = service.execute(command, idempotency_key="1", key_scope="team-a")
     other = service.execute(command, idempotency_key="1", key_scope="team-b")
     assert one.result["household_id"] != other.result["household_id"]
@@ -48,7 +47,7 @@ def test_keys_are_namespaced_by_caller(service: AidService):
 
 def test_duplicate_keys_inside_one_batch_record_once(service: AidService):
     incident = open_incident(service)
-    command = c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
+    command = commands.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
     outcomes = service.execute_batch([Submission(command, idempotency_key="x")] * 3)
     assert [o.replayed for o in outcomes] == [False, True, True]
     assert len({o.result["household_id"] for o in outcomes}) == 1
@@ -56,7 +55,7 @@ def test_duplicate_keys_inside_one_batch_record_once(service: AidService):
 
 def test_concurrent_retries_of_one_key_record_once(settings: Settings, service: AidService):
     incident = open_incident(service)
-    command = c.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
+    command = commands.RegisterHousehold(incident_id=incident, commune_code=COMMUNES[0], head_name="A", members=2)
     services = [build_service(settings) for _ in range(4)]
     results = []
     barrier = threading.Barrier(len(services))
@@ -86,7 +85,7 @@ def test_concurrent_writers_to_one_household_lose_nothing(settings: Settings, se
     def deliver(svc: AidService, n: int) -> None:
         for _ in range(n):
             try:
-                svc.execute(c.RecordDisbursement(
+                svc.execute(commands.RecordDisbursement(
                     household_id=household, support_type="FOOD_DISASTER", form="in_kind", quantity=10,
                     unit="kg rice", channel="in_kind_delivery", funding_source="red_cross",
                     delivered_at=STORM_START + timedelta(hours=30), delivered_by="x"))

@@ -14,11 +14,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import StoredEvent
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.service import AidService
-from tests.conftest import STORM_START
-from tests.factories import assess, open_incident, register
+from tests.support.factories import STORM_START, assess, open_incident, register
 
 ASSESSED = "emergency.domain.household:HouseholdCase.DamageAssessed"
 
@@ -58,7 +56,7 @@ def test_an_old_assessment_reads_its_injured_as_seriously_injured(service: AidSe
         assert event.data["assessment"]["seriously_injured"] == 2 and "class_version" not in event.data
 
         # Corrected details make the rules run again over the old assessment: INJURED stays as it was.
-        service.execute(c.CorrectHousehold(household_id=old, flags=["poor", "elderly"], reason="bổ sung"))
+        service.execute(commands.CorrectHousehold(household_id=old, flags=["poor", "elderly"], reason="bổ sung"))
         injured = {e["support_type"]: e for e in service.household(old)["entitlements"]}["INJURED"]
         assert (injured["units"], injured["amount_vnd"], injured["revision"], injured["status"]) == (
             2, 10_000_000, 1, "pending")

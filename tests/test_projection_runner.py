@@ -13,7 +13,7 @@ from infra.settings import Settings
 from projections.base import Projection
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import Cursor, open_view_store
-from tests.factories import assess, open_incident, register
+from tests.support.factories import assess, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

@@ -10,9 +10,9 @@ from typing import Any, Callable
 from uuid import uuid4
 
 from emergency import clock
-from tests.api import payloads
-from tests.api.conftest import Api, Household, Reply
-from tests.factories import COMMUNES
+from tests.support import payloads
+from tests.support.api import Api, Household, Reply
+from tests.support.factories import COMMUNES
 
 
 @dataclass

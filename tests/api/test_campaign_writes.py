@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.api import payloads
-from tests.api.conftest import Api, Storm
-from tests.factories import PROVINCE
+from tests.support import payloads
+from tests.support.api import Api, Storm
+from tests.support.factories import PROVINCE
 
 ACCOUNT = "0011001932418"
 

@@ -6,22 +6,18 @@ views are current everything answers."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import aiohttp
 import pytest
-from psycopg import sql
 
 from api.tokens import TokenStore
-from emergency import commands as c
+from emergency import commands
 from emergency.service import Submission
-from infra.settings import Settings, postgres_parts
-from infra.stores import build_service, connect_postgres
-from tests.api import payloads
-from tests.api.conftest import Api, running
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, open_incident
+from infra.settings import Settings
+from infra.stores import build_service
+from tests.support.api import Api, running
+from tests.support.factories import COMMUNES, STORM_START, open_incident
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 HOUSEHOLDS = 4000
@@ -32,31 +28,19 @@ def long_log(settings: Settings) -> tuple[str, str]:
     service = build_service(settings)
     try:
         incident = open_incident(service)
-        registered = service.execute_batch([Submission(c.RegisterHousehold(
+        registered = service.execute_batch([Submission(commands.RegisterHousehold(
             incident_id=incident, commune_code=COMMUNES[0], head_name=f"Hộ {n}", members=3)) for n in range(HOUSEHOLDS)])
         households = [r.result["household_id"] for r in registered]
-        service.execute_batch([Submission(c.AssessDamage(
+        service.execute_batch([Submission(commands.AssessDamage(
             household_id=h, assessed_at=STORM_START.replace(hour=20), persons_short_of_food=3)) for h in households])
         return str(incident), str(households[0])
     finally:
         service.app.close()
 
 
-@pytest.fixture
-def fresh_views(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    """A view store that has seen nothing yet."""
-    if not settings.is_postgres:
-        yield f"sqlite:///{tmp_path}/fresh-views.sqlite"
-        return
-    yield f"{settings.database_url}_fresh_views"
-    with connect_postgres(settings.database_url) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-            sql.Identifier(postgres_parts(settings.database_url)["schema"] + "_fresh_views")))
-
-
-async def test_the_server_answers_while_its_views_catch_up(settings: Settings, fresh_views: str):
+async def test_the_server_answers_while_its_views_catch_up(settings: Settings, new_views_url: Callable[[], str]):
     incident, household = long_log(settings)
-    settings = settings.model_copy(update={"views_database_url": fresh_views})
+    settings = settings.model_copy(update={"views_database_url": new_views_url()})  # one that has seen nothing yet
     async with running(settings, current=False) as url, aiohttp.ClientSession() as session:
         api = Api(session, url, TokenStore.from_settings(settings))
         coordinator = api.token("coordinator")

@@ -17,10 +17,15 @@ import pytest
 
 from api.tokens import TokenStore
 from emergency import clock
+from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
-from tests.api import payloads
-from tests.factories import COMMUNES
+from projections.catalog import PROJECTIONS
+from projections.export_damage import DamageProjection
+from projections.runner import EmbeddedRunner, ProjectionSet
+from projections.store import open_view_store
+from tests.support import payloads
+from tests.support.factories import COMMUNES, assess, open_incident, register
 
 
 @dataclass
@@ -127,3 +132,32 @@ async def test_serve_answers_tokens_made_on_the_command_line(emergency: Callable
             assert reply.status == 201, await reply.text()
         async with session.get(f"{served}/events", headers={"Authorization": f"Bearer {revoked}"}) as reply:
             assert reply.status == 401
+
+
+def _positions_and_damage(settings: Settings) -> tuple[dict[str, int], list[tuple[object, ...]]]:
+    store = open_view_store(Settings(database_url=settings.database_url).views_url())
+    try:
+        positions = {p.name: (store.position(p.name) or (0,))[0] for p in PROJECTIONS}
+        with store.read() as cur:
+            rows = sorted(cur.execute("SELECT * FROM damage_households").fetchall())
+        return positions, rows
+    finally:
+        store.close()
+
+
+def test_a_rebuild_of_one_projection_leaves_the_others_where_they_are(
+        emergency: Callable[..., Ran], settings: Settings, service: AidService, storm_clock: None):
+    incident = open_incident(service)
+    assess(service, register(service, incident))
+    assert emergency("rebuild").returncode == 0
+    before, _ = _positions_and_damage(settings)
+    assess(service, register(service, incident))  # after the rebuild: no view has it yet
+    ran = emergency("rebuild", "--projection", "damage")
+    assert ran.returncode == 0 and "rebuilt damage from" in ran.stdout
+    after, rows = _positions_and_damage(settings)
+    head = service.last_notification_id()
+    assert after == {**before, "damage": head} and before["damage"] < head
+    fresh = ProjectionSet(open_view_store("sqlite:///:memory:"), [DamageProjection()])
+    EmbeddedRunner(service.app.recorder, fresh).catch_up()
+    with fresh.store.read() as cur:
+        assert rows == sorted(cur.execute("SELECT * FROM damage_households").fetchall()) and len(rows) == 2

@@ -17,8 +17,8 @@ import pytest
 
 from api.tokens import TokenStore
 from infra.settings import Settings
-from tests.api import payloads
-from tests.api.conftest import Api, running
+from tests.support import payloads
+from tests.support.api import Api, running
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

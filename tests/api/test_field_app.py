@@ -8,8 +8,8 @@ import json
 import re
 
 from emergency import areas, clock
-from tests.api.conftest import Api, Storm
-from tests.factories import COMMUNES, PROVINCE
+from tests.support.api import Api, Storm
+from tests.support.factories import COMMUNES, PROVINCE
 
 
 def communes(session: dict) -> list[tuple[str, str]]:

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import Api, Household
-from tests.conftest import STORM_START
+from tests.support.api import Api, Household
+from tests.support.factories import STORM_START
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

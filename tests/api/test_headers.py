@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.api.conftest import Api, Household
-from tests.factories import COMMUNES, PROVINCE
+from tests.support.api import Api, Household
+from tests.support.factories import COMMUNES, PROVINCE
 
 
 async def test_every_response_carries_the_safety_headers(api: Api, household: Household):

@@ -15,7 +15,7 @@ from api.app import create_app
 from api.server import BoundedSite, app_runner
 from api.tokens import TokenStore
 from infra.settings import Settings
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from tests.api import payloads
 from infra.settings import Settings
-from tests.api.conftest import Api, Household, Storm, running
-from tests.factories import PROVINCE
+from tests.support import payloads
+from tests.support.api import Api, Household, Storm, running
+from tests.support.factories import PROVINCE
 
 
 async def test_a_retry_returns_the_first_result_and_records_nothing(api: Api, household: Household):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,9 +19,9 @@ from infra.stores import build_service
 from projections.catalog import default_projections, open_views
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
-from tests.api import payloads
-from tests.api.conftest import Api, running
 from tests.api.test_cli import _env, free_port
+from tests.support import payloads
+from tests.support.api import Api, running
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 
@@ -104,5 +105,77 @@ async def test_servers_started_together_on_a_new_schema_all_serve(postgres_url: 
         for process in processes:
             process.communicate(timeout=30)
     assert sum(s["projections"]["projector"] for s in states) == 1
+    stored, rebuilt = change_rows(settings)
+    assert stored == rebuilt > 0
+
+
+def start_projector(settings: Settings) -> subprocess.Popen[str]:
+    env = {**_env(), "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url}
+    return subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", settings.database_url, "project",
+                             "--poll-seconds", "0.02"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+async def test_servers_with_an_external_projector_read_its_views_and_never_write_them(settings: Settings):
+    followers = settings.model_copy(update={"projector": "external"})
+    projector = start_projector(settings)
+    try:
+        async with running(followers) as first, running(followers) as second, \
+                aiohttp.ClientSession() as session:
+            tokens = TokenStore.from_settings(settings)
+            apis = [Api(session, first, tokens), Api(session, second, tokens)]
+            await write_through(apis, households=6)  # each write waits until the projector's views include it
+            states = await all_current(session, [first, second])
+            assert [s["projections"]["projector"] for s in states] == [False, False]
+            projector.terminate()
+            assert projector.wait(timeout=30) == 0, projector.communicate()[1][-2000:]
+            await write_through(apis[:1], households=1)  # no projector now: the views stay where they were
+            await asyncio.sleep(1)
+            async with session.get(f"{first}/healthz") as reply:  # 503 now: the views lag the log
+                after = await reply.json()
+            assert after["projections"]["position"] == states[0]["last_notification_id"] < after["last_notification_id"]
+    finally:
+        if projector.poll() is None:
+            projector.terminate()
+            projector.communicate(timeout=30)
+    stored, rebuilt = change_rows(settings.model_copy(update={"projector": "embedded"}))
+    assert 0 < stored < rebuilt  # the views hold the first writes once each; the last one was never projected
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+async def test_serve_with_workers_runs_that_many_processes_on_one_port(settings: Settings):
+    port = free_port()
+    parent = subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", settings.database_url, "serve",
+                               "--port", str(port), "--workers", "2"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**_env(), "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                if await health(session, url) or parent.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            workers = children(parent.pid)
+            assert len(workers) == 2, parent.communicate(timeout=30)[1][-2000:]
+            await write_through([Api(session, url, TokenStore.from_settings(settings))], households=6)
+            await all_current(session, [url])
+    finally:
+        parent.terminate()
+        _, errors = parent.communicate(timeout=60)
+    assert parent.returncode == 0, errors[-2000:]
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     stored, rebuilt = change_rows(settings)
     assert stored == rebuilt > 0

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from emergency import clock
-from tests.api import payloads
-from tests.api.conftest import Api, Household
-from tests.conftest import STORM_START
+from tests.support import payloads
+from tests.support.api import Api, Household
+from tests.support.factories import STORM_START
 
 
 async def owed(api: Api, household: Household, as_of: str, known: str = "then") -> tuple[dict[str, Any], set[str]]:

@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 from vietnam_provinces import Province, Ward
 
+from emergency.campaign_scenario import CampaignConfig, run_campaign
 from emergency.envelope import Envelope
-from emergency.funding.scenario import CampaignConfig, run_campaign
 from emergency.names import fold
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.api.conftest import running
+from tests.support.api import running
 
 
 @dataclass

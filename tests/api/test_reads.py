@@ -8,13 +8,11 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.domain.incident import INCIDENT_TYPES
-from tests.api import payloads
-from tests.api.conftest import Api, Household, Storm
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, PROVINCE, QUANG_NINH
+from tests.support import payloads
+from tests.support.api import Api, Household, Storm
+from tests.support.factories import COMMUNES, PROVINCE, QUANG_NINH, STORM_START
 
 
 async def test_a_household_and_an_incident(api: Api, household: Household):
@@ -147,7 +145,7 @@ async def test_the_openapi_document_comes_from_the_models(api: Api):
 
     register = paths["/households"]["post"]
     body = resolve(doc, register["requestBody"]["content"]["application/json"]["schema"]["$ref"])
-    assert set(body["properties"]) == set(c.RegisterHousehold.model_fields)
+    assert set(body["properties"]) == set(commands.RegisterHousehold.model_fields)
     assert body["additionalProperties"] is False
     assert {"201", "200", "401", "403", "409", "413", "415", "422"} <= set(register["responses"])
     error = resolve(doc, register["responses"]["422"]["content"]["application/json"]["schema"]["$ref"])
@@ -158,7 +156,7 @@ async def test_the_openapi_document_comes_from_the_models(api: Api):
     assert opened["properties"]["incident_type"]["enum"] == list(INCIDENT_TYPES)
     assessment = resolve(doc, paths["/households/{household_id}/assessments"]["post"]["requestBody"]["content"]
                          ["application/json"]["schema"]["$ref"])
-    assert set(assessment["properties"]) == set(c.AssessDamage.model_fields) - {"household_id"}
+    assert set(assessment["properties"]) == set(commands.AssessDamage.model_fields) - {"household_id"}
     overdue_parameters = {p["name"]: p for p in paths["/incidents/{incident_id}/overdue"]["get"]["parameters"]}
     assert {"incident_id", "province", "commune", "support_type", "limit", "offset"} <= set(overdue_parameters)
     assert paths["/healthz"]["get"]["security"] == []

@@ -8,10 +8,9 @@ import json
 from datetime import timedelta
 
 from emergency import clock
-
-from tests.api import payloads
-from tests.api.conftest import Api, Household
-from tests.factories import COMMUNES, PROVINCE
+from tests.support import payloads
+from tests.support.api import Api, Household
+from tests.support.factories import COMMUNES, PROVINCE
 
 ROLES = ("field", "coordinator", "auditor", "donor", "admin")
 WRITERS = {"field", "coordinator", "admin"}

@@ -19,9 +19,9 @@ from uuid import uuid4
 
 import aiohttp
 
-from tests.api import payloads
-from tests.api.conftest import Api, Household
-from tests.factories import PROVINCE
+from tests.support import payloads
+from tests.support.api import Api, Household
+from tests.support.factories import PROVINCE
 
 OUTSIDE_NAME = "Trần Văn Bảy"
 STREAM_SECONDS = 1.5

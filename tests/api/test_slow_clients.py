@@ -13,7 +13,7 @@ import pytest
 
 from api.tokens import TokenStore
 from infra.settings import Settings
-from tests.api.conftest import running
+from tests.support.api import running
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 DRIP_SECONDS = 0.25

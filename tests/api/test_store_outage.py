@@ -14,9 +14,9 @@ import pytest
 from api.tokens import TokenStore
 from infra.postgres_limits import POOL_SECONDS
 from infra.settings import Settings
-from tests.api import payloads
-from tests.api.conftest import Api, running
-from tests.private_postgres import PrivatePostgres, owner_exists
+from tests.support import payloads
+from tests.support.api import Api, running
+from tests.support.private_postgres import PrivatePostgres, owner_exists
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("storm_clock"),
               pytest.mark.skipif(not owner_exists(), reason="no postgres user to run a private server as")]

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
-from tests.api import payloads
-from tests.api.conftest import Api, Storm
-from tests.factories import COMMUNES, PROVINCE
+from tests.support import payloads
+from tests.support.api import Api, Storm
+from tests.support.factories import COMMUNES, PROVINCE
 
 
 def item(command: str, key: str | None = None, **body: Any) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from tests.api import payloads
-from tests.api.conftest import Api, Household, Storm
-from tests.factories import COMMUNES, PROVINCE
+from tests.support import payloads
+from tests.support.api import Api, Household, Storm
+from tests.support.factories import COMMUNES, PROVINCE
 
 
 async def test_a_household_story_through_every_write_route(api: Api, storm: Storm):

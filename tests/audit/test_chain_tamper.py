@@ -11,15 +11,14 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from emergency import commands as c
+from emergency import commands
 from emergency.service import AidService
 from infra.audit_chain import verify
 from infra.cli import main
 from infra.settings import Settings
 from infra.stores import build_service
 from tests.audit.tamper import RawStore
-from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.support.factories import STORM_START, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 
@@ -31,7 +30,7 @@ def recorded(service: AidService) -> dict[str, int]:
     for members in (4, 5, 6):
         household = register(service, incident, members=members)
         assess(service, household)
-        service.execute(c.RecordDecision(household_id=household, support_type="BURIAL", decision="approve",
+        service.execute(commands.RecordDecision(household_id=household, support_type="BURIAL", decision="approve",
                                          decided_by="Chủ tịch UBND xã", decided_at=STORM_START + timedelta(hours=25)))
         disburse(service, household, "BURIAL", amount_vnd=18_000_000)
     kinds = {e.notification_id: e.kind for e in service.log(0, 1000)}

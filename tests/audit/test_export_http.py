@@ -14,8 +14,8 @@ from emergency.scenario import ScenarioConfig, run_scenario
 from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
-from tests.api.conftest import Api, api, api_settings  # noqa: F401 (fixtures)
 from tests.audit.funding import record_campaign
+from tests.support.api import Api
 
 AT = datetime(2024, 9, 8, 22, 0, tzinfo=timezone.utc)
 

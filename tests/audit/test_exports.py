@@ -20,7 +20,7 @@ from infra.cli import main
 from infra.settings import Settings
 from projections.coverage import coverage
 from projections.store import ViewStore, open_view_store
-from tests.factories import assess, open_incident, register
+from tests.support.factories import assess, open_incident, register
 
 AT = datetime(2024, 9, 12, 5, 0, tzinfo=timezone.utc)
 COVERAGE_TOTALS = ("households_in_need", "persons_in_need", "entitlements", "disbursed_on_time", "late", "overdue",

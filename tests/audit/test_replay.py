@@ -5,26 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
-from psycopg import sql
 
 from emergency import clock
 from emergency.scenario import ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
-from infra.audit_replay import diff
 from infra.cli import main
-from infra.settings import Settings, postgres_parts
-from infra.stores import connect_postgres
+from infra.settings import Settings
 from projections.asof import Cutoff
+from projections.audit_replay import diff
 from projections.cases import TABLES
 from projections.catalog import open_views
 from projections.coverage import GROUPINGS, coverage
 from projections.exports import hxl_communes
 from projections.runner import EmbeddedRunner
 from projections.store import ViewStore, open_view_store
-from tests.factories import assess, register
+from tests.support.factories import assess, register
 
 T1 = datetime(2024, 9, 12, 5, 0, tzinfo=timezone.utc)
 T2 = T1 + timedelta(days=2)
@@ -77,21 +75,11 @@ def history(service: AidService, settings: Settings) -> Iterator[History]:
     views.store.close()
 
 
-@pytest.fixture
-def replay_url(settings: Settings, tmp_path) -> Iterator[str]:
-    """A view store of its own for the replay, on the same kind of database."""
-    if not settings.is_postgres:
-        yield f"sqlite:///{tmp_path}/replay.sqlite"
-        return
-    schema = f"{postgres_parts(settings.database_url)['schema']}_replay"
-    yield f"{settings.database_url.partition('?')[0]}?schema={schema}"
-    with connect_postgres(settings.database_url) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
 @pytest.mark.parametrize("until", ["position", "time"])
 def test_replay_until_a_point_equals_what_the_live_views_showed(history: History, settings: Settings,
-                                                                replay_url: str, until: str, capsys):
+                                                                new_views_url: Callable[[], str], until: str,
+                                                                capsys: pytest.CaptureFixture[str]):
+    replay_url = new_views_url()  # a view store of its own, on the same kind of database
     point = str(history.position) if until == "position" else T1.isoformat()
     assert main(["--database-url", settings.database_url, "replay", "--until", point, "--into", replay_url,
                  "--incident", history.incident_id]) == 0

@@ -9,16 +9,14 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.policy import load_policy
 from emergency.service import AidService
 from emergency.whatif import Rules, fold_incident, what_if
-from infra.audit_command import domain_events
 from infra.cli import main
+from infra.cli.audit import domain_events
 from infra.settings import Settings
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, assess, disburse, open_incident, register
+from tests.support.factories import COMMUNES, STORM_START, assess, disburse, open_incident, register
 
 LATER = STORM_START + timedelta(days=10)
 
@@ -31,7 +29,7 @@ def storm(service: AidService) -> dict[str, UUID]:
         incident = open_incident(service)
         paid = register(service, incident, members=4, flags=["poor"])
         assess(service, paid, dead=1, injured=1, house_damage="total")
-        service.execute(c.RecordDecision(household_id=paid, support_type="BURIAL", decision="approve",
+        service.execute(commands.RecordDecision(household_id=paid, support_type="BURIAL", decision="approve",
                                          decided_by="Chủ tịch UBND xã", decided_at=STORM_START + timedelta(hours=25)))
         disburse(service, paid, "BURIAL", amount_vnd=25_000_000)
         unpaid = register(service, incident, members=3, flags=[], commune_code=COMMUNES[1])

@@ -15,7 +15,7 @@ import pytest
 from vietnam_provinces import Ward
 
 from tests.browser.chromium import RequestLog
-from tests.browser.conftest import Page, Server
+from tests.support.browser import Page, Server
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,8 @@ from typing import Any, Iterator
 import pytest
 
 from api.tokens import TokenStore
-from tests.browser.conftest import Page, Serve, Site, fresh_store, server_env, tab
+from tests.support.browser import Page, Serve, Site, server_env, tab
+from tests.support.stores import fresh_store
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +62,8 @@ class FieldSite(Site):
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FieldSite]:
     folder = tmp_path_factory.mktemp("field")
-    with fresh_store(request.param, folder) as (name, settings):
+    name = request.param
+    with fresh_store(name, folder) as settings:
         tokens = TokenStore.from_settings(settings)
         serve = Serve(server_env(settings), folder / "server.log")
         serve.start()

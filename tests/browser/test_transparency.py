@@ -14,8 +14,8 @@ import pytest
 from vietnam_provinces import Ward
 
 from emergency.names import fold
-from tests.browser.conftest import Page, Server
 from tests.browser.test_dashboard import VIETNAM, vnd
+from tests.support.browser import Page, Server
 
 pytestmark = pytest.mark.browser
 

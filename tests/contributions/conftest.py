@@ -11,7 +11,7 @@ import pytest
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.contributions.builders import conservation, views_of
+from tests.support.fund_builders import conservation, views_of
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from emergency.funding.scenario import CENTRAL_ACCOUNT, CampaignConfig, run_campaign
+from emergency.campaign_scenario import CENTRAL_ACCOUNT, CampaignConfig, run_campaign
 from emergency.service import AidService
 from emergency.statement import import_statement, read_statement
 from infra.settings import Settings
 from projections import trace
-from tests.contributions.builders import conservation, views_of
+from tests.support.fund_builders import conservation, views_of
 
 pytestmark = pytest.mark.slow
 LINES = 100_000

@@ -10,17 +10,27 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.batch import Scope
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.funding import commands as fc
+from emergency.funding import commands as funding_commands
 from emergency.service import AidService, Submission
 from infra.settings import Settings
 from infra.stores import build_service
-from tests.contributions.builders import (
-    ACCOUNT, Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
-from tests.factories import COMMUNES, QUANG_NINH, assess, register
+from tests.support.factories import COMMUNES, QUANG_NINH, assess, register
+from tests.support.fund_builders import (
+    ACCOUNT,
+    Funds,
+    allocate,
+    approve,
+    bank,
+    conservation,
+    hours,
+    open_funds,
+    pay,
+    receipt,
+    views_of,
+)
 
 M = 1_000_000
 
@@ -45,7 +55,7 @@ def household(service: AidService, funds: Funds, commune: str = COMMUNES[0], **a
     return h
 
 
-def refused(service: AidService, command: c.Command, error: type[AidError], field: str, code: str,
+def refused(service: AidService, command: commands.Command, error: type[AidError], field: str, code: str,
             **options: Any) -> AidError:
     """Run `command`, expect the refusal, and check that nothing was recorded."""
     position = service.last_notification_id()
@@ -58,7 +68,7 @@ def refused(service: AidService, command: c.Command, error: type[AidError], fiel
 
 def test_no_allocation_beyond_the_balance(service: AidService, funds: Funds, settings: Settings):
     service.execute(bank(funds.central, "FT1", 100 * M))
-    command = fc.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.province, amount_vnd=100 * M + 1,
+    command = funding_commands.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.province, amount_vnd=100 * M + 1,
                                allocated_at=hours(20), decided_by="x")
     refused(service, command, Conflict, "amount_vnd", "insufficient_funds")
     allocate(service, funds.central, funds.province, 100 * M)  # exactly the balance is fine
@@ -69,10 +79,10 @@ def test_no_allocation_beyond_the_balance(service: AidService, funds: Funds, set
 def test_no_goods_beyond_the_stock(service: AidService, funds: Funds):
     service.execute(receipt(funds.province, "PN1", None, form="in_kind", item="gạo", unit="kg rice", quantity=100,
                             valuation_vnd=1_500_000))
-    refused(service, fc.AllocateFunds(from_fund_id=funds.province, to_fund_id=funds.commune, form="in_kind",
+    refused(service, funding_commands.AllocateFunds(from_fund_id=funds.province, to_fund_id=funds.commune, form="in_kind",
                                       item="gạo", unit="kg rice", quantity=101, allocated_at=hours(20),
                                       decided_by="x"), Conflict, "quantity", "insufficient_funds")
-    refused(service, fc.AllocateFunds(from_fund_id=funds.province, to_fund_id=funds.commune, form="in_kind",
+    refused(service, funding_commands.AllocateFunds(from_fund_id=funds.province, to_fund_id=funds.commune, form="in_kind",
                                       item="gạo", unit="kg", quantity=1, allocated_at=hours(20),
                                       decided_by="x"), Conflict, "quantity", "insufficient_funds")
 
@@ -90,24 +100,24 @@ def test_no_disbursement_beyond_the_balance_and_the_household_records_nothing(se
 
 def test_household_money_pays_only_that_household(service: AidService, funds: Funds):
     h1, h2 = household(service, funds), household(service, funds)
-    service.execute(receipt(funds.commune, "PT1", 40 * M, earmark=fc.Earmark(kind="household", household_id=h1)))
+    service.execute(receipt(funds.commune, "PT1", 40 * M, earmark=funding_commands.Earmark(kind="household", household_id=h1)))
     refused(service, pay(funds.commune, h2, "HOUSE_REBUILD", 40 * M), Conflict, "amount_vnd", "earmarked_elsewhere")
     service.execute(pay(funds.commune, h1, "HOUSE_REBUILD", 40 * M))
 
 
 def test_area_money_stays_in_its_area(service: AidService, funds: Funds):
-    earmarked = fc.Earmark(kind="province", province_code="31")
+    earmarked = funding_commands.Earmark(kind="province", province_code="31")
     service.execute(bank(funds.central, "FT1", 50 * M, earmark=earmarked))
     # not to another province's fund
-    refused(service, fc.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.other_province, amount_vnd=M,
+    refused(service, funding_commands.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.other_province, amount_vnd=M,
                                       earmark=earmarked, allocated_at=hours(20), decided_by="x"),
             Conflict, "earmark", "earmark_mismatch")
     # nor counted as undesignated money
-    refused(service, fc.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.other_province, amount_vnd=M,
+    refused(service, funding_commands.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.other_province, amount_vnd=M,
                                       allocated_at=hours(20), decided_by="x"), Conflict, "amount_vnd",
             "insufficient_funds")
     # a commune fund cannot take money designated for another province
-    refused(service, receipt(funds.commune, "PT9", M, earmark=fc.Earmark(kind="province", province_code="22")),
+    refused(service, receipt(funds.commune, "PT9", M, earmark=funding_commands.Earmark(kind="province", province_code="22")),
             Conflict, "earmark", "earmark_mismatch")
     allocate(service, funds.central, funds.province, 50 * M, earmark=earmarked)
     allocate(service, funds.province, funds.commune, 50 * M, earmark=earmarked)
@@ -120,20 +130,20 @@ def test_area_money_stays_in_its_area(service: AidService, funds: Funds):
 
 def test_purpose_money_pays_only_its_purpose(service: AidService, funds: Funds):
     h = household(service, funds)
-    service.execute(receipt(funds.commune, "PT1", 40 * M, earmark=fc.Earmark(kind="purpose", purpose="housing")))
+    service.execute(receipt(funds.commune, "PT1", 40 * M, earmark=funding_commands.Earmark(kind="purpose", purpose="housing")))
     refused(service, pay(funds.commune, h, "INJURED", 5 * M), Conflict, "amount_vnd", "earmarked_elsewhere")
     service.execute(pay(funds.commune, h, "HOUSE_REBUILD", 40 * M))
-    refused(service, receipt(funds.commune, "PT2", M, earmark=fc.Earmark(kind="purpose", purpose="fireworks")),
+    refused(service, receipt(funds.commune, "PT2", M, earmark=funding_commands.Earmark(kind="purpose", purpose="fireworks")),
             InvalidInput, "earmark.purpose", "unknown_purpose")
 
 
 def test_undesignated_money_pays_only_what_decree_93_allows(service: AidService, funds: Funds):
     h = household(service, funds, dead=1, orphaned_children=1)
-    service.execute(c.RecordDecision(household_id=h, support_type="CHILD", decision="adjust", amount_vnd=3 * M,
+    service.execute(commands.RecordDecision(household_id=h, support_type="CHILD", decision="adjust", amount_vnd=3 * M,
                                      reason="mức hỗ trợ của tỉnh", decided_by="x", decided_at=hours(30)))
     service.execute(receipt(funds.commune, "PT1", 10 * M))
     refused(service, pay(funds.commune, h, "CHILD", 3 * M), Conflict, "amount_vnd", "purpose_not_allowed")
-    service.execute(receipt(funds.commune, "PT2", 3 * M, earmark=fc.Earmark(kind="purpose", purpose="children")))
+    service.execute(receipt(funds.commune, "PT2", 3 * M, earmark=funding_commands.Earmark(kind="purpose", purpose="children")))
     service.execute(pay(funds.commune, h, "CHILD", 3 * M))
 
 
@@ -164,23 +174,23 @@ def test_a_reference_twice_in_one_batch_records_once(service: AidService, funds:
 @pytest.mark.parametrize("command, error, field, code", [
     (lambda f: bank(f.central, "FT1", M, account="9999999"), InvalidInput, "account", "unknown_account"),
     (lambda f: bank(uuid4(), "FT1", M), NotFound, "fund_id", "not_found"),
-    (lambda f: receipt(f.commune, "PT1", M, earmark=fc.Earmark(kind="household", household_id=uuid4())),
+    (lambda f: receipt(f.commune, "PT1", M, earmark=funding_commands.Earmark(kind="household", household_id=uuid4())),
      NotFound, "earmark.household_id", "not_found"),
-    (lambda f: receipt(f.province, "PT1", M, earmark=fc.Earmark(kind="province", province_code="99")),
+    (lambda f: receipt(f.province, "PT1", M, earmark=funding_commands.Earmark(kind="province", province_code="99")),
      InvalidInput, "earmark.province_code", "unknown_province"),
-    (lambda f: fc.OpenFund(campaign_id=f.campaign, level="province", province_code="31", committee_name="again"),
+    (lambda f: funding_commands.OpenFund(campaign_id=f.campaign, level="province", province_code="31", committee_name="again"),
      Conflict, "level", "fund_exists"),
-    (lambda f: fc.LaunchCampaign(title="t", mobiliser_type="red_cross", mobiliser_name="Hội CTĐ",
+    (lambda f: funding_commands.LaunchCampaign(title="t", mobiliser_type="red_cross", mobiliser_name="Hội CTĐ",
                                  launched_at=hours(1), receiving_until=hours(24 * 91)),
      InvalidInput, "receiving_until", "window_too_long"),
-    (lambda f: fc.LaunchCampaign(title="t", mobiliser_type="red_cross", mobiliser_name="Hội CTĐ",
+    (lambda f: funding_commands.LaunchCampaign(title="t", mobiliser_type="red_cross", mobiliser_name="Hội CTĐ",
                                  launched_at=hours(1), receiving_until=hours(24 * 10),
                                  distribution_until=hours(24 * 31)),
      InvalidInput, "distribution_until", "window_too_long"),
-    (lambda f: fc.ExtendCampaign(campaign_id=f.campaign, receiving_until=hours(24), reason="r", decided_by="x"),
+    (lambda f: funding_commands.ExtendCampaign(campaign_id=f.campaign, receiving_until=hours(24), reason="r", decided_by="x"),
      Conflict, "receiving_until", "not_an_extension"),
 ])
-def test_bad_references_and_windows(service: AidService, funds: Funds, command: Callable[[Funds], c.Command],
+def test_bad_references_and_windows(service: AidService, funds: Funds, command: Callable[[Funds], commands.Command],
                                     error: type[AidError], field: str, code: str):
     refused(service, command(funds), error, field, code)
 
@@ -198,7 +208,7 @@ def test_a_disbursement_names_a_fund_that_may_pay_it(service: AidService, funds:
 def test_a_caller_writes_only_within_its_scope(service: AidService, funds: Funds):
     service.execute(bank(funds.central, "FT1", 10 * M))
     commune_officer = Scope(provinces=frozenset({"31"}), communes=frozenset({COMMUNES[0]}))
-    refused(service, fc.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.commune, amount_vnd=M,
+    refused(service, funding_commands.AllocateFunds(from_fund_id=funds.central, to_fund_id=funds.commune, amount_vnd=M,
                                       allocated_at=hours(20), decided_by="x"), Forbidden, "from_fund_id",
             "out_of_scope", scope=commune_officer)
     service.execute(receipt(funds.commune, "PT1", M), scope=commune_officer)
@@ -208,13 +218,13 @@ def test_a_voided_or_restated_payment_settles_with_the_fund(service: AidService,
     h = household(service, funds)
     service.execute(receipt(funds.commune, "PT1", 45 * M))
     paid = service.execute(pay(funds.commune, h, "HOUSE_REBUILD", 30 * M)).result["disbursement_id"]
-    service.execute(c.CorrectDisbursement(household_id=h, disbursement_id=paid, amount_vnd=40 * M, reason="đủ mức"))
+    service.execute(commands.CorrectDisbursement(household_id=h, disbursement_id=paid, amount_vnd=40 * M, reason="đủ mức"))
     assert service.funding.fund(funds.commune).total("cash") == 5 * M
-    refused(service, c.CorrectDisbursement(household_id=h, disbursement_id=paid, amount_vnd=40 * M + 1,
+    refused(service, commands.CorrectDisbursement(household_id=h, disbursement_id=paid, amount_vnd=40 * M + 1,
                                            reason="quá mức"), Conflict, "amount_vnd", "exceeds_entitlement")
-    service.execute(c.CorrectDisbursement(household_id=h, disbursement_id=paid, amount_vnd=25 * M, reason="bớt"))
+    service.execute(commands.CorrectDisbursement(household_id=h, disbursement_id=paid, amount_vnd=25 * M, reason="bớt"))
     assert service.funding.fund(funds.commune).total("cash") == 20 * M
-    service.execute(c.CorrectDisbursement(household_id=h, disbursement_id=paid, void=True, reason="nhầm"))
+    service.execute(commands.CorrectDisbursement(household_id=h, disbursement_id=paid, void=True, reason="nhầm"))
     assert service.funding.fund(funds.commune).total("cash") == 45 * M
     result = conservation(service, views_of(service, settings.views_url()))
     assert result.ok, result.violations
@@ -222,13 +232,13 @@ def test_a_voided_or_restated_payment_settles_with_the_fund(service: AidService,
 
 def test_floats_and_half_stated_channels_are_refused():
     with pytest.raises(ValidationError):
-        fc.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="individual", channel="bank",
+        funding_commands.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="individual", channel="bank",
                               account=ACCOUNT, reference="FT1", received_at=hours(2), amount_vnd=1.5)
     with pytest.raises(ValidationError):
-        fc.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="individual", channel="bank",
+        funding_commands.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="individual", channel="bank",
                               account=ACCOUNT, received_at=hours(2), amount_vnd=1)
     with pytest.raises(ValidationError):
-        fc.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="overseas", channel="bank",
+        funding_commands.RecordContribution(fund_id=uuid4(), donor_name="A", donor_type="overseas", channel="bank",
                               account=ACCOUNT, reference="FT1", received_at=hours(2), amount_vnd=2_540_000,
                               currency="USD")
 

@@ -22,16 +22,25 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.errors import Conflict
-from emergency.funding import commands as fc
+from emergency.funding import commands as funding_commands
 from emergency.service import AidService
 from infra.settings import Settings
 from projections import disclosure, fund_reports, trace
-from tests.contributions.builders import (
-    Funds, allocate, approve, bank, conservation, hours, open_funds, pay, receipt, views_of)
-from tests.factories import COMMUNES, assess, register
+from tests.support.factories import COMMUNES, assess, register
+from tests.support.fund_builders import (
+    Funds,
+    allocate,
+    approve,
+    bank,
+    conservation,
+    hours,
+    open_funds,
+    pay,
+    receipt,
+    views_of,
+)
 
 M = 1_000_000
 
@@ -50,24 +59,24 @@ def campaign(service: AidService) -> tuple[Funds, dict[str, UUID]]:
                 bank(funds.central, "FT-A", 600 * M),
                 bank(funds.central, "FT-B", 400 * M, donor_name="Công ty Hòa Bình", donor_type="enterprise"),
                 bank(funds.central, "FT-C", 200 * M, donor_name="Trần Thị Bích", anonymous=True,
-                     description="ủng hộ Yên Bái", earmark=fc.Earmark(kind="province", province_code="31")),
-                bank(funds.central, "FT-D", 50 * M, donor_name="Đỗ Minh", earmark=fc.Earmark(kind="purpose",
+                     description="ủng hộ Yên Bái", earmark=funding_commands.Earmark(kind="province", province_code="31")),
+                bank(funds.central, "FT-D", 50 * M, donor_name="Đỗ Minh", earmark=funding_commands.Earmark(kind="purpose",
                                                                                           purpose="housing")),
                 receipt(funds.province, "PT-E", 300 * M),
                 receipt(funds.province, "PN-R", None, donor_name="Công ty Lương thực", donor_type="enterprise",
                         form="in_kind", item="gạo", unit="kg rice", quantity=1000, valuation_vnd=15 * M),
-                receipt(funds.commune, "PT-G", 10 * M, earmark=fc.Earmark(kind="household", household_id=h1))):
+                receipt(funds.commune, "PT-G", 10 * M, earmark=funding_commands.Earmark(kind="household", household_id=h1))):
             service.execute(command)
         allocate(service, funds.central, funds.province, 500 * M)
         allocate(service, funds.central, funds.province, 200 * M,
-                 earmark=fc.Earmark(kind="province", province_code="31"))
+                 earmark=funding_commands.Earmark(kind="province", province_code="31"))
         allocate(service, funds.province, funds.commune, 400 * M)
         allocate(service, funds.province, funds.commune, 20 * M,
-                 earmark=fc.Earmark(kind="province", province_code="31"))
+                 earmark=funding_commands.Earmark(kind="province", province_code="31"))
         allocate(service, funds.province, funds.commune, form="in_kind", item="gạo", unit="kg rice", quantity=200)
         service.execute(pay(funds.commune, h1, "HOUSE_REBUILD", 40 * M))
         injured = service.execute(pay(funds.commune, h2, "INJURED", 5 * M)).result["disbursement_id"]
-        service.execute(c.CorrectDisbursement(household_id=h2, disbursement_id=injured, void=True,
+        service.execute(commands.CorrectDisbursement(household_id=h2, disbursement_id=injured, void=True,
                                               reason="chi nhầm hộ"))
         service.execute(pay(funds.commune, h1, "FOOD_DISASTER", form="in_kind", item="gạo", unit="kg rice",
                             quantity=60, channel="in_kind_delivery"))
@@ -203,6 +212,6 @@ def test_an_extension_opens_the_window_again(service: AidService):
         with pytest.raises(Conflict) as refused:
             service.execute(late)
         assert (refused.value.code, refused.value.field) == ("outside_campaign_window", "received_at")
-        service.execute(fc.ExtendCampaign(campaign_id=funds.campaign, receiving_until=hours(24 * 60),
+        service.execute(funding_commands.ExtendCampaign(campaign_id=funds.campaign, receiving_until=hours(24 * 60),
                                           reason="kéo dài theo đề nghị của tỉnh", decided_by="Ban Thường trực"))
         assert service.execute(late).result["value_vnd"] == 1 * M

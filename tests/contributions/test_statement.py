@@ -14,7 +14,7 @@ from emergency.service import AidService
 from emergency.statement import LineError, import_statement, read_statement
 from infra.cli import main
 from infra.settings import Settings
-from tests.contributions.builders import ACCOUNT, Funds, allocate, conservation, hours, open_funds, views_of
+from tests.support.fund_builders import ACCOUNT, Funds, allocate, conservation, hours, open_funds, views_of
 
 HEADER = "date,reference,amount,remitter,description,earmark\n"
 GOOD = [

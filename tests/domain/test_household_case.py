@@ -39,7 +39,6 @@ from tests.domain.household_events import (
     registered,
 )
 
-
 # ----- registration and details ----------------------------------------------------
 
 

@@ -17,14 +17,14 @@ from typing import Callable, Iterator
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.feed import ensure_tables, stored_offsets
+from consumers.kafka_feed import ensure_tables, stored_offsets
 from consumers.relay_position import open_relay_position
 from emergency.scenario import ScenarioConfig, run_scenario
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.store import ViewStore, open_view_store
-from tests.kafka.conftest import PARTITIONS, PROJECTION_ENTRIES, dump, fed_projections, relay_to, replayed
+from tests.support.kafka import PARTITIONS, PROJECTION_ENTRIES, dump, fed_projections, relay_to, replayed
 
 pytestmark = pytest.mark.kafka
 

@@ -6,9 +6,9 @@ import pytest
 
 from emergency.service import AidService
 from infra.settings import Settings
-from tests.api.conftest import Api, api  # noqa: F401 (fixtures)
-from tests.factories import assess, open_incident, register
-from tests.kafka.conftest import relay_to
+from tests.support.api import Api
+from tests.support.factories import assess, open_incident, register
+from tests.support.kafka import relay_to
 
 pytestmark = pytest.mark.kafka
 

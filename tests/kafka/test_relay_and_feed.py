@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource
 
-from consumers.feed import FeedChanged, KafkaFeed, StreamGap
+from consumers.kafka_feed import FeedChanged, KafkaFeed, StreamGap
 from consumers.relay import connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
@@ -24,9 +24,8 @@ from infra.settings import Settings
 from projections.base import Projection
 from projections.runner import ProjectionSet
 from projections.store import Cursor, open_view_store
-from tests.factories import assess, disburse, open_incident, register
-from tests.kafka.conftest import (PARTITIONS, consume_all, dump, fed_projections, relay_to, replayed,
-                                  topic_size)
+from tests.support.factories import assess, disburse, open_incident, register
+from tests.support.kafka import PARTITIONS, consume_all, dump, fed_projections, relay_to, replayed, topic_size
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("storm_clock")]
 

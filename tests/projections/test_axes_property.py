@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.errors import AidError
 from emergency.service import AidService
 from infra.settings import Settings
@@ -26,9 +25,8 @@ from projections.asof import Cutoff, instant, replay
 from projections.catalog import default_projections, open_views
 from projections.coverage import GROUPINGS, Filters, coverage, overdue
 from projections.runner import EmbeddedRunner
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, open_incident
 from tests.projections.reference import overdue_keys, recompute, same
+from tests.support.factories import COMMUNES, STORM_START, open_incident
 
 pytestmark = pytest.mark.slow
 SUPPORTS = ("FOOD_DISASTER", "BURIAL", "INJURED", "HOUSE_REBUILD", "NECESSITIES")
@@ -56,24 +54,24 @@ def _play(service: AidService, story: list[tuple[str, int, int, int, int]]) -> N
         at = max(clock.now() - timedelta(hours=ago), STORM_START)
         try:
             if kind == "assess" or not households:
-                households.append(UUID(service.execute(c.RegisterHousehold(
+                households.append(UUID(service.execute(commands.RegisterHousehold(
                     incident_id=incident, commune_code=COMMUNES[seed % 2], members=1 + seed % 6,
                     flags=["poor"] if seed % 2 else [], head_name=f"Hộ {seed}")).result["household_id"]))
-                service.execute(c.AssessDamage(household_id=households[-1], assessed_at=at, **_damage(seed)))
+                service.execute(commands.AssessDamage(household_id=households[-1], assessed_at=at, **_damage(seed)))
             household = households[which % len(households)]
             owed = [e for e in service.household(household)["entitlements"] if e["status"] != "withdrawn"]
             support = owed[seed % len(owed)]["support_type"] if owed else SUPPORTS[seed % len(SUPPORTS)]
             if kind == "reassess":
-                service.execute(c.AssessDamage(household_id=household, assessed_at=at, **_damage(seed // 7)))
+                service.execute(commands.AssessDamage(household_id=household, assessed_at=at, **_damage(seed // 7)))
             elif kind == "decide":
                 choice = ("approve", "adjust", "reject", "approve")[seed % 4]
                 extra = dict(amount_vnd=1_000_000 * (1 + seed % 40), reason="điều chỉnh") if choice == "adjust" \
                     else dict(reason="không đủ điều kiện") if choice == "reject" else {}
-                service.execute(c.RecordDecision(household_id=household, support_type=support, decision=choice,
+                service.execute(commands.RecordDecision(household_id=household, support_type=support, decision=choice,
                                                  decided_by="xã", decided_at=at, **extra))
             elif kind == "pay":
                 in_kind = support in ("FOOD_DISASTER", "NECESSITIES")  # some amounts exceed what is owed: refused
-                result = service.execute(c.RecordDisbursement(
+                result = service.execute(commands.RecordDisbursement(
                     household_id=household, support_type=support, form="in_kind" if in_kind else "cash",
                     amount_vnd=None if in_kind else 250_000 * (1 + seed % 20),
                     quantity=(15 * (1 + seed % 6)) if in_kind else None,
@@ -83,10 +81,10 @@ def _play(service: AidService, story: list[tuple[str, int, int, int, int]]) -> N
                 paid.append((household, UUID(result["disbursement_id"])))
             elif kind == "void":
                 target = paid[seed % len(paid)] if paid else (household, UUID(int=seed))  # none: refused
-                service.execute(c.CorrectDisbursement(household_id=target[0], disbursement_id=target[1], void=True,
+                service.execute(commands.CorrectDisbursement(household_id=target[0], disbursement_id=target[1], void=True,
                                                       reason="chi nhầm"))
             elif kind == "members":
-                service.execute(c.CorrectHousehold(household_id=household, members=1 + seed % 9, reason="đếm lại"))
+                service.execute(commands.CorrectHousehold(household_id=household, members=1 + seed % 9, reason="đếm lại"))
             event(f"recorded: {kind}")
         except AidError:
             pass  # refused: nothing recorded, as the service promises

@@ -17,8 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.envelope import Envelope
 from emergency.errors import AidError
 from emergency.scenario import ScenarioConfig, run_scenario
@@ -97,14 +96,14 @@ def _corrections(service: AidService, envelopes: list[Envelope]) -> None:
         for e in rng.sample(paid, 150):
             d = e.data["disbursement"]
             restate = d.get("amount_vnd") and d["amount_vnd"] > 1000 and rng.random() < 0.5
-            service.execute(c.CorrectDisbursement(
+            service.execute(commands.CorrectDisbursement(
                 household_id=UUID(e.aggregate_id), disbursement_id=UUID(d["disbursement_id"]),
                 void=not restate, amount_vnd=d["amount_vnd"] // 2 if restate else None, reason="sai sót"))
         for household in rng.sample(households, 60):
-            service.execute(c.CorrectHousehold(household_id=UUID(household), members=rng.randint(1, 9),
+            service.execute(commands.CorrectHousehold(household_id=UUID(household), members=rng.randint(1, 9),
                                                reason="đếm lại nhân khẩu"))
         for household in rng.sample(households, 60):
-            service.execute(c.AssessDamage(
+            service.execute(commands.AssessDamage(
                 household_id=UUID(household), assessed_at=CORRECTED_AT - timedelta(hours=1),
                 house_damage=rng.choice(("none", "heavy", "total")), persons_short_of_food=1,
                 dead=int(rng.random() < 0.2)))
@@ -114,7 +113,7 @@ def _corrections(service: AidService, envelopes: list[Envelope]) -> None:
                     and e.data["decision"]["support_type"] in ("BURIAL", "INJURED", "HOUSE_REPAIR", "HOUSE_REBUILD")]
         for e in rng.sample(approved, min(len(approved), 80)):
             try:
-                service.execute(c.RecordDecision(
+                service.execute(commands.RecordDecision(
                     household_id=UUID(e.aggregate_id), support_type=e.data["decision"]["support_type"],
                     decision="adjust", amount_vnd=45_000_000, reason="điều chỉnh theo thực tế",
                     decided_by="Chủ tịch UBND xã", decided_at=CORRECTED_AT - timedelta(minutes=30)))

@@ -12,8 +12,8 @@ from typing import Any, AsyncIterator
 import aiohttp
 import pytest
 
-from tests.api import payloads
-from tests.api.conftest import Api, Storm, api, api_settings, storm  # noqa: F401 (fixtures)
+from tests.support import payloads
+from tests.support.api import Api, Storm
 
 CHANGING = {"EntitlementDetermined", "EntitlementWithdrawn", "Decided", "Disbursed", "DisbursementCorrected"}
 

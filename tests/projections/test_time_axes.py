@@ -10,16 +10,14 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock
-from emergency import commands as c
+from emergency import clock, commands
 from emergency.service import AidService
 from infra.settings import Settings
 from projections.asof import Cutoff, instant, replay
 from projections.catalog import default_projections, open_views
 from projections.coverage import Filters, coverage, overdue
 from projections.runner import EmbeddedRunner
-from tests.conftest import STORM_START
-from tests.factories import assess, disburse, open_incident, register
+from tests.support.factories import STORM_START, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")
 
@@ -105,10 +103,10 @@ def test_an_adjustment_decided_after_the_day_asked_about_does_not_count_on_that_
     household = register(service, UUID(incident_id))
     assess(service, household, assessed_at=hours(20), dead=1, injured=0, house_damage="none",
            persons_short_of_food=0)  # BURIAL: 50 × 500,000 VND
-    service.execute(c.RecordDecision(household_id=household, support_type="BURIAL", decision="approve",
+    service.execute(commands.RecordDecision(household_id=household, support_type="BURIAL", decision="approve",
                                      decided_by="Chủ tịch UBND xã", decided_at=hours(29)))
     clock.advance_to(hours(60))
-    service.execute(c.RecordDecision(household_id=household, support_type="BURIAL", decision="adjust",
+    service.execute(commands.RecordDecision(household_id=household, support_type="BURIAL", decision="adjust",
                                      amount_vnd=30_000_000, reason="mai táng hai người",
                                      decided_by="Chủ tịch UBND xã", decided_at=hours(59)))
     # Recorded at 48 h (the clock's start) and 60 h.

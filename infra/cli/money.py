@@ -23,19 +23,19 @@ from emergency.commands import Meta
 from emergency.errors import InvalidInput
 from emergency.service import AidService, as_uuid
 from emergency.statement import ImportReport, import_statement, read_statement
-from infra.audit_command import aware_time
-from infra.projections_command import catch_up
+from infra.cli.audit import aware_time
+from infra.cli.views import catch_up
 from infra.settings import Settings
 from infra.stores import build_service
 from projections import disclosure, fund_reports, trace
-from projections.cases import to_micros
 from projections.catalog import open_views
+from projections.rows import to_micros
 from projections.runner import ProjectionSet
 
 SHOWN_ERRORS = 200
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     statement = subparsers.add_parser("import-statement", help="record a bank statement's lines as contributions")
     statement.add_argument("file", type=Path, help="CSV: date,reference,amount,remitter,description (README)")
     statement.add_argument("--fund", required=True, help="the fund whose account the statement is of")

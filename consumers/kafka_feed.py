@@ -24,11 +24,12 @@ interleave, so they must not depend on the order between aggregates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import structlog
 
 from emergency.envelope import Envelope
+from projections.rows import placeholders, select_in
 from projections.runner import ProjectionSet
 from projections.store import Cursor, ViewStore
 
@@ -48,9 +49,6 @@ TABLES_DDL = (
         version INTEGER NOT NULL,
         topic TEXT NOT NULL)""",
 )
-# Bound the IN (...) lists of version look-ups.
-CHUNK = 500
-
 
 class FeedStopped(RuntimeError):
     """The feed cannot go on without writing wrong rows."""
@@ -72,11 +70,6 @@ class Applied:
 
 # partition -> [(offset, envelope), …] in offset order
 Batch = Mapping[int, Sequence[tuple[int, Envelope]]]
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
 
 
 def ensure_tables(store: ViewStore) -> None:
@@ -162,10 +155,10 @@ class KafkaFeed:
         # consumers can never both start a partition from a missing row.
         cur.executemany("INSERT INTO kafka_offsets (topic, partition_id, next_offset) VALUES (?, ?, 0) "
                         "ON CONFLICT (topic, partition_id) DO NOTHING", [(self.topic, p) for p in partitions])
-        marks = ", ".join("?" for _ in partitions)
         lock = " ORDER BY partition_id FOR UPDATE" if cur.dialect == "postgres" else ""
         rows = cur.execute(f"SELECT partition_id, next_offset FROM kafka_offsets WHERE topic = ? "
-                           f"AND partition_id IN ({marks}){lock}", (self.topic, *partitions)).fetchall()
+                           f"AND partition_id IN ({placeholders(len(partitions))}){lock}",
+                           (self.topic, *partitions)).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def _admit(self, cur: Cursor, events: Iterable[Envelope]) -> list[Envelope]:
@@ -173,11 +166,8 @@ class KafkaFeed:
         versions; records the new last versions."""
         events = list(events)
         ids = sorted({e.aggregate_id for e in events})
-        last: dict[str, int] = {}
-        for chunk in _chunks(ids):
-            marks = ", ".join("?" for _ in chunk)
-            last.update((a, int(v)) for a, v in cur.execute(
-                f"SELECT aggregate_id, version FROM kafka_versions WHERE aggregate_id IN ({marks})", chunk).fetchall())
+        last = {row["aggregate_id"]: int(row["version"])
+                for row in select_in(cur, "kafka_versions", ("aggregate_id", "version"), "aggregate_id", ids)}
         known = set(last)
         admitted = []
         for event in events:

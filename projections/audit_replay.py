@@ -19,9 +19,9 @@ from typing import Any, Callable
 from emergency.envelope import from_notification
 from emergency.errors import InvalidInput
 from projections.asof import Cutoff, moment_of, replay
-from projections.cases import iso, to_micros
 from projections.catalog import default_projections
 from projections.coverage import GROUPINGS, coverage
+from projections.rows import iso, to_micros
 from projections.runner import EmbeddedRunner, NotificationSource, ProjectionSet
 from projections.store import ViewStore, open_view_store
 
@@ -108,7 +108,7 @@ def _cases(store: ViewStore, incident_id: str, at: datetime) -> dict[tuple[str, 
     with store.read() as cur:
         rows = cur.execute(f"SELECT {', '.join(columns)} FROM case_entitlements WHERE incident_id = ?",
                            (incident_id,)).fetchall()
-    found = {}
+    found: dict[tuple[str, ...], dict[str, Any]] = {}
     for raw in rows:
         row = dict(zip(columns, raw))
         shown = {name: row[name] for name in CASE_FIELDS}
@@ -129,7 +129,7 @@ def _changes(before: dict[tuple[str, ...], dict[str, Any]],
     return found
 
 
-def _coverage_rows(store: ViewStore, incident_id: str, at: datetime, by: str) -> dict[tuple[str, ...], dict]:
+def _coverage_rows(store: ViewStore, incident_id: str, at: datetime, by: str) -> dict[tuple[str, ...], dict[str, Any]]:
     keys = GROUPINGS[by][1:] or ("incident_id",)
     return {tuple(str(row[k]) for k in keys): {n: v for n, v in row.items() if n not in GROUPINGS[by]}
             for row in coverage(store, incident_id, at, by)}

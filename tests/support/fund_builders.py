@@ -7,16 +7,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from emergency import commands as c
-from emergency.funding import commands as fc
+from emergency import commands
+from emergency.funding import commands as funding_commands
 from emergency.service import AidService
-from infra.contributions_command import recorded_balances
+from infra.cli.money import recorded_balances
 from projections import fund_reports
 from projections.funds import FundsProjection
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import open_view_store
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, open_incident
+from tests.support.factories import COMMUNES, STORM_START, open_incident
 
 ACCOUNT = "0011001932418"
 
@@ -43,29 +42,29 @@ def open_funds(service: AidService, **launch: Any) -> Funds:
     fields: dict[str, Any] = dict(title="Ủng hộ đồng bào bão số 3", mobiliser_type="fatherland_front",
                                   mobiliser_name="Ban Cứu trợ Trung ương", incident_id=incident, launched_at=hours(1))
     fields.update(launch)
-    campaign = UUID(service.execute(fc.LaunchCampaign(**fields)).result["campaign_id"])
+    campaign = UUID(service.execute(funding_commands.LaunchCampaign(**fields)).result["campaign_id"])
 
     def fund(level: str, **area: Any) -> UUID:
-        return UUID(service.execute(fc.OpenFund(campaign_id=campaign, level=level, committee_name=f"Ban {level}",
+        return UUID(service.execute(funding_commands.OpenFund(campaign_id=campaign, level=level, committee_name=f"Ban {level}",
                                                 **area)).result["fund_id"])
     return Funds(incident, campaign, fund("central", bank_accounts=[ACCOUNT]),
                  fund("province", province_code="31"), fund("commune", province_code="31", commune_code=COMMUNES[0]),
                  fund("province", province_code="22"))
 
 
-def bank(fund_id: UUID, reference: str, amount: int, **changes: Any) -> fc.RecordContribution:
+def bank(fund_id: UUID, reference: str, amount: int, **changes: Any) -> funding_commands.RecordContribution:
     fields: dict[str, Any] = dict(fund_id=fund_id, donor_name="Nguyễn Văn An", donor_type="individual",
                                   channel="bank", account=ACCOUNT, reference=reference, received_at=hours(10),
                                   amount_vnd=amount)
     fields.update(changes)
-    return fc.RecordContribution(**fields)
+    return funding_commands.RecordContribution(**fields)
 
 
-def receipt(fund_id: UUID, number: str, amount: int | None = None, **changes: Any) -> fc.RecordContribution:
+def receipt(fund_id: UUID, number: str, amount: int | None = None, **changes: Any) -> funding_commands.RecordContribution:
     fields: dict[str, Any] = dict(fund_id=fund_id, donor_name="Hội Phụ nữ xã", donor_type="organisation",
                                   channel="receipt", receipt_number=number, received_at=hours(12), amount_vnd=amount)
     fields.update(changes)
-    return fc.RecordContribution(**fields)
+    return funding_commands.RecordContribution(**fields)
 
 
 def allocate(service: AidService, source: UUID, target: UUID, amount: int | None = None,
@@ -73,21 +72,21 @@ def allocate(service: AidService, source: UUID, target: UUID, amount: int | None
     fields: dict[str, Any] = dict(from_fund_id=source, to_fund_id=target, amount_vnd=amount, allocated_at=hours(20),
                                   decided_by="Thường trực")
     fields.update(changes)
-    return service.execute(fc.AllocateFunds(**fields)).result
+    return service.execute(funding_commands.AllocateFunds(**fields)).result
 
 
 def pay(fund_id: UUID, household: UUID, support_type: str, amount: int | None = None,
-        **changes: Any) -> c.RecordDisbursement:
+        **changes: Any) -> commands.RecordDisbursement:
     fields: dict[str, Any] = dict(household_id=household, support_type=support_type, form="cash", amount_vnd=amount,
                                   channel="cash_in_hand", funding_source="fatherland_front", fund_id=fund_id,
                                   delivered_at=hours(40), delivered_by="cán bộ xã")
     fields.update(changes)
-    return c.RecordDisbursement(**fields)
+    return commands.RecordDisbursement(**fields)
 
 
 def approve(service: AidService, household: UUID, *supports: str) -> None:
     for support in supports:
-        service.execute(c.RecordDecision(household_id=household, support_type=support, decision="approve",
+        service.execute(commands.RecordDecision(household_id=household, support_type=support, decision="approve",
                                          decided_by="Chủ tịch UBND xã", decided_at=hours(30)))
 
 

@@ -1,21 +1,22 @@
-"""The `emergency` command line. Each subcommand lives with the part it drives;
-this module only collects them and sets up settings and logging."""
+"""The `emergency` command line, and the composition root of the system: the
+one place that imports every layer (the API, the Kafka path, the projections,
+the stores and the domain) and wires them together. Each module here is one
+command group; this one only collects them and sets up settings and logging."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Callable, Sequence
 
 from emergency.errors import AidError
 from infra import logs
+from infra.cli import audit, demo, kafka_admin, money, projector, serve, token_admin, views
 from infra.settings import Settings
 
-# Modules that add subcommands: each has `register(subparsers)`, and every
-# parser it adds sets `run(args, settings) -> int` as its default.
-COMMAND_MODULES = ("infra.demo_command", "infra.serve_command", "infra.token_command", "infra.kafka_command",
-                   "infra.audit_command", "infra.projections_command", "infra.contributions_command")
+# Each group has `register(subparsers)`, and every parser it adds sets
+# `run(args, settings) -> int` as its default.
+COMMAND_GROUPS = (demo, serve, projector, token_admin, kafka_admin, audit, views, money)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", help="sqlite:///path or postgresql://… (env EMERGENCY_DATABASE_URL)")
     parser.add_argument("--log-format", choices=("console", "json"))
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for group in COMMAND_GROUPS:
+        group.register(subparsers)
     return parser
 
 
@@ -39,7 +40,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"refused: {error.code}: {error.message}" + (f" (field {error.field})" if error.field else ""),
               file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

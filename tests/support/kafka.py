@@ -1,6 +1,6 @@
-"""Fixtures for the Kafka path: a real broker (EMERGENCY_KAFKA_BOOTSTRAP, which
-`infra/test.sh` starts), a fresh topic per test, PostgreSQL schemas on demand,
-and the comparison of a Kafka-fed view store with a replay of the log."""
+"""The Kafka path under test: a real broker (EMERGENCY_KAFKA_BOOTSTRAP, which
+`infra/test.sh` starts), a fresh topic per test, and the comparison of a
+Kafka-fed view store with a replay of the log."""
 
 from __future__ import annotations
 
@@ -8,30 +8,29 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pytest
-from psycopg import sql
 
 from consumers.consumer import ProjectionConsumer
-from consumers.feed import KafkaFeed
+from consumers.kafka_feed import KafkaFeed
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import open_relay_position
 from consumers.status import end_offsets
 from consumers.topic import ensure_topic
-from infra.kafka_command import load_projection
-from infra.stores import connect_postgres
+from infra.cli.kafka_admin import load_projection
 from projections.base import Projection
 from projections.catalog import PROJECTIONS
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore, open_view_store
-from tests.conftest import REQUIRE_ALL, _postgres_or_skip
+from tests.support.stores import missing
 
 # What the equality tests feed, by name (consumer subprocesses load them so):
-# every projection the system lets Kafka feed (not those that need the log's
-# total order), one that exposes any loss, duplicate or reordering per
-# aggregate, and totals that every partition updates.
-PROJECTION_ENTRIES = (*(entry for entry in PROJECTIONS if not load_projection(entry).log_ordered),
+# every projection the Kafka path carries (not those that need the log's
+# total order, which only the embedded runner feeds), one that exposes any
+# loss, duplicate or reordering per aggregate, and totals that every
+# partition updates.
+PROJECTION_ENTRIES = (*(f"{p.__module__}:{p.__qualname__}" for p in PROJECTIONS if not p.log_ordered),
                       "tests.kafka.projections:AggregateChains", "tests.test_projection_runner:KindCounts")
 PARTITIONS = 4
 # Bookkeeping that differs by design between a Kafka feed and a replay.
@@ -45,11 +44,9 @@ def fed_projections() -> list[Projection]:
 @pytest.fixture
 def kafka_bootstrap() -> str:
     bootstrap = os.environ.get("EMERGENCY_KAFKA_BOOTSTRAP", "")
-    if bootstrap:
-        return bootstrap
-    if REQUIRE_ALL:
-        pytest.fail("EMERGENCY_KAFKA_BOOTSTRAP is not set but EMERGENCY_REQUIRE_ALL=1")
-    pytest.skip('no Kafka broker: eval "$(infra/kafka.sh)" or run infra/test.sh')
+    if not bootstrap:
+        missing("no Kafka broker (EMERGENCY_KAFKA_BOOTSTRAP)", 'eval "$(infra/kafka.sh)" or run infra/test.sh')
+    return bootstrap
 
 
 @pytest.fixture
@@ -58,30 +55,6 @@ def topic(kafka_bootstrap: str) -> str:
     name = f"test-{uuid.uuid4().hex[:10]}"
     ensure_topic(kafka_bootstrap, name, PARTITIONS, 3_600_000)
     return name
-
-
-@pytest.fixture
-def new_schema_url() -> Iterator[Callable[[], str]]:
-    """Makes URLs of fresh PostgreSQL schemas, all dropped afterwards."""
-    base = _postgres_or_skip()
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(f"k_{uuid.uuid4().hex[:12]}")
-        return f"{base}{'&' if '?' in base else '?'}schema={made[-1]}"
-
-    yield make
-    with connect_postgres(base) as conn:
-        for schema in made:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture
-def new_views_url(store_url: str, tmp_path, request: pytest.FixtureRequest) -> Callable[[], str]:
-    """Makes URLs of fresh view stores on the backend of `store_url`."""
-    if store_url.startswith("sqlite"):
-        return lambda: f"sqlite:///{tmp_path}/views-{uuid.uuid4().hex[:8]}.sqlite"
-    return request.getfixturevalue("new_schema_url")
 
 
 def dump(store: ViewStore) -> dict[str, list[tuple[Any, ...]]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from emergency.batch import Scope
 from projections.cases import CHANGE_COLUMNS, case_state
+from projections.coverage import Areas
 from projections.store import ViewStore
 
 
@@ -28,7 +29,7 @@ def changes_after(store: ViewStore, incident_id: str, after: int, limit: int = 1
     """The changes to one incident's cases within `scope` after notification
     id `after`, in log order; about `limit` rows at most, never splitting one
     event's rows."""
-    area, area_params = _within(scope)
+    area, area_params = Areas(scope.provinces, scope.communes).sql()
     select = (f"SELECT {', '.join(CHANGE_COLUMNS)} FROM case_changes WHERE incident_id = ?{area} "
               "AND notification_id {} ? ORDER BY notification_id, household_id, support_type")
     with store.read() as cur:
@@ -46,12 +47,3 @@ def changes_after(store: ViewStore, incident_id: str, after: int, limit: int = 1
         changes[-1].cases.append(state)
     return changes
 
-
-def _within(scope: Scope) -> tuple[str, list[str]]:
-    """The SQL condition (after the incident's) and parameters keeping the rows of `scope`."""
-    clauses, params = [], []
-    for column, codes in (("province_code", scope.provinces), ("commune_code", scope.communes)):
-        if codes is not None:
-            clauses.append(f" AND {column} IN ({', '.join('?' * len(codes))})")
-            params += sorted(codes)
-    return "".join(clauses), params

@@ -12,7 +12,7 @@ from emergency import clock
 from infra.settings import Settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = subparsers.add_parser("token", help="create, list or revoke API tokens")
     actions = token.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a token and print it (once: only its hash is kept)")

@@ -14,15 +14,17 @@ from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.asof import instant
-from projections.catalog import open_views
+from projections.catalog import PROJECTIONS, open_views
 from projections.coverage import GROUPINGS, KNOWN, Filters, coverage, overdue
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rebuild = subparsers.add_parser("rebuild", help="drop every projection and rebuild it from the event log")
     rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction")
+    rebuild.add_argument("--projection", action="append", choices=[p.name for p in PROJECTIONS], help=(
+        "rebuild only this one (repeatable); the others keep their rows and positions"))
     rebuild.set_defaults(run=run_rebuild)
     report = subparsers.add_parser("coverage", help="timely coverage of an incident, now or as of a past point")
     report.add_argument("--incident", required=True, help="incident id")
@@ -44,7 +46,7 @@ def catch_up(service: AidService, views: ProjectionSet, desc: str, batch_size: i
 
 def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     service = build_service(settings)
-    views = open_views(settings)
+    views = open_views(settings, only=args.projection)
     views.drop_all()
     # A rebuild allocates millions of short-lived objects and keeps few:
     # collecting rarely saves a fifth of its time.

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
-import threading
 
 import structlog
 from tqdm import tqdm
 
 from consumers.consumer import ProjectionConsumer
-from consumers.feed import FeedStopped, KafkaFeed
+from consumers.kafka_feed import FeedStopped, KafkaFeed
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
 from consumers.status import collect
 from consumers.topic import ensure_topic
+from infra.cli.stopping import stop_on_signals
 from infra.settings import Settings
 from infra.stores import open_application
 from projections.base import Projection
-from projections.catalog import PROJECTIONS
+from projections.catalog import default_projections
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
@@ -30,7 +29,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_GROUP = "emergency-projections"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     relay = subparsers.add_parser("relay", help="publish the event log to the Kafka topic (one relay per store)")
     relay.add_argument("--batch-size", type=int, default=1000, help="events per acknowledged page")
     relay.add_argument("--once", action="store_true", help="publish what is recorded now, then exit")
@@ -48,13 +47,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = subparsers.add_parser("kafka-status", help="relay and consumer lag")
     status.add_argument("--metrics", action="store_true", help="print Prometheus text format")
     status.set_defaults(run=run_status)
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def _require_bootstrap(settings: Settings) -> bool:
@@ -86,7 +78,7 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
                 if args.once:
                     relay.catch_up(progress=bar.update)
                 else:
-                    relay.run(_stop_on_signals(), progress=bar.update)
+                    relay.run(stop_on_signals(), progress=bar.update)
         finally:
             relay.close()
         log.info("relay_stopped", topic=settings.kafka_topic, position=relay.reached)
@@ -97,14 +89,16 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def load_projection(entry: str) -> Projection:
+    """The projection a `--projection MODULE:CLASS` option names."""
     module, _, name = entry.partition(":")
-    return getattr(importlib.import_module(module), name)()
+    projection: type[Projection] = getattr(importlib.import_module(module), name)
+    return projection()
 
 
 def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     if not _require_bootstrap(settings):
         return 2
-    projections = [load_projection(entry) for entry in args.projection or PROJECTIONS]
+    projections = [load_projection(entry) for entry in args.projection] if args.projection else default_projections()
     ordered = [p.name for p in projections if p.log_ordered]
     if ordered and args.projection:
         print(f"{', '.join(ordered)} depend on the log's total order: only the embedded runner feeds them",
@@ -119,7 +113,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
              projections=[p.name for p in projections])
     try:
         with tqdm(unit=" events", desc=f"{settings.kafka_topic} -> views", disable=None) as bar:
-            consumer.run(_stop_on_signals(), progress=bar.update)
+            consumer.run(stop_on_signals(), progress=bar.update)
     except FeedStopped as error:
         print(f"stopped: {error}", file=sys.stderr)
         return 4

@@ -20,11 +20,12 @@ from emergency.errors import InvalidInput
 from emergency.service import as_uuid
 from emergency.whatif import Report, Rules, fold_incident, what_if
 from infra.audit_chain import Checkpoint, WalkResult, read_checkpoints, take_checkpoints, verify
-from infra.audit_replay import Change, diff, replay_into
-from infra.projections_command import catch_up, print_coverage
+from infra.audit_recorders import chained
+from infra.cli.views import catch_up, print_coverage
 from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stores import build_service, open_application
 from projections.asof import Cutoff
+from projections.audit_replay import Change, diff, replay_into
 from projections.catalog import open_views
 from projections.coverage import GROUPINGS
 from projections.export_events import event_lines
@@ -34,7 +35,7 @@ from projections.store import open_view_store
 log = structlog.get_logger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = subparsers.add_parser("verify", help="recompute the event log's hash chain; exit 1 at the first "
                                   "event whose content, order or hash does not match")
     check.add_argument("--checkpoints", type=Path, help="a published checkpoint file (JSON lines) the log "
@@ -136,7 +137,7 @@ def domain_events(app: AidApplication, desc: str) -> Iterator[DomainEventProtoco
 def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     checkpoints = _read_checkpoint_file(args.checkpoints) if args.checkpoints else []
     with _application(settings) as app, log_progress(app, "verifying") as progress:
-        result = verify(app.recorder, checkpoints, progress=progress)
+        result = verify(chained(app.recorder), checkpoints, progress=progress)
     _log_walk("verify", result, checkpoints=len(checkpoints))
     if result.mismatch is not None:
         print(f"TAMPERED at event {result.mismatch.notification_id} ({result.mismatch.problem}): "
@@ -162,7 +163,7 @@ def run_checkpoint_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.every < 1:
         raise InvalidInput("must be at least 1", field="--every")
     with _application(settings) as app, log_progress(app, "checkpointing") as progress:
-        checkpoints, result = take_checkpoints(app.recorder, args.every, clock.now(), progress)
+        checkpoints, result = take_checkpoints(chained(app.recorder), args.every, clock.now(), progress)
     _log_walk("checkpoint_export", result, checkpoints=len(checkpoints))
     if result.mismatch is not None:
         print(f"not exported: the log fails verification at event {result.mismatch.notification_id}: "
@@ -232,7 +233,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
     with ExitStack() as stack:
         stack.callback(service.app.close)
         if args.kind == "events":
-            lines = event_lines(service.app.recorder)
+            lines = event_lines(chained(service.app.recorder))
         else:
             views = open_views(settings)
             stack.callback(views.store.close)

@@ -23,10 +23,10 @@ from tqdm import tqdm
 
 from api.tokens import TokenStore
 from emergency import clock
-from emergency.funding.scenario import CampaignConfig, CampaignPlay, Step
+from emergency.campaign_scenario import CampaignConfig, CampaignPlay, Step
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario
-from infra.projections_command import catch_up, print_coverage
-from infra.serve_command import listening_on, serve
+from infra.cli.serve import listening_on, serve
+from infra.cli.views import catch_up, print_coverage
 from infra.settings import Settings
 from infra.stores import build_service
 from projections import disclosure, fund_reports
@@ -37,7 +37,7 @@ STORM_AGO = timedelta(days=9)  # the campaign's last step (CAMPAIGN_SPAN after t
 REACH = timedelta(days=8)  # field teams reach the last households a day ago: some are still within deadline
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = subparsers.add_parser("demo", help="load a typhoon over Yagi's provinces and its relief campaign, "
                                               "print its coverage; with --serve, then serve the pages on it")
     demo.add_argument("--households", type=int, default=3000)

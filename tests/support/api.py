@@ -12,7 +12,6 @@ import asyncio
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import aiohttp
@@ -23,8 +22,9 @@ from api.app import create_app
 from api.server import BoundedSite, app_runner
 from api.tokens import TokenStore
 from infra.settings import Settings
-from tests.api import payloads
-from tests.factories import PROVINCE
+from tests.support import payloads
+from tests.support.factories import PROVINCE
+
 
 @dataclass
 class Reply:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.conftest import STORM_START
-from tests.factories import COMMUNES, PROVINCE, QUANG_NINH
+from tests.support.factories import COMMUNES, PROVINCE, QUANG_NINH, STORM_START
 
 # The incident opens over these communes but the last of Quảng Ninh (22),
 # which a test adds later: Phường Hạ Long, Phường Bãi Cháy.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
-from emergency import commands as c
+from emergency import commands
 from emergency.service import AidService
-from tests.conftest import STORM_START
+
+# A fixed moment shortly after a typhoon: tests run on a simulated clock.
+STORM_START = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)
 
 PROVINCE = "31"
 COMMUNES = ["11311", "11455"]  # Phường Hồng Bàng, Phường Đồ Sơn (Hải Phòng)
@@ -21,14 +23,14 @@ def open_incident(service: AidService, **changes: Any) -> UUID:
                                   areas=[{"province_code": PROVINCE, "commune_codes": COMMUNES},
                                          {"province_code": "22", "commune_codes": [QUANG_NINH]}])
     fields.update(changes)
-    return UUID(service.execute(c.OpenIncident(**fields)).result["incident_id"])
+    return UUID(service.execute(commands.OpenIncident(**fields)).result["incident_id"])
 
 
 def register(service: AidService, incident_id: UUID, **changes: Any) -> UUID:
     fields: dict[str, Any] = dict(incident_id=incident_id, commune_code=COMMUNES[0], head_name="Nguyễn Văn An",
                                   members=4, flags=["poor"])
     fields.update(changes)
-    return UUID(service.execute(c.RegisterHousehold(**fields)).result["household_id"])
+    return UUID(service.execute(commands.RegisterHousehold(**fields)).result["household_id"])
 
 
 def assess(service: AidService, household_id: UUID, **changes: Any) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def assess(service: AidService, household_id: UUID, **changes: Any) -> dict[str,
     fields.update(changes)
     # The injured are seriously injured unless a test says otherwise.
     fields.setdefault("seriously_injured", fields["injured"])
-    return service.execute(c.AssessDamage(**fields)).result
+    return service.execute(commands.AssessDamage(**fields)).result
 
 
 def disburse(service: AidService, household_id: UUID, support_type: str, **changes: Any) -> dict[str, Any]:
@@ -45,4 +47,4 @@ def disburse(service: AidService, household_id: UUID, support_type: str, **chang
                                   channel="cash_in_hand", funding_source="state_budget",
                                   delivered_at=STORM_START + timedelta(hours=30), delivered_by="cán bộ xã")
     fields.update(changes)
-    return service.execute(c.RecordDisbursement(**fields)).result
+    return service.execute(commands.RecordDisbursement(**fields)).result
