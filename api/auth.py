@@ -15,8 +15,8 @@ from aiohttp import web
 
 from api.tokens import ROLES, TokenRecord, TokenStore
 from emergency import clock
+from emergency.batch import Scope
 from emergency.errors import AidError, Forbidden
-from emergency.service import Scope
 
 # How long a verified token is trusted without asking the store again:
 # a revocation takes effect within this many seconds.

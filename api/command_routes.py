@@ -30,8 +30,9 @@ from api.models import (
 )
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
-from emergency import commands, funding_commands
+from emergency import commands
 from emergency.errors import AidError, InvalidInput
+from emergency.funding import commands as funding_commands
 from emergency.service import Submission
 
 # (path, command, roles, summary)

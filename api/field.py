@@ -34,7 +34,7 @@ from api.models import Body
 from api.pages import SECURITY_HEADERS, STATIC, IncidentSummary, incident_summaries
 from api.routing import Call, Route, add_routes, respond
 from emergency import areas, clock, commands
-from emergency.service import Scope
+from emergency.batch import Scope
 
 APP = STATIC / "field"
 # What the app needs to open offline, as URLs; the page and its manifest live under /field/.

@@ -35,8 +35,9 @@ from api.models import MAX_POSITION, Body
 from api.routing import Call, Route, add_routes
 from api.writer import Result
 from emergency import clock
+from emergency.batch import Scope
 from emergency.errors import InvalidInput
-from emergency.service import Outcome, Scope
+from emergency.service import Outcome
 from projections.case_changes import changes_after
 from projections.coverage import Areas, coverage
 

@@ -22,8 +22,8 @@ from api.auth import READERS
 from api.models import AsOfQuery, Body, CoverageView, KnownAxis
 from api.routing import Call, Route, add_routes, respond
 from emergency import clock, commands
+from emergency.batch import Scope
 from emergency.errors import Forbidden
-from emergency.service import Scope
 from projections.coverage import SORTS, Page
 
 MAX_POINTS = 96

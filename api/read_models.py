@@ -19,8 +19,9 @@ import structlog
 
 from api.models import CoverageView, OverdueCase
 from emergency import clock
+from emergency.batch import Scope
 from emergency.errors import Forbidden
-from emergency.service import AidService, Scope
+from emergency.service import AidService
 from infra.settings import Settings
 from projections import coverage as cov
 from projections.asof import Instant, instant

@@ -33,8 +33,9 @@ from common import (
     write_results,
 )
 
-from emergency import clock, funding_commands  # noqa: E402
-from emergency.funding_scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
+from emergency import clock  # noqa: E402
+from emergency.campaign_scenario import CENTRAL_ACCOUNT, STATEMENT_DAY, STORM, write_statement  # noqa: E402
+from emergency.funding import commands as funding_commands  # noqa: E402
 from emergency.statement import import_statement, read_statement  # noqa: E402
 from infra.cli.money import recorded_balances  # noqa: E402
 from infra.settings import Settings  # noqa: E402

@@ -5,7 +5,7 @@
 
 Set-up (not timed; built once and cached in bench/cache/, which git
 ignores): the synthetic relief campaign of the tests
-(`emergency.funding_scenario`) with a bank statement of `--lines` transfers
+(`emergency.campaign_scenario`) with a bank statement of `--lines` transfers
 into the central fund (a day of Yagi transfers into one account), 6
 provinces of 10 communes of 100 households each, allocated and paid, its
 projections made current. On SQLite a folder of files, on PostgreSQL a
@@ -55,7 +55,7 @@ from tqdm import tqdm
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import clock  # noqa: E402
-from emergency.funding_scenario import CampaignConfig, run_campaign  # noqa: E402
+from emergency.campaign_scenario import CampaignConfig, run_campaign  # noqa: E402
 from infra.cli.views import catch_up  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402

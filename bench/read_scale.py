@@ -9,7 +9,7 @@ synthetic typhoon of N households in one incident over the 34 provinces
 paid, some late), mistakes found afterwards (voided and restated payments,
 corrected household sizes, re-assessments, amounts adjusted after the
 fact), and a relief campaign whose central fund imports a bank statement of
-N lines (`emergency.funding_scenario`). Played once through the service
+N lines (`emergency.campaign_scenario`). Played once through the service
 into SQLite and projected; PostgreSQL gets a copy of the same events, then
 its own projections.
 
@@ -46,9 +46,9 @@ from tqdm import tqdm
 
 from emergency import clock  # noqa: E402
 from emergency.application import AidApplication  # noqa: E402
+from emergency.campaign_scenario import CampaignConfig, run_campaign  # noqa: E402
 from emergency.commands import AssessDamage, Command, CorrectDisbursement, CorrectHousehold, Meta, RecordDecision  # noqa: E402
 from emergency.errors import AidError  # noqa: E402
-from emergency.funding_scenario import CampaignConfig, run_campaign  # noqa: E402
 from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402
 from emergency.service import AidService, Submission  # noqa: E402
 from infra.settings import Settings  # noqa: E402

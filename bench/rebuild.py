@@ -35,7 +35,7 @@ from eventsourcing.persistence import StoredEvent
 from tqdm import tqdm
 
 from emergency.application import AidApplication  # noqa: E402
-from emergency.funding_scenario import CampaignConfig, run_campaign  # noqa: E402
+from emergency.campaign_scenario import CampaignConfig, run_campaign  # noqa: E402
 from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service, event_store_env  # noqa: E402

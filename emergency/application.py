@@ -13,10 +13,11 @@ from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, Recording, StoredEvent, Transcoding
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import JSONTranscoder, Mapper, Recording, StoredEvent, Transcoding
 
 from emergency.domain.fund import Fund
+from emergency.domain.payload import NOT_PAYLOAD, PAYLOADS, EventMeta, stored_form
 
 # Reads many aggregates' events up to a version in one go: {id: its events in
 # version order}, ids with nothing recorded left out (see infra.stream_reads).
@@ -35,6 +36,28 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class PayloadMapper(Mapper[UUID]):
+    """eventsourcing's mapper, with events' payload models (`emergency.domain.payload`)
+    stored as the objects they dump to, and read back into their models once
+    upcast, so an aggregate always applies typed payloads."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        dumped = object.__new__(type(domain_event))
+        object.__setattr__(dumped, "__dict__", {name: stored_form(value) for name, value in vars(domain_event).items()})
+        return super().to_stored_event(dumped)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        domain_event = super().to_domain_event(stored_event)
+        state = vars(domain_event)
+        payload = PAYLOADS.get(type(domain_event).__qualname__)
+        if payload is not None:
+            typed = payload.model_validate({name: value for name, value in state.items() if name not in NOT_PAYLOAD})
+            state.update((name, getattr(typed, name)) for name in payload.model_fields)
+        if "meta" in state:
+            state["meta"] = EventMeta.model_validate(state["meta"])
+        return domain_event
 
 
 class AidApplication(Application):
@@ -121,6 +144,9 @@ class AidApplication(Application):
                 due[e.originator_id] = aggregate
         for aggregate in due.values():
             self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=PayloadMapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -27,6 +27,7 @@ from pydantic import (
 from emergency import clock
 from emergency.domain.household import DECISIONS, FLAGS, HOUSE_CLASSES, HOUSE_DAMAGE, LEVELS
 from emergency.domain.incident import INCIDENT_TYPES
+from emergency.domain.payload import EventMeta
 from emergency.errors import FieldError
 from emergency.policy import SUPPORT_TYPES
 
@@ -135,10 +136,6 @@ class CorrectHousehold(Command):
     members: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
     flags: list[Flag] | None = None
     reason: Text
-
-    def changes(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(include={"head_name", "members", "flags"}).items()
-                if v is not None}
 
 
 class AssessDamage(Command):
@@ -249,7 +246,7 @@ class Meta(Model):
     request_id: str | None = None
     source: Literal["api", "cli", "import", "demo", "test", "bench"] = "api"
 
+    def recorded(self) -> EventMeta:
+        """As every event stores it."""
+        return EventMeta(actor=self.actor, role=self.role, request_id=self.request_id, source=self.source)
 
-COMMANDS: dict[str, type[Command]] = {c.name: c for c in (
-    OpenIncident, ExtendIncidentAreas, CloseIncident, RegisterHousehold, CorrectHousehold, AssessDamage,
-    RecordDecision, RecordDisbursement, ConfirmReceipt, CorrectDisbursement)}

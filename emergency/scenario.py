@@ -23,7 +23,18 @@ from uuid import UUID
 
 from emergency import areas as official
 from emergency import clock
-from emergency import commands as c
+from emergency.commands import (
+    Area,
+    AssessDamage,
+    Command,
+    ConfirmReceipt,
+    CorrectHousehold,
+    Meta,
+    OpenIncident,
+    RecordDecision,
+    RecordDisbursement,
+    RegisterHousehold,
+)
 from emergency.errors import AidError
 from emergency.service import AidService, Submission
 
@@ -91,7 +102,7 @@ class ScenarioConfig:
 class _Step:
     at: datetime
     seq: int
-    make: Callable[[], c.Command] = field(compare=False)
+    make: Callable[[], Command] = field(compare=False)
     then: Callable[[dict[str, Any]], None] | None = field(compare=False, default=None)
 
 
@@ -113,9 +124,9 @@ class _Simulation:
         self.started_at = config.started_at or self.until - timedelta(days=5)
         self.queue: list[_Step] = []
         self.seq = 0
-        self.meta = c.Meta(actor="scenario", source="demo")
+        self.meta = Meta(actor="scenario", source="demo")
 
-    def at(self, when: datetime, make: Callable[[], c.Command],
+    def at(self, when: datetime, make: Callable[[], Command],
            then: Callable[[dict[str, Any]], None] | None = None) -> None:
         if when <= self.until:
             self.seq += 1
@@ -124,8 +135,8 @@ class _Simulation:
     def hours(self, low: float, high: float) -> timedelta:
         return timedelta(hours=self.rng.uniform(low, high))
 
-    def areas(self) -> list[c.Area]:
-        return [c.Area(province_code=p, commune_codes=codes)
+    def areas(self) -> list[Area]:
+        return [Area(province_code=p, commune_codes=codes)
                 for p, codes in scenario_areas(self.config.provinces, self.config.communes_per_province).items()]
 
     # ----- the household's story ------------------------------------------
@@ -137,7 +148,7 @@ class _Simulation:
                                 ("disabled", .04), ("ethnic_minority", .10)) if rng.random() < p]
         seen = self.started_at + self.hours(4, self.config.reach_hours)
         synced = seen + (self.hours(6, 40) if rng.random() < 0.1 else self.hours(0, 0.5))
-        register = c.RegisterHousehold(
+        register = RegisterHousehold(
             incident_id=incident_id, commune_code=rng.choice(communes), members=members, flags=flags,
             head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
         damage = rng.choices(list(DAMAGE_WEIGHTS), weights=list(DAMAGE_WEIGHTS.values()))[0]
@@ -158,11 +169,11 @@ class _Simulation:
 
         def registered(result: dict[str, Any]) -> None:
             household_id = UUID(result["household_id"])
-            self.at(synced, lambda: c.AssessDamage(household_id=household_id, **assessment),
+            self.at(synced, lambda: AssessDamage(household_id=household_id, **assessment),
                     lambda r: self.entitlements(household_id, synced, r))
             if missed_poverty:
                 # New supports it now qualifies for wait for a decision.
-                self.at(synced + timedelta(days=1), lambda: c.CorrectHousehold(
+                self.at(synced + timedelta(days=1), lambda: CorrectHousehold(
                     household_id=household_id, flags=sorted({*flags, "poor"}),
                     reason="bổ sung theo danh sách hộ nghèo của xã"))
         self.at(synced, lambda: register, registered)
@@ -182,8 +193,8 @@ class _Simulation:
         elif rng.random() < 0.03:
             kind, extra = "reject", {"reason": "không đủ điều kiện sau xác minh"}
 
-        def command() -> c.Command:
-            return c.RecordDecision(household_id=household_id, support_type=entitlement["support_type"],
+        def command() -> Command:
+            return RecordDecision(household_id=household_id, support_type=entitlement["support_type"],
                                     decision=kind, decided_by="Chủ tịch UBND xã", decided_at=decided_at, **extra)
 
         def decided(result: dict[str, Any]) -> None:
@@ -204,8 +215,8 @@ class _Simulation:
         channel = "in_kind_delivery" if in_kind else rng.choice(("cash_in_hand", "bank_transfer"))
         source = rng.choice(("state_budget", "state_budget", "fatherland_front", "red_cross"))
 
-        def command() -> c.Command:
-            return c.RecordDisbursement(
+        def command() -> Command:
+            return RecordDisbursement(
                 household_id=household_id, support_type=entitlement["support_type"],
                 form="in_kind" if in_kind else "cash", amount_vnd=None if in_kind else amount,
                 quantity=quantity if in_kind else None, unit=entitlement["unit"] if in_kind else None,
@@ -214,7 +225,7 @@ class _Simulation:
         def paid(result: dict[str, Any]) -> None:
             if rng.random() < 0.7:
                 confirmed_at = delivered_at + self.hours(0, 6)
-                self.at(confirmed_at, lambda: c.ConfirmReceipt(
+                self.at(confirmed_at, lambda: ConfirmReceipt(
                     household_id=household_id, disbursement_id=UUID(result["disbursement_id"]),
                     confirmed_at=confirmed_at, confirmed_by="chủ hộ", method="signature"))
         self.at(delivered_at, command, paid)
@@ -233,7 +244,7 @@ class _Simulation:
 
 
 # Something else that happens during the scenario: at a moment, a step that records under its own clock
-# (a relief campaign's, `emergency.funding_scenario.CampaignPlay`).
+# (a relief campaign's, `emergency.campaign_scenario.CampaignPlay`).
 Interlude = tuple[datetime, Callable[[], None]]
 
 
@@ -249,7 +260,7 @@ def run_scenario(service: AidService, config: ScenarioConfig | None = None,
     opened_at = sim.started_at + timedelta(hours=2)
     report = ScenarioReport(incident_id=UUID(int=0), started_at=sim.started_at, until=sim.until)
     with clock.frozen_at(opened_at):
-        opened = service.execute(c.OpenIncident(
+        opened = service.execute(OpenIncident(
             incident_type="storm", title="Bão số 3 (mô phỏng)", started_at=sim.started_at, areas=sim.areas()),
             sim.meta)
     report.incident_id = UUID(opened.result["incident_id"])

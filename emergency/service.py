@@ -13,7 +13,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 from uuid import UUID, uuid4
 
 import structlog
@@ -21,14 +21,38 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from emergency import commands as c
 from emergency.application import AidApplication
 from emergency.areas import AreaRegistry
+from emergency.batch import Batch, Handler, Scope
+from emergency.commands import (
+    Area,
+    AssessDamage,
+    CloseIncident,
+    Command,
+    ConfirmReceipt,
+    CorrectDisbursement,
+    CorrectHousehold,
+    ExtendIncidentAreas,
+    Meta,
+    OpenIncident,
+    RecordDecision,
+    RecordDisbursement,
+    RegisterHousehold,
+)
 from emergency.domain import HouseholdCase, IdempotencyRecord, Incident
+from emergency.domain.household import (
+    Assessment,
+    Decision,
+    Disbursement,
+    DisbursementCorrection,
+    HouseholdChanges,
+    Receipt,
+)
+from emergency.domain.payload import EventMeta
 from emergency.envelope import Envelope, from_notification, from_stored_event, plain
-from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.funding import Funding
-from emergency.funding_rules import load_funding_policy
+from emergency.errors import AidError, Conflict, InvalidInput, NotFound
+from emergency.funding.handlers import Funding
+from emergency.funding.rules import load_funding_policy
 from emergency.policy import Policy
 
 log = structlog.get_logger(__name__)
@@ -37,22 +61,9 @@ MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
-class Scope:
-    """Where a caller may write: None means everywhere."""
-
-    provinces: frozenset[str] | None = None
-    communes: frozenset[str] | None = None
-
-    def allows(self, province: str, commune: str | None = None) -> bool:
-        if self.provinces is not None and province not in self.provinces:
-            return False
-        return self.communes is None or commune in self.communes
-
-
-@dataclass(frozen=True)
 class Submission:
-    command: c.Command
-    meta: c.Meta = c.Meta()
+    command: Command
+    meta: Meta = Meta()
     idempotency_key: str | None = None
     scope: Scope = Scope()
     # Two callers may use the same key: keys are namespaced by caller.
@@ -75,75 +86,6 @@ class _Tainted(Exception):
     """A command failed after changing an aggregate: the batch must not be saved."""
 
 
-class _Batch:
-    """Aggregates loaded or created by the commands of one batch, and which
-    of them each command changed (to hand each caller its own log positions)."""
-
-    def __init__(self, app: AidApplication, careful: bool | None = None):
-        self.app = app
-        # May a command trust an id derived from its content (a bank
-        # reference) to be new without reading the store, leaving a duplicate
-        # to the store's unique (id, version)? None: not known yet (the first
-        # such id is read, and decides: False if new, True if recorded, so a
-        # re-import turns careful at once); the retry after a clash: True.
-        self.careful = careful
-        self.aggregates: dict[UUID, Aggregate] = {}
-        # read ahead for the whole batch in one query (None: nothing recorded)
-        self.preloaded: dict[UUID, Aggregate | None] = {}
-        # per command: (aggregate, first, last version) of the events it added
-        self.touched: list[list[tuple[UUID, int, int]]] = []
-        # pending-event counts when the current command first saw each aggregate
-        self._counts: dict[UUID, int] = {}
-
-    def begin_command(self) -> None:
-        self._counts = {}
-
-    def changed(self) -> list[tuple[UUID, int, int]]:
-        found = []
-        for a, n in self._counts.items():
-            pending = self.aggregates[a].pending_events
-            if len(pending) != n:
-                found.append((a, pending[n].originator_version, pending[-1].originator_version))
-        return found
-
-    def preload(self, ids: Iterable[UUID]) -> None:
-        """Read the aggregates the batch's commands name, in one query."""
-        self.preloaded = self.app.get_many(ids)
-
-    def get(self, cls: type[Aggregate], aggregate_id: UUID, field: str) -> Any:
-        found = self.aggregates.get(aggregate_id)
-        if found is None:
-            if aggregate_id in self.preloaded:
-                found = self.preloaded[aggregate_id]
-            else:
-                try:
-                    found = self.app.repository.get(aggregate_id)
-                except AggregateNotFoundError:
-                    pass
-            if found is None:
-                raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field)
-            self.aggregates[aggregate_id] = found
-        self._counts.setdefault(aggregate_id, len(found.pending_events))
-        if not isinstance(found, cls):
-            raise NotFound(f"{aggregate_id} is not a {cls.__name__}", field=field)
-        return found
-
-    def find(self, aggregate_id: UUID) -> Aggregate | None:
-        try:
-            return self.get(Aggregate, aggregate_id, "id")
-        except NotFound:
-            return None
-
-    def create(self, aggregate: Aggregate, field: str) -> None:
-        if self.find(aggregate.id) is not None:
-            raise Conflict(f"{aggregate.id} is already recorded", field=field, code="already_exists")
-        self.add(aggregate)
-
-    def add(self, aggregate: Aggregate) -> None:
-        self.aggregates[aggregate.id] = aggregate
-        self._counts[aggregate.id] = 0
-
-
 def as_uuid(value: UUID | str, field: str) -> UUID:
     try:
         return value if isinstance(value, UUID) else UUID(str(value))
@@ -162,7 +104,7 @@ def _named_ids(submissions: Sequence[Submission]) -> Iterator[UUID]:
             yield household_id
 
 
-def request_hash(command: c.Command) -> str:
+def request_hash(command: Command) -> str:
     body = json.dumps({"command": command.name, "body": command.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -172,27 +114,24 @@ class AidService:
         self.app = app
         self.policy = policy
         self.areas = areas
-        # Called with the last notification id after each save, e.g. to wake
-        # the embedded projection runner without waiting for its next poll.
-        self.on_saved: list[Callable[[int], None]] = []
         self.funding = Funding(app, load_funding_policy(), areas)
-        self._handlers: dict[type[c.Command], Callable[[_Batch, Any, c.Meta, Scope], dict[str, Any]]] = {
-            c.OpenIncident: self._open_incident,
-            c.ExtendIncidentAreas: self._extend_incident_areas,
-            c.CloseIncident: self._close_incident,
-            c.RegisterHousehold: self._register_household,
-            c.CorrectHousehold: self._correct_household,
-            c.AssessDamage: self._assess_damage,
-            c.RecordDecision: self._record_decision,
-            c.RecordDisbursement: self._record_disbursement,
-            c.ConfirmReceipt: self._confirm_receipt,
-            c.CorrectDisbursement: self._correct_disbursement,
+        self._handlers: dict[type[Command], Handler] = {
+            OpenIncident: self._open_incident,
+            ExtendIncidentAreas: self._extend_incident_areas,
+            CloseIncident: self._close_incident,
+            RegisterHousehold: self._register_household,
+            CorrectHousehold: self._correct_household,
+            AssessDamage: self._assess_damage,
+            RecordDecision: self._record_decision,
+            RecordDisbursement: self._record_disbursement,
+            ConfirmReceipt: self._confirm_receipt,
+            CorrectDisbursement: self._correct_disbursement,
             **self.funding.handlers(),
         }
 
     # ----- running commands --------------------------------------------------
 
-    def execute(self, command: c.Command, meta: c.Meta = c.Meta(), *, idempotency_key: str | None = None,
+    def execute(self, command: Command, meta: Meta = Meta(), *, idempotency_key: str | None = None,
                 scope: Scope = Scope(), key_scope: str = "") -> Outcome:
         """Run one command; raise its AidError if refused."""
         outcome = self.execute_batch([Submission(command, meta, idempotency_key, scope, key_scope)])[0]
@@ -215,7 +154,7 @@ class AidService:
 
     def _run_with_retries(self, submissions: Sequence[Submission]) -> list[Outcome | AidError]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            batch = _Batch(self.app, careful=True if attempt > 1 else None)
+            batch = Batch(self.app, retry=attempt > 1)
             batch.preload(_named_ids(submissions))
             outcomes = [self._run_one(batch, s) for s in submissions]
             try:
@@ -226,15 +165,12 @@ class AidService:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 8)))
                 continue
             self._attach_notification_ids(batch, outcomes, recordings)
-            if recordings:
-                for callback in self.on_saved:
-                    callback(recordings[-1].notification.id)
             return outcomes
         error = Conflict("the records changed concurrently too many times; retry", code="concurrent_update")
         return [error] * len(submissions)
 
     @staticmethod
-    def _attach_notification_ids(batch: _Batch, outcomes: list[Outcome | AidError], recordings: list) -> None:
+    def _attach_notification_ids(batch: Batch, outcomes: list[Outcome | AidError], recordings: list) -> None:
         # Many commands of a batch may append to one aggregate (a fund): each
         # gets the positions of its own events only.
         position = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
@@ -244,7 +180,7 @@ class AidService:
                 outcome.notification_ids = sorted(position[(a, v)] for a, first, last in touched
                                                   for v in range(first, last + 1))
 
-    def _run_one(self, batch: _Batch, submission: Submission) -> Outcome | AidError:
+    def _run_one(self, batch: Batch, submission: Submission) -> Outcome | AidError:
         batch.begin_command()
         try:
             outcome = self._apply(batch, submission)
@@ -262,7 +198,7 @@ class AidService:
         batch.touched.append(batch.changed())
         return outcome
 
-    def _apply(self, batch: _Batch, submission: Submission) -> Outcome:
+    def _apply(self, batch: Batch, submission: Submission) -> Outcome:
         command = submission.command
         record_id = None
         if submission.idempotency_key is not None:
@@ -271,7 +207,7 @@ class AidService:
             if previous is not None:
                 return self._replay(previous, command)
         handler = self._handlers[type(command)]
-        result = plain(handler(batch, command, submission.meta, submission.scope))
+        result = plain(handler(batch, command, submission.meta.recorded(), submission.scope))
         if record_id is not None:
             batch.add(IdempotencyRecord(
                 id=record_id, scope=submission.key_scope, key=submission.idempotency_key,
@@ -279,7 +215,7 @@ class AidService:
         return Outcome(command.name, result)
 
     @staticmethod
-    def _replay(record: Aggregate, command: c.Command) -> Outcome:
+    def _replay(record: Aggregate, command: Command) -> Outcome:
         assert isinstance(record, IdempotencyRecord)
         if record.request_hash != request_hash(command):
             raise Conflict("this Idempotency-Key was already used with a different request",
@@ -288,7 +224,7 @@ class AidService:
 
     # ----- checks shared by handlers ---------------------------------------
 
-    def _check_areas(self, areas: Iterable[c.Area]) -> dict[str, list[str]]:
+    def _check_areas(self, areas: Iterable[Area]) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
         for i, area in enumerate(areas):
             path = f"areas.{i}"
@@ -299,48 +235,40 @@ class AidService:
             result[area.province_code] = sorted(set(result[area.province_code]) | set(area.commune_codes))
         return result
 
-    @staticmethod
-    def _check_scope(scope: Scope, province: str, commune: str | None, field: str, named: bool = True) -> None:
-        """`named`: the caller gave the area, so the refusal may say it; a
-        recorded household's area is not told to a caller outside it."""
-        if not scope.allows(province, commune):
-            where = "this household" if not named else f"commune {commune}" if commune else f"province {province}"
-            raise Forbidden(f"{where} is outside your scope", field=field, code="out_of_scope")
-
-    def _household(self, batch: _Batch, household_id: UUID, scope: Scope) -> tuple[HouseholdCase, Incident]:
+    def _household(self, batch: Batch, household_id: UUID, scope: Scope) -> tuple[HouseholdCase, Incident]:
         household = batch.get(HouseholdCase, household_id, "household_id")
-        self._check_scope(scope, household.province_code, household.commune_code, "household_id", named=False)
+        scope.check(household.province_code, household.commune_code, "household_id", named=False)
         incident = batch.get(Incident, household.incident_id, "incident_id")
         return household, incident
 
     # ----- handlers: check everything, then change ---------------------------
 
-    def _open_incident(self, batch: _Batch, cmd: c.OpenIncident, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+    def _open_incident(self, batch: Batch, cmd: OpenIncident, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         areas = self._check_areas(cmd.areas)
         for province in areas:
-            self._check_scope(scope, province, None, "areas")
+            scope.check(province, None, "areas")
         incident = Incident(id=cmd.incident_id or uuid4(), incident_type=cmd.incident_type, title=cmd.title,
-                            started_at=cmd.started_at, areas=areas, meta=meta.model_dump())
+                            started_at=cmd.started_at, areas=areas, meta=meta)
         batch.create(incident, "incident_id")
         return {"incident_id": incident.id}
 
-    def _extend_incident_areas(self, batch: _Batch, cmd: c.ExtendIncidentAreas, meta: c.Meta,
+    def _extend_incident_areas(self, batch: Batch, cmd: ExtendIncidentAreas, meta: EventMeta,
                                scope: Scope) -> dict[str, Any]:
         incident = batch.get(Incident, cmd.incident_id, "incident_id")
         areas = self._check_areas(cmd.areas)
         for province in areas:
-            self._check_scope(scope, province, None, "areas")
-        incident.extend_areas(areas, meta.model_dump())
+            scope.check(province, None, "areas")
+        incident.extend_areas(areas, meta)
         return {"incident_id": incident.id, "areas": incident.areas}
 
-    def _close_incident(self, batch: _Batch, cmd: c.CloseIncident, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+    def _close_incident(self, batch: Batch, cmd: CloseIncident, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         incident = batch.get(Incident, cmd.incident_id, "incident_id")
         for province in incident.areas:
-            self._check_scope(scope, province, None, "incident_id")
-        incident.close(cmd.closed_at, cmd.reason, meta.model_dump())
+            scope.check(province, None, "incident_id")
+        incident.close(cmd.closed_at, cmd.reason, meta)
         return {"incident_id": incident.id, "closed_at": incident.closed_at}
 
-    def _register_household(self, batch: _Batch, cmd: c.RegisterHousehold, meta: c.Meta,
+    def _register_household(self, batch: Batch, cmd: RegisterHousehold, meta: EventMeta,
                             scope: Scope) -> dict[str, Any]:
         incident = batch.get(Incident, cmd.incident_id, "incident_id")
         incident.check_open()
@@ -348,23 +276,25 @@ class AidService:
         if province is None:
             raise InvalidInput(f"commune {cmd.commune_code} is not among the areas of incident {incident.id}",
                                field="commune_code", code="commune_not_in_incident")
-        self._check_scope(scope, province, cmd.commune_code, "commune_code")
+        scope.check(province, cmd.commune_code, "commune_code")
         household = HouseholdCase(
             id=cmd.household_id or uuid4(), incident_id=incident.id, province_code=province,
             commune_code=cmd.commune_code, head_name=cmd.head_name, members=cmd.members,
-            flags=list(cmd.flags), meta=meta.model_dump())
+            flags=list(cmd.flags), meta=meta)
         batch.create(household, "household_id")
         return {"household_id": household.id, "incident_id": incident.id, "province_code": province}
 
-    def _correct_household(self, batch: _Batch, cmd: c.CorrectHousehold, meta: c.Meta,
+    def _correct_household(self, batch: Batch, cmd: CorrectHousehold, meta: EventMeta,
                            scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         incident.check_open()
-        household.correct_details(cmd.changes(), cmd.reason, meta.model_dump())
-        household.reconcile_entitlements(self.policy, incident.incident_type, meta.model_dump())
+        changes = HouseholdChanges(head_name=cmd.head_name, members=cmd.members,
+                                   flags=list(cmd.flags) if cmd.flags is not None else None)
+        household.correct_details(changes, cmd.reason, meta)
+        household.reconcile_entitlements(self.policy, incident.incident_type, meta)
         return {"household_id": household.id, "entitlements": household.entitlements}
 
-    def _assess_damage(self, batch: _Batch, cmd: c.AssessDamage, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+    def _assess_damage(self, batch: Batch, cmd: AssessDamage, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         incident.check_open()
         if cmd.assessed_at < incident.started_at:
@@ -379,42 +309,57 @@ class AidService:
         if cmd.dead + cmd.missing > household.members:
             raise InvalidInput(f"dead and missing exceed the household's {household.members} members",
                                field="dead", code="exceeds_members")
-        assessment = cmd.model_dump(exclude={"household_id"})
-        assessment["assessment_id"] = cmd.assessment_id or uuid4()
-        household.assess(assessment, meta.model_dump())
-        household.reconcile_entitlements(self.policy, incident.incident_type, meta.model_dump())
-        return {"household_id": household.id, "assessment_id": assessment["assessment_id"],
-                "entitlements": household.entitlements}
+        assessment_id = cmd.assessment_id or uuid4()
+        household.assess(Assessment(
+            assessment_id=str(assessment_id), assessed_at=cmd.assessed_at, dead=cmd.dead, missing=cmd.missing,
+            injured=cmd.injured, seriously_injured=cmd.seriously_injured, house_damage=cmd.house_damage,
+            house_class=cmd.house_class, persons_short_of_food=cmd.persons_short_of_food,
+            food_months=cmd.food_months, orphaned_children=cmd.orphaned_children,
+            relocation_ordered=cmd.relocation_ordered, livelihood_lost=cmd.livelihood_lost, evacuated=cmd.evacuated,
+            supersedes=str(cmd.supersedes) if cmd.supersedes else None, notes=cmd.notes), meta)
+        household.reconcile_entitlements(self.policy, incident.incident_type, meta)
+        return {"household_id": household.id, "assessment_id": assessment_id, "entitlements": household.entitlements}
 
-    def _record_decision(self, batch: _Batch, cmd: c.RecordDecision, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+    def _record_decision(self, batch: Batch, cmd: RecordDecision, meta: EventMeta,
+                         scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         incident.check_open()
-        household.decide(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        household.decide(Decision(
+            support_type=cmd.support_type, decision=cmd.decision, revision=cmd.revision, amount_vnd=cmd.amount_vnd,
+            quantity=cmd.quantity, reason=cmd.reason, decided_by=cmd.decided_by, level=cmd.level,
+            decided_at=cmd.decided_at), meta)
         return {"household_id": household.id, "entitlement": household.entitlements[cmd.support_type]}
 
-    def _record_disbursement(self, batch: _Batch, cmd: c.RecordDisbursement, meta: c.Meta,
+    def _record_disbursement(self, batch: Batch, cmd: RecordDisbursement, meta: EventMeta,
                              scope: Scope) -> dict[str, Any]:
         household, incident = self._household(batch, cmd.household_id, scope)
         if cmd.delivered_at < incident.started_at:
             raise InvalidInput("a disbursement cannot predate the incident", field="delivered_at",
                                code="before_incident")
-        disbursement = cmd.model_dump(exclude={"household_id"})
-        disbursement["disbursement_id"] = cmd.disbursement_id or uuid4()
+        disbursement_id = cmd.disbursement_id or uuid4()
+        disbursement = Disbursement(
+            disbursement_id=str(disbursement_id), support_type=cmd.support_type, form=cmd.form,
+            amount_vnd=cmd.amount_vnd, quantity=cmd.quantity, unit=cmd.unit, item=cmd.item,
+            valuation_vnd=cmd.valuation_vnd, channel=cmd.channel, funding_source=cmd.funding_source,
+            fund_id=cmd.fund_id, delivered_at=cmd.delivered_at, delivered_by=cmd.delivered_by)
         charge_fund = self.funding.prepare_charge(batch, household, disbursement, meta, scope)
-        household.disburse(disbursement, meta.model_dump())
+        household.disburse(disbursement, meta)
         charge_fund()
-        return {"household_id": household.id, "disbursement_id": disbursement["disbursement_id"]}
+        return {"household_id": household.id, "disbursement_id": disbursement_id}
 
-    def _confirm_receipt(self, batch: _Batch, cmd: c.ConfirmReceipt, meta: c.Meta, scope: Scope) -> dict[str, Any]:
+    def _confirm_receipt(self, batch: Batch, cmd: ConfirmReceipt, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
-        household.confirm_receipt(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        household.confirm_receipt(Receipt(disbursement_id=str(cmd.disbursement_id), confirmed_at=cmd.confirmed_at,
+                                          confirmed_by=cmd.confirmed_by, method=cmd.method), meta)
         return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
 
-    def _correct_disbursement(self, batch: _Batch, cmd: c.CorrectDisbursement, meta: c.Meta,
+    def _correct_disbursement(self, batch: Batch, cmd: CorrectDisbursement, meta: EventMeta,
                               scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
-        settle_fund = self.funding.prepare_correction(batch, household, cmd, meta)
-        household.correct_disbursement(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
+        correction = DisbursementCorrection(disbursement_id=str(cmd.disbursement_id), void=cmd.void,
+                                            amount_vnd=cmd.amount_vnd, quantity=cmd.quantity, reason=cmd.reason)
+        settle_fund = self.funding.prepare_correction(batch, household, correction, meta)
+        household.correct_disbursement(correction, meta)
         settle_fund()
         return {"household_id": household.id, "disbursement_id": cmd.disbursement_id}
 

@@ -13,7 +13,7 @@ The format (the README shows an example):
   1-64 printable ASCII characters, no spaces.
 - `amount`: whole VND, digits only: no sign, separators or decimals.
 - `remitter`: who sent it (not empty); `description`: the transfer's text.
-- `donor_type`: one of `emergency.funding_commands.DONOR_TYPES` (default
+- `donor_type`: one of `emergency.funding.commands.DONOR_TYPES` (default
   `unspecified`); `anonymous`: true/false/yes/no/1/0 (default false);
   `earmark`: empty, `province:PP`, `commune:PP:CCCCC`, `household:<uuid>` or
   `purpose:<code>` (codes in `emergency/policy/funding.toml`).
@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from emergency.clock import VIETNAM
 from emergency.commands import Meta
 from emergency.errors import AidError, InvalidInput
-from emergency.funding_commands import RecordContribution
+from emergency.funding.commands import RecordContribution
 from emergency.service import AidService, Submission
 
 log = structlog.get_logger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emergency.service import Scope
+from emergency.batch import Scope
 from projections.cases import CHANGE_COLUMNS, case_state
 from projections.coverage import Areas
 from projections.store import ViewStore

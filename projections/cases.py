@@ -27,9 +27,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from emergency.domain.household import (
+    DECIDED_STATUS,
+    HouseholdCaseDamageAssessed,
+    HouseholdCaseDecided,
+    HouseholdCaseDetailsCorrected,
+    HouseholdCaseDisbursed,
+    HouseholdCaseDisbursementCorrected,
+    HouseholdCaseEntitlementDetermined,
+    HouseholdCaseEntitlementWithdrawn,
+    HouseholdCaseRegistered,
+)
+from emergency.domain.incident import IncidentClosed, IncidentOpened
 from emergency.envelope import Envelope
 from projections.base import Projection
-from projections.rows import insert, iso, micros, newer, select_in, upsert
+from projections.rows import insert, iso, newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
 RICE_UNIT = "kg rice"
@@ -235,27 +247,28 @@ def _fold_incident(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Opened":
         if e.aggregate_id in batch.incidents:
             return
+        opened = IncidentOpened.decode(e)
         batch.incidents[e.aggregate_id] = {
-            "incident_id": e.aggregate_id, "title": e.data["title"], "incident_type": e.data["incident_type"],
-            "started_at": micros(e.data["started_at"]), "closed_at": None, "version": e.version}
+            "incident_id": e.aggregate_id, "title": opened.title, "incident_type": opened.incident_type,
+            "started_at": to_micros(opened.started_at), "closed_at": None, "version": e.version}
         return
     incident = newer(batch.incidents, e)
     if incident is not None and e.type == "Closed":
-        incident["closed_at"] = micros(e.data["closed_at"])
+        incident["closed_at"] = to_micros(IncidentClosed.decode(e).closed_at)
 
 
 def _fold_household(batch: _TouchedRows, e: Envelope) -> None:
     if e.type == "Registered":
         if e.aggregate_id not in batch.households:
-            d = e.data
+            registered = HouseholdCaseRegistered.decode(e)
             batch.households[e.aggregate_id] = Household(
-                e.aggregate_id, d["incident_id"], d["province_code"], d["commune_code"], d["head_name"],
-                d["members"], e.version)
+                e.aggregate_id, str(registered.incident_id), registered.province_code, registered.commune_code,
+                registered.head_name, registered.members, e.version)
         return
     household = newer(batch.households, e)
     if household is None:
         return
-    touched = HANDLERS[e.type](household, e.data)
+    touched = HANDLERS[e.type](household, e)
     for support_type in touched:
         case = household.cases[support_type]
         case.changed_at = e.notification_id or 0
@@ -264,73 +277,75 @@ def _fold_household(batch: _TouchedRows, e: Envelope) -> None:
         batch.changes.append((row[-1],) + row[:-1])
 
 
-def _details_corrected(h: Household, data: dict[str, Any]) -> list[str]:
-    changes = data["changes"]
-    if "head_name" in changes:
-        h.head_name = changes["head_name"]
-    if "members" not in changes:
+def _details_corrected(h: Household, e: Envelope) -> list[str]:
+    changes = HouseholdCaseDetailsCorrected.decode(e).changes
+    if changes.head_name is not None:
+        h.head_name = changes.head_name
+    if changes.members is None:
         return []
-    h.members = changes["members"]
+    h.members = changes.members
     return sorted(h.cases)
 
 
-def _damage_assessed(h: Household, data: dict[str, Any]) -> list[str]:
-    assessment = data["assessment"]
-    h.assessed[assessment["assessment_id"]] = micros(assessment["assessed_at"])
+def _damage_assessed(h: Household, e: Envelope) -> list[str]:
+    assessment = HouseholdCaseDamageAssessed.decode(e).assessment
+    h.assessed[assessment.assessment_id] = to_micros(assessment.assessed_at)
     return []
 
 
-def _entitlement_determined(h: Household, data: dict[str, Any]) -> list[str]:
-    ent = data["entitlement"]
-    code = ent["support_type"]
+def _entitlement_determined(h: Household, e: Envelope) -> list[str]:
+    determined = HouseholdCaseEntitlementDetermined.decode(e)
+    entitlement = determined.entitlement
+    code = entitlement.support_type
     previous = h.cases.get(code)
     # A revision keeps the moment the need was first seen, as the deadline does.
-    need_at = h.assessed[data["basis"]]
+    need_at = h.assessed[determined.basis]
     if previous is not None and previous.status != "withdrawn":
         need_at = previous.need_at
-    h.cases[code] = Case(code, need_at, micros(ent["due_at"]), ent["amount_vnd"], ent["quantity"], ent["unit"],
-                         ent["revision"])
+    h.cases[code] = Case(code, need_at, to_micros(entitlement.due_at), entitlement.amount_vnd, entitlement.quantity,
+                         entitlement.unit, entitlement.revision)
     h.settle(code)
     return [code]
 
 
-def _entitlement_withdrawn(h: Household, data: dict[str, Any]) -> list[str]:
-    case = h.cases[data["support_type"]]
+def _entitlement_withdrawn(h: Household, e: Envelope) -> list[str]:
+    withdrawn = HouseholdCaseEntitlementWithdrawn.decode(e)
+    case = h.cases[withdrawn.support_type]
     case.status = "withdrawn"
-    case.withdrawn_at = h.assessed[data["basis"]]
+    case.withdrawn_at = h.assessed[withdrawn.basis]
     return [case.support_type]
 
 
-def _decided(h: Household, data: dict[str, Any]) -> list[str]:
-    decision = data["decision"]
-    case = h.cases[decision["support_type"]]
-    case.status = {"approve": "approved", "adjust": "adjusted", "reject": "rejected"}[decision["decision"]]
-    case.decided_at = micros(decision["decided_at"])
-    if decision["decision"] == "adjust":
-        case.amount_vnd, case.quantity = decision.get("amount_vnd"), decision.get("quantity")
+def _decided(h: Household, e: Envelope) -> list[str]:
+    decision = HouseholdCaseDecided.decode(e).decision
+    case = h.cases[decision.support_type]
+    case.status = DECIDED_STATUS[decision.decision]
+    case.decided_at = to_micros(decision.decided_at)
+    if decision.decision == "adjust":
+        case.amount_vnd, case.quantity = decision.amount_vnd, decision.quantity
     h.settle(case.support_type)
     return [case.support_type]
 
 
-def _disbursed(h: Household, data: dict[str, Any]) -> list[str]:
-    d = data["disbursement"]
-    h.deliveries[d["disbursement_id"]] = Delivery(
-        d["disbursement_id"], d["support_type"], micros(d["delivered_at"]), d.get("amount_vnd") or 0,
-        d.get("quantity") or 0)
-    h.dirty_deliveries.add(d["disbursement_id"])
-    h.settle(d["support_type"])
-    return [d["support_type"]]
+def _disbursed(h: Household, e: Envelope) -> list[str]:
+    paid = HouseholdCaseDisbursed.decode(e).disbursement
+    h.deliveries[paid.disbursement_id] = Delivery(
+        paid.disbursement_id, paid.support_type, to_micros(paid.delivered_at), paid.amount_vnd or 0,
+        paid.quantity or 0)
+    h.dirty_deliveries.add(paid.disbursement_id)
+    h.settle(paid.support_type)
+    return [paid.support_type]
 
 
-def _disbursement_corrected(h: Household, data: dict[str, Any]) -> list[str]:
-    correction = data["correction"]
-    delivery = h.deliveries[correction["disbursement_id"]]
-    if correction["void"]:
+def _disbursement_corrected(h: Household, e: Envelope) -> list[str]:
+    correction = HouseholdCaseDisbursementCorrected.decode(e).correction
+    delivery = h.deliveries[correction.disbursement_id]
+    if correction.void:
         delivery.voided = 1
-    if correction.get("amount_vnd") is not None:
-        delivery.amount_vnd = correction["amount_vnd"]
-    if correction.get("quantity") is not None:
-        delivery.quantity = correction["quantity"]
+    if correction.amount_vnd is not None:
+        delivery.amount_vnd = correction.amount_vnd
+    if correction.quantity is not None:
+        delivery.quantity = correction.quantity
     h.dirty_deliveries.add(delivery.disbursement_id)
     h.settle(delivery.support_type)
     return [delivery.support_type]

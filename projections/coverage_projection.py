@@ -38,10 +38,20 @@ from dataclasses import dataclass, field
 from operator import add, neg, sub
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
+from emergency.domain.household import (
+    HouseholdCaseDamageAssessed,
+    HouseholdCaseDecided,
+    HouseholdCaseDetailsCorrected,
+    HouseholdCaseDisbursed,
+    HouseholdCaseDisbursementCorrected,
+    HouseholdCaseEntitlementDetermined,
+    HouseholdCaseEntitlementWithdrawn,
+    HouseholdCaseRegistered,
+)
 from emergency.envelope import Envelope
 from projections import checkpoints
 from projections.base import Projection
-from projections.rows import chunks, insert, micros, newer, placeholders, select_in
+from projections.rows import chunks, insert, micros, newer, placeholders, select_in, to_micros
 from projections.store import Cursor
 from projections.timeline import (
     FIELDS,
@@ -300,9 +310,10 @@ class CoverageProjection(Projection):
               changes: Changes, clock: int) -> None:
         if e.type == "Registered":
             if e.aggregate_id not in households:
-                d = e.data
-                households[e.aggregate_id] = Household(e.aggregate_id, d["incident_id"], d["province_code"],
-                                                       d["commune_code"], d["head_name"], d["members"], e.version)
+                registered = HouseholdCaseRegistered.decode(e)
+                households[e.aggregate_id] = Household(e.aggregate_id, str(registered.incident_id),
+                                                       registered.province_code, registered.commune_code,
+                                                       registered.head_name, registered.members, e.version)
                 drawings[e.aggregate_id] = draw(households[e.aggregate_id])
             return
         h = newer(households, e)
@@ -310,7 +321,7 @@ class CoverageProjection(Projection):
             return
         head = (h.head_name, h.members)  # as the stretches known until now show them
         handler = HANDLERS.get(e.type)
-        touched = handler(h, e.data) if handler else []
+        touched = handler(h, e) if handler else []
         if not touched:
             return
         old = drawings[e.aggregate_id]
@@ -343,59 +354,62 @@ def _close(h: Household, support_type: str, segments: list[Segment], superseded:
 # ----- folding one event into a household's facts -------------------------------
 
 
-def _details_corrected(h: Household, data: dict[str, Any]) -> list[str]:
-    changes = data["changes"]
-    if "head_name" not in changes and "members" not in changes:
+def _details_corrected(h: Household, e: Envelope) -> list[str]:
+    changes = HouseholdCaseDetailsCorrected.decode(e).changes
+    if changes.head_name is None and changes.members is None:
         return []
-    h.head_name = changes.get("head_name", h.head_name)
-    h.members = changes.get("members", h.members)
+    h.head_name = changes.head_name if changes.head_name is not None else h.head_name
+    h.members = changes.members if changes.members is not None else h.members
     return sorted(h.cases)
 
 
-def _damage_assessed(h: Household, data: dict[str, Any]) -> list[str]:
-    assessment = data["assessment"]
-    h.assessed[assessment["assessment_id"]] = micros(assessment["assessed_at"])
+def _damage_assessed(h: Household, e: Envelope) -> list[str]:
+    assessment = HouseholdCaseDamageAssessed.decode(e).assessment
+    h.assessed[assessment.assessment_id] = to_micros(assessment.assessed_at)
     return []
 
 
-def _entitlement_determined(h: Household, data: dict[str, Any]) -> list[str]:
-    e = data["entitlement"]
-    h.cases.setdefault(e["support_type"], []).append(
-        ["det", h.assessed[data["basis"]], micros(e["due_at"]), e["amount_vnd"], e["quantity"], e["unit"]])
-    return [e["support_type"]]
+def _entitlement_determined(h: Household, e: Envelope) -> list[str]:
+    determined = HouseholdCaseEntitlementDetermined.decode(e)
+    entitlement = determined.entitlement
+    h.cases.setdefault(entitlement.support_type, []).append(
+        ["det", h.assessed[determined.basis], to_micros(entitlement.due_at), entitlement.amount_vnd,
+         entitlement.quantity, entitlement.unit])
+    return [entitlement.support_type]
 
 
-def _entitlement_withdrawn(h: Household, data: dict[str, Any]) -> list[str]:
-    h.cases[data["support_type"]].append(["wd", h.assessed[data["basis"]]])
-    return [data["support_type"]]
+def _entitlement_withdrawn(h: Household, e: Envelope) -> list[str]:
+    withdrawn = HouseholdCaseEntitlementWithdrawn.decode(e)
+    h.cases[withdrawn.support_type].append(["wd", h.assessed[withdrawn.basis]])
+    return [withdrawn.support_type]
 
 
-def _decided(h: Household, data: dict[str, Any]) -> list[str]:
-    d = data["decision"]
-    h.cases[d["support_type"]].append(["dec", micros(d["decided_at"]), d["decision"], d.get("amount_vnd"),
-                                       d.get("quantity")])
-    return [d["support_type"]]
+def _decided(h: Household, e: Envelope) -> list[str]:
+    decision = HouseholdCaseDecided.decode(e).decision
+    h.cases[decision.support_type].append(["dec", to_micros(decision.decided_at), decision.decision,
+                                           decision.amount_vnd, decision.quantity])
+    return [decision.support_type]
 
 
-def _disbursed(h: Household, data: dict[str, Any]) -> list[str]:
-    d = data["disbursement"]
-    h.deliveries[d["disbursement_id"]] = [d["support_type"], micros(d["delivered_at"]), d.get("amount_vnd") or 0,
-                                          d.get("quantity") or 0, 0]
-    return [d["support_type"]]
+def _disbursed(h: Household, e: Envelope) -> list[str]:
+    paid = HouseholdCaseDisbursed.decode(e).disbursement
+    h.deliveries[paid.disbursement_id] = [paid.support_type, to_micros(paid.delivered_at), paid.amount_vnd or 0,
+                                          paid.quantity or 0, 0]
+    return [paid.support_type]
 
 
-def _disbursement_corrected(h: Household, data: dict[str, Any]) -> list[str]:
-    c = data["correction"]
-    delivery = h.deliveries[c["disbursement_id"]]
-    if c["void"]:
+def _disbursement_corrected(h: Household, e: Envelope) -> list[str]:
+    correction = HouseholdCaseDisbursementCorrected.decode(e).correction
+    delivery = h.deliveries[correction.disbursement_id]
+    if correction.void:
         delivery[4] = 1
-    for index, name in ((2, "amount_vnd"), (3, "quantity")):
-        if c.get(name) is not None:
-            delivery[index] = c[name]
+    for index, value in ((2, correction.amount_vnd), (3, correction.quantity)):
+        if value is not None:
+            delivery[index] = value
     return [delivery[0]]
 
 
-HANDLERS: dict[str, Callable[[Household, dict[str, Any]], list[str]]] = {
+HANDLERS: dict[str, Callable[[Household, Envelope], list[str]]] = {
     "DetailsCorrected": _details_corrected, "DamageAssessed": _damage_assessed,
     "EntitlementDetermined": _entitlement_determined, "EntitlementWithdrawn": _entitlement_withdrawn,
     "Decided": _decided, "Disbursed": _disbursed, "DisbursementCorrected": _disbursement_corrected,

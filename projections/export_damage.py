@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from emergency.domain.household import (
+    HouseholdCaseDamageAssessed,
+    HouseholdCaseDetailsCorrected,
+    HouseholdCaseRegistered,
+)
 from emergency.envelope import Envelope
 from projections.base import Projection
-from projections.rows import micros, newer, select_in, upsert
+from projections.rows import newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
 FIGURES = ("dead", "missing", "injured", "persons_short_of_food")
@@ -56,21 +61,23 @@ def _load(cur: Cursor, household_ids: list[str]) -> dict[str, dict[str, Any]]:
 def _fold(rows: dict[str, dict[str, Any]], e: Envelope) -> None:
     if e.type == "Registered":
         if e.aggregate_id not in rows:
+            registered = HouseholdCaseRegistered.decode(e)
             rows[e.aggregate_id] = dict.fromkeys(COLUMNS) | {
-                "household_id": e.aggregate_id, "incident_id": e.data["incident_id"],
-                "province_code": e.data["province_code"], "commune_code": e.data["commune_code"],
-                "members": e.data["members"], "version": e.version}
+                "household_id": e.aggregate_id, "incident_id": str(registered.incident_id),
+                "province_code": registered.province_code, "commune_code": registered.commune_code,
+                "members": registered.members, "version": e.version}
         return
     row = newer(rows, e)
     if row is None:
         return
     if e.type == "DetailsCorrected":
-        row["members"] = e.data["changes"].get("members", row["members"])
+        members = HouseholdCaseDetailsCorrected.decode(e).changes.members
+        row["members"] = members if members is not None else row["members"]
         return
-    assessment = e.data["assessment"]
-    assessed_at = micros(assessment["assessed_at"])
-    if row["assessment_id"] is None or assessment["supersedes"] == row["assessment_id"] \
+    assessment = HouseholdCaseDamageAssessed.decode(e).assessment
+    assessed_at = to_micros(assessment.assessed_at)
+    if row["assessment_id"] is None or assessment.supersedes == row["assessment_id"] \
             or assessed_at >= row["assessed_at"]:
-        row.update({name: assessment[name] for name in (*FIGURES, "house_damage", "house_class")},
-                   assessment_id=assessment["assessment_id"], assessed_at=assessed_at,
-                   evacuated=int(assessment["evacuated"]))
+        row.update({name: getattr(assessment, name) for name in (*FIGURES, "house_damage", "house_class")},
+                   assessment_id=assessment.assessment_id, assessed_at=assessed_at,
+                   evacuated=int(assessment.evacuated))

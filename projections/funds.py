@@ -30,12 +30,29 @@ Tables (prefix `funds_`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
+from emergency.domain.campaign import CampaignExtended, CampaignLaunched
+from emergency.domain.contribution import ContributionRecorded
+from emergency.domain.fund import (
+    Draw,
+    FundAllocatedIn,
+    FundAllocatedOut,
+    FundCharged,
+    FundContributionReceived,
+    FundOpened,
+    FundReturned,
+)
+from emergency.domain.household import (
+    HouseholdCaseDetailsCorrected,
+    HouseholdCaseDisbursed,
+    HouseholdCaseDisbursementCorrected,
+    HouseholdCaseRegistered,
+)
 from emergency.envelope import Envelope
 from emergency.names import fold
 from projections.base import Projection
-from projections.rows import insert, micros, newer, select_in, upsert
+from projections.rows import insert, micros, newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
 CAMPAIGN_COLUMNS = ("campaign_id", "title", "mobiliser_type", "mobiliser_name", "level", "province_code",
@@ -182,51 +199,92 @@ class FundsProjection(Projection):
 
 
 def _fold_campaign(batch: _TouchedRows, e: Envelope) -> None:
-    d = e.data
     if e.type == "Launched":
-        batch.campaigns.setdefault(e.aggregate_id, {
-            "campaign_id": e.aggregate_id, **{k: d[k] for k in CAMPAIGN_COLUMNS[1:8]},
-            **{k: micros(d[k]) for k in ("launched_at", "receiving_until", "distribution_until")},
-            "version": e.version})
+        if e.aggregate_id not in batch.campaigns:
+            launched = CampaignLaunched.decode(e)
+            batch.campaigns[e.aggregate_id] = {
+                "campaign_id": e.aggregate_id, **{k: getattr(launched, k) for k in CAMPAIGN_COLUMNS[1:7]},
+                "incident_id": str(launched.incident_id) if launched.incident_id else None,
+                "launched_at": to_micros(launched.launched_at), "receiving_until": to_micros(launched.receiving_until),
+                "distribution_until": to_micros(launched.distribution_until), "version": e.version}
         return
     campaign = newer(batch.campaigns, e)
     if campaign is not None:
-        campaign.update(receiving_until=micros(d["receiving_until"]), distribution_until=micros(d["distribution_until"]))
+        extended = CampaignExtended.decode(e)
+        campaign.update(receiving_until=to_micros(extended.receiving_until),
+                        distribution_until=to_micros(extended.distribution_until))
 
 
 # ----- funds --------------------------------------------------------------------
 
 
 def _fold_fund(batch: _TouchedRows, e: Envelope) -> None:
-    d = e.data
     if e.type == "Opened":
-        batch.funds.setdefault(e.aggregate_id, {"fund_id": e.aggregate_id, **{k: d[k] for k in FUND_COLUMNS[1:6]},
-                                                "version": e.version})
+        if e.aggregate_id not in batch.funds:
+            opened = FundOpened.decode(e)
+            batch.funds[e.aggregate_id] = {"fund_id": e.aggregate_id, "campaign_id": str(opened.campaign_id),
+                                           **{k: getattr(opened, k) for k in FUND_COLUMNS[2:6]}, "version": e.version}
         return
     if newer(batch.funds, e) is None:
         return
-    kind, sign, ref, counterpart, at = _MOVEMENTS[e.type](e)
-    for draw in d["draws"] if "draws" in d else [d["draw"]]:
-        held = batch.balances.setdefault((e.aggregate_id, draw["bucket"], draw["asset"]), [0, 0])
-        batch.movements.append((e.aggregate_id, e.version, draw["bucket"], draw["asset"], kind, ref, counterpart,
-                                d.get("household_id"), d.get("support_type"), draw["quantity"], draw["value_vnd"],
-                                held[1], at))
-        held[0] += sign * draw["quantity"]
-        held[1] += sign * draw["value_vnd"]
-        sums = batch.flows.setdefault((e.aggregate_id, draw["asset"], kind, counterpart or ""), [0, 0, 0])
-        for i, add in enumerate((1, draw["quantity"], draw["value_vnd"])):
+    moved = _MOVEMENTS[e.type](e)
+    for draw in moved.draws:
+        held = batch.balances.setdefault((e.aggregate_id, draw.bucket, draw.asset), [0, 0])
+        batch.movements.append((e.aggregate_id, e.version, draw.bucket, draw.asset, moved.kind, moved.ref,
+                                moved.counterpart, moved.household_id, moved.support_type, draw.quantity,
+                                draw.value_vnd, held[1], moved.at))
+        held[0] += moved.sign * draw.quantity
+        held[1] += moved.sign * draw.value_vnd
+        sums = batch.flows.setdefault((e.aggregate_id, draw.asset, moved.kind, moved.counterpart or ""), [0, 0, 0])
+        for i, add in enumerate((1, draw.quantity, draw.value_vnd)):
             sums[i] += add
 
 
-# Fund event type -> (movement kind, sign, ref, counterpart, occurred time in micros)
-_MOVEMENTS: dict[str, Callable[[Envelope], tuple[str, int, str, str | None, int]]] = {
-    "ContributionReceived": lambda e: ("contribution", 1, e.data["contribution_id"], None, micros(e.recorded_at)),
-    "AllocatedOut": lambda e: ("allocation_out", -1, e.data["allocation_id"], e.data["to_fund_id"],
-                               micros(e.data["decision"]["allocated_at"])),
-    "AllocatedIn": lambda e: ("allocation_in", 1, e.data["allocation_id"], e.data["from_fund_id"],
-                              micros(e.data["decision"]["allocated_at"])),
-    "Charged": lambda e: ("charge", -1, e.data["disbursement_id"], None, micros(e.data["delivered_at"])),
-    "Returned": lambda e: ("return", 1, e.data["disbursement_id"], None, micros(e.recorded_at)),
+class Movement(NamedTuple):
+    """What a fund event moved, and the row facts that go with it."""
+
+    kind: str
+    sign: int  # +1 into the fund, -1 out of it
+    ref: str  # the contribution, allocation or disbursement
+    counterpart: str | None  # the other fund of an allocation
+    at: int  # occurred time, micros
+    draws: list[Draw]
+    household_id: str | None = None
+    support_type: str | None = None
+
+
+def _received(e: Envelope) -> Movement:
+    received = FundContributionReceived.decode(e)
+    return Movement("contribution", 1, str(received.contribution_id), None, micros(e.recorded_at), [received.draw])
+
+
+def _allocated_out(e: Envelope) -> Movement:
+    sent = FundAllocatedOut.decode(e)
+    return Movement("allocation_out", -1, str(sent.allocation_id), str(sent.to_fund_id),
+                    to_micros(sent.decision.allocated_at), [sent.draw])
+
+
+def _allocated_in(e: Envelope) -> Movement:
+    accepted = FundAllocatedIn.decode(e)
+    return Movement("allocation_in", 1, str(accepted.allocation_id), str(accepted.from_fund_id),
+                    to_micros(accepted.decision.allocated_at), [accepted.draw])
+
+
+def _charged(e: Envelope) -> Movement:
+    charged = FundCharged.decode(e)
+    return Movement("charge", -1, str(charged.disbursement_id), None, to_micros(charged.delivered_at), charged.draws,
+                    str(charged.household_id), charged.support_type)
+
+
+def _returned(e: Envelope) -> Movement:
+    returned = FundReturned.decode(e)
+    return Movement("return", 1, str(returned.disbursement_id), None, micros(e.recorded_at), returned.draws,
+                    str(returned.household_id))
+
+
+_MOVEMENTS: dict[str, Callable[[Envelope], Movement]] = {
+    "ContributionReceived": _received, "AllocatedOut": _allocated_out, "AllocatedIn": _allocated_in,
+    "Charged": _charged, "Returned": _returned,
 }
 
 
@@ -234,43 +292,58 @@ _MOVEMENTS: dict[str, Callable[[Envelope], tuple[str, int, str, str | None, int]
 
 
 def _fold_contribution(batch: _TouchedRows, e: Envelope) -> None:
-    d, donor, channel, goods = e.data, e.data["donor"], e.data["channel"], e.data["in_kind"] or {}
+    recorded = ContributionRecorded.decode(e)
+    donor, channel, goods = recorded.donor, recorded.channel, recorded.in_kind
+    original = recorded.original_amount
     batch.contributions.append((
-        e.aggregate_id, d["fund_id"], d["campaign_id"], micros(d["received_at"]), donor["name"], fold(donor["name"]),
-        donor["type"], int(donor["anonymous"]), channel["channel"], channel.get("account"), channel.get("reference"),
-        channel.get("receipt_number"), d["currency"], d["original_amount"], d["value_vnd"], goods.get("item"),
-        goods.get("unit"), goods.get("quantity"), d["bucket"], d["asset"], d["description"]))
+        e.aggregate_id, str(recorded.fund_id), str(recorded.campaign_id), to_micros(recorded.received_at), donor.name,
+        fold(donor.name), donor.type, int(donor.anonymous), channel.channel, channel.account, channel.reference,
+        channel.receipt_number, recorded.currency, str(original) if original is not None else None,
+        recorded.value_vnd, goods.item if goods else None, goods.unit if goods else None,
+        goods.quantity if goods else None, recorded.bucket, recorded.asset, recorded.description))
 
 
 # ----- households and their disbursements from funds ---------------------------
 
 
 def _fold_household(batch: _TouchedRows, e: Envelope) -> None:
-    d = e.data
     if e.type == "Registered":
-        batch.households.setdefault(e.aggregate_id, {
-            "household_id": e.aggregate_id, "incident_id": d["incident_id"], "province_code": d["province_code"],
-            "commune_code": d["commune_code"], "head_name": d["head_name"], "head_key": fold(d["head_name"]),
-            "version": e.version})
+        if e.aggregate_id not in batch.households:
+            registered = HouseholdCaseRegistered.decode(e)
+            batch.households[e.aggregate_id] = {
+                "household_id": e.aggregate_id, "incident_id": str(registered.incident_id),
+                "province_code": registered.province_code, "commune_code": registered.commune_code,
+                "head_name": registered.head_name, "head_key": fold(registered.head_name), "version": e.version}
         return
     household = newer(batch.households, e)
     if household is None:
         return
-    if e.type == "DetailsCorrected" and "head_name" in d["changes"]:
-        household.update(head_name=d["changes"]["head_name"], head_key=fold(d["changes"]["head_name"]))
-    elif e.type == "Disbursed" and d["disbursement"].get("fund_id"):
-        paid = d["disbursement"]
-        batch.disbursements[paid["disbursement_id"]] = {
-            "household_id": e.aggregate_id, **{k: paid.get(k) for k in DISBURSEMENT_COLUMNS if k != "household_id"},
-            "delivered_at": micros(paid["delivered_at"]), "voided": 0}
-    elif e.type == "DisbursementCorrected" and d["correction"]["disbursement_id"] in batch.disbursements:
-        correction = d["correction"]
-        paid = batch.disbursements[correction["disbursement_id"]]
-        if correction["void"]:
-            paid["voided"] = 1
-        for name in ("amount_vnd", "quantity"):
-            if correction.get(name) is not None:
-                paid[name] = correction[name]
+    if e.type == "DetailsCorrected":
+        head_name = HouseholdCaseDetailsCorrected.decode(e).changes.head_name
+        if head_name is not None:
+            household.update(head_name=head_name, head_key=fold(head_name))
+    elif e.type == "Disbursed":
+        paid = HouseholdCaseDisbursed.decode(e).disbursement
+        if paid.fund_id is not None:
+            batch.disbursements[paid.disbursement_id] = {
+                "disbursement_id": paid.disbursement_id, "household_id": e.aggregate_id, "fund_id": str(paid.fund_id),
+                "support_type": paid.support_type, "form": paid.form, "item": paid.item, "unit": paid.unit,
+                "amount_vnd": paid.amount_vnd, "quantity": paid.quantity, "delivered_at": to_micros(paid.delivered_at),
+                "voided": 0}
+    elif e.type == "DisbursementCorrected":
+        _correct_fund_disbursement(batch, HouseholdCaseDisbursementCorrected.decode(e))
+
+
+def _correct_fund_disbursement(batch: _TouchedRows, corrected: HouseholdCaseDisbursementCorrected) -> None:
+    correction = corrected.correction
+    paid = batch.disbursements.get(correction.disbursement_id)
+    if paid is None:
+        return  # not paid from a fund
+    if correction.void:
+        paid["voided"] = 1
+    for name, value in (("amount_vnd", correction.amount_vnd), ("quantity", correction.quantity)):
+        if value is not None:
+            paid[name] = value
 
 
 _FOLDS = {"Campaign": _fold_campaign, "Fund": _fold_fund, "Contribution": _fold_contribution,

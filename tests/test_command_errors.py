@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from emergency import commands
+from emergency.batch import Scope
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.service import AidService, Scope, Submission
+from emergency.service import AidService, Submission
 from tests.support.factories import COMMUNES, OTHER_COMMUNE, STORM_START, assess, disburse, open_incident, register
 
 pytestmark = pytest.mark.usefixtures("storm_clock")

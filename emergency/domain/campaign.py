@@ -15,10 +15,35 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from emergency.domain.base import AidAggregate
+from emergency.domain.payload import EventMeta, EventPayload
 from emergency.errors import Conflict
 
 MOBILISER_TYPES = ("fatherland_front", "red_cross", "charity_fund", "enterprise", "individual")
 COMMITTEE_LEVELS = ("central", "province", "commune")
+
+
+class CampaignLaunched(EventPayload):
+    kind = "Campaign.Launched"
+    title: str
+    mobiliser_type: str
+    mobiliser_name: str
+    level: str
+    province_code: str | None
+    commune_code: str | None
+    incident_id: UUID | None
+    launched_at: datetime
+    receiving_until: datetime
+    distribution_until: datetime
+    distribution_commitment: str | None  # what donors were promised, to distribute longer than the rules allow
+    rule_version: str
+
+
+class CampaignExtended(EventPayload):
+    kind = "Campaign.Extended"
+    receiving_until: datetime
+    distribution_until: datetime
+    reason: str
+    decided_by: str
 
 
 class Campaign(AidAggregate):
@@ -26,7 +51,7 @@ class Campaign(AidAggregate):
     def __init__(self, id: UUID, title: str, mobiliser_type: str, mobiliser_name: str, level: str,
                  province_code: str | None, commune_code: str | None, incident_id: UUID | None,
                  launched_at: datetime, receiving_until: datetime, distribution_until: datetime,
-                 distribution_commitment: str | None, rule_version: str, meta: dict[str, Any]):
+                 distribution_commitment: str | None, rule_version: str, meta: EventMeta):
         self.title = title
         self.mobiliser_type = mobiliser_type
         self.mobiliser_name = mobiliser_name
@@ -47,7 +72,7 @@ class Campaign(AidAggregate):
                            field=field, code="outside_campaign_window")
 
     def extend(self, receiving_until: datetime | None, distribution_until: datetime | None, reason: str,
-               decided_by: str, meta: dict[str, Any]) -> None:
+               decided_by: str, meta: EventMeta) -> None:
         receiving = receiving_until or self.receiving_until
         # Receiving longer, without a word on distribution: it keeps its time after receiving.
         distribution = distribution_until or self.distribution_until + (receiving - self.receiving_until)
@@ -61,7 +86,7 @@ class Campaign(AidAggregate):
 
     @event("Extended")
     def _extended(self, receiving_until: datetime, distribution_until: datetime, reason: str, decided_by: str,
-                  meta: dict[str, Any]) -> None:
+                  meta: EventMeta) -> None:
         self.receiving_until = receiving_until
         self.distribution_until = distribution_until
 

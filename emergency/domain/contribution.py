@@ -11,12 +11,53 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
 from emergency.domain.base import AidAggregate
+from emergency.domain.fund import Earmark
+from emergency.domain.payload import EventMeta, EventPayload, Payload
+
+
+class Donor(Payload):
+    name: str
+    type: str
+    anonymous: bool
+
+
+class Channel(Payload):
+    """A bank transfer (account and the bank's reference) or a receipt (its number)."""
+
+    channel: str
+    account: str | None
+    reference: str | None
+    receipt_number: str | None
+
+
+class InKind(Payload):
+    """Goods given: how much of which item, in which unit."""
+
+    item: str
+    unit: str
+    quantity: int
+
+
+class ContributionRecorded(EventPayload):
+    kind = "Contribution.Recorded"
+    fund_id: UUID
+    campaign_id: UUID
+    donor: Donor
+    channel: Channel
+    received_at: datetime
+    currency: str
+    original_amount: Decimal | None  # in `currency`, when it is not VND
+    value_vnd: int
+    in_kind: InKind | None
+    earmark: Earmark
+    bucket: str  # the fund's bucket it went to (the earmark's key)
+    asset: str
+    description: str
 
 
 class Contribution(AidAggregate):
@@ -30,10 +71,10 @@ class Contribution(AidAggregate):
         return uuid5(NAMESPACE_URL, f"emergency:contribution:receipt:{fund_id}:{receipt_number}")
 
     @event("Recorded")
-    def __init__(self, id: UUID, fund_id: UUID, campaign_id: UUID, donor: dict[str, Any], channel: dict[str, Any],
+    def __init__(self, id: UUID, fund_id: UUID, campaign_id: UUID, donor: Donor, channel: Channel,
                  received_at: datetime, currency: str, original_amount: Decimal | None, value_vnd: int,
-                 in_kind: dict[str, Any] | None, earmark: dict[str, Any], bucket: str, asset: str,
-                 description: str, meta: dict[str, Any]):
+                 in_kind: InKind | None, earmark: Earmark, bucket: str, asset: str, description: str,
+                 meta: EventMeta):
         self.fund_id = fund_id
         self.campaign_id = campaign_id
         self.donor = donor
@@ -47,7 +88,3 @@ class Contribution(AidAggregate):
         self.bucket = bucket
         self.asset = asset
         self.description = description
-
-    def summary(self) -> dict[str, Any]:
-        return {"contribution_id": self.id, **{k: v for k, v in self.__dict__.items()
-                                               if not k.startswith("_") and k != "pending_events"}}

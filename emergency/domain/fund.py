@@ -14,7 +14,6 @@ or restated disbursement gives back exactly what it took.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -22,12 +21,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from emergency.domain.base import AidAggregate
+from emergency.domain.payload import EventMeta, EventPayload, Payload, Sparse
 from emergency.errors import Conflict
 
 CASH = "cash"
 EARMARK_KINDS = ("none", "province", "commune", "household", "purpose")
-
-Draw = dict[str, Any]  # {"bucket", "asset", "quantity", "value_vnd"}
 
 
 def asset_key(item: str | None, unit: str | None) -> str:
@@ -45,9 +43,18 @@ def part_value(quantity: int, value: int, taken: int) -> int:
     return value if taken >= quantity else value * taken // quantity
 
 
-@dataclass(frozen=True)
-class Earmark:
-    """A donor's designation. Its `key` names the bucket the money sits in."""
+class Draw(Payload):
+    """A quantity of one asset taken from (or put in) one bucket, and its value."""
+
+    bucket: str
+    asset: str
+    quantity: int
+    value_vnd: int
+
+
+class Earmark(Sparse):
+    """A donor's designation, stored with the fields its kind has. Its `key`
+    names the bucket the money sits in."""
 
     kind: str = "none"
     province_code: str | None = None
@@ -72,17 +79,95 @@ class Earmark:
         kind, _, rest = key.partition(":")
         parts = rest.split(":")
         if kind == "province":
-            return cls(kind, province_code=parts[0])
+            return cls(kind=kind, province_code=parts[0])
         if kind == "commune":
-            return cls(kind, province_code=parts[0], commune_code=parts[1])
+            return cls(kind=kind, province_code=parts[0], commune_code=parts[1])
         if kind == "household":
-            return cls(kind, province_code=parts[0], commune_code=parts[1], household_id=parts[2])
+            return cls(kind=kind, province_code=parts[0], commune_code=parts[1], household_id=parts[2])
         if kind == "purpose":
-            return cls(kind, purpose=rest)
+            return cls(kind=kind, purpose=rest)
         return cls()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+class AllocationDecision(Payload):
+    """Who passed money on to another fund, when, and why."""
+
+    allocated_at: datetime
+    decided_by: str
+    note: str
+
+
+class FundOpened(EventPayload):
+    kind = "Fund.Opened"
+    campaign_id: UUID
+    level: str
+    province_code: str | None
+    commune_code: str | None
+    committee_name: str
+    bank_accounts: list[str]
+
+
+class FundContributionReceived(EventPayload):
+    kind = "Fund.ContributionReceived"
+    contribution_id: UUID
+    draw: Draw
+
+
+class FundAllocatedOut(EventPayload):
+    kind = "Fund.AllocatedOut"
+    allocation_id: UUID
+    to_fund_id: UUID
+    draw: Draw
+    decision: AllocationDecision
+
+
+class FundAllocatedIn(EventPayload):
+    kind = "Fund.AllocatedIn"
+    allocation_id: UUID
+    from_fund_id: UUID
+    draw: Draw
+    decision: AllocationDecision
+
+
+class FundCharged(EventPayload):
+    """A household disbursement paid from the fund (or the rest of a restated one)."""
+
+    kind = "Fund.Charged"
+    disbursement_id: UUID
+    household_id: UUID
+    support_type: str
+    delivered_at: datetime
+    draws: list[Draw]
+
+
+class FundReturned(EventPayload):
+    """What a voided or restated disbursement gave back."""
+
+    kind = "Fund.Returned"
+    disbursement_id: UUID
+    household_id: UUID
+    draws: list[Draw]
+    reason: str
+
+
+class FundChargeCharged(EventPayload):
+    kind = "FundCharge.Charged"
+    fund_id: UUID
+    household_id: UUID
+    disbursement_id: UUID
+    support_type: str
+    draws: list[Draw]
+
+
+class FundChargeReturned(EventPayload):
+    kind = "FundCharge.Returned"
+    draws: list[Draw]
+    reason: str
+
+
+class FundChargeToppedUp(EventPayload):
+    kind = "FundCharge.ToppedUp"
+    draws: list[Draw]
 
 
 class Fund(AidAggregate):
@@ -93,7 +178,7 @@ class Fund(AidAggregate):
 
     @event("Opened")
     def __init__(self, id: UUID, campaign_id: UUID, level: str, province_code: str | None,
-                 commune_code: str | None, committee_name: str, bank_accounts: list[str], meta: dict[str, Any]):
+                 commune_code: str | None, committee_name: str, bank_accounts: list[str], meta: EventMeta):
         self.campaign_id = campaign_id
         self.level = level
         self.province_code = province_code
@@ -133,8 +218,7 @@ class Fund(AidAggregate):
             held, value = self.holding(bucket, asset)
             taken = min(held, missing)
             if taken > 0:
-                draws.append({"bucket": bucket, "asset": asset, "quantity": taken,
-                              "value_vnd": part_value(held, value, taken)})
+                draws.append(Draw(bucket=bucket, asset=asset, quantity=taken, value_vnd=part_value(held, value, taken)))
                 missing -= taken
             if missing == 0:
                 break
@@ -153,33 +237,32 @@ class Fund(AidAggregate):
 
     def _move(self, draws: list[Draw], sign: int) -> None:
         for draw in draws:
-            held = self.balances.setdefault(draw["bucket"], {}).setdefault(draw["asset"], [0, 0])
-            held[0] += sign * draw["quantity"]
-            held[1] += sign * draw["value_vnd"]
+            held = self.balances.setdefault(draw.bucket, {}).setdefault(draw.asset, [0, 0])
+            held[0] += sign * draw.quantity
+            held[1] += sign * draw.value_vnd
 
     @event("ContributionReceived")
-    def receive(self, contribution_id: UUID, draw: Draw, meta: dict[str, Any]) -> None:
+    def receive(self, contribution_id: UUID, draw: Draw, meta: EventMeta) -> None:
         self._move([draw], +1)
 
-    # `decision`: allocated_at, decided_by, note.
     @event("AllocatedOut")
-    def send(self, allocation_id: UUID, to_fund_id: UUID, draw: Draw, decision: dict[str, Any],
-             meta: dict[str, Any]) -> None:
+    def send(self, allocation_id: UUID, to_fund_id: UUID, draw: Draw, decision: AllocationDecision,
+             meta: EventMeta) -> None:
         self._move([draw], -1)
 
     @event("AllocatedIn")
-    def accept(self, allocation_id: UUID, from_fund_id: UUID, draw: Draw, decision: dict[str, Any],
-               meta: dict[str, Any]) -> None:
+    def accept(self, allocation_id: UUID, from_fund_id: UUID, draw: Draw, decision: AllocationDecision,
+               meta: EventMeta) -> None:
         self._move([draw], +1)
 
     @event("Charged")
     def charge(self, disbursement_id: UUID, household_id: UUID, support_type: str, delivered_at: datetime,
-               draws: list[Draw], meta: dict[str, Any]) -> None:
+               draws: list[Draw], meta: EventMeta) -> None:
         self._move(draws, -1)
 
     @event("Returned")
     def give_back(self, disbursement_id: UUID, household_id: UUID, draws: list[Draw], reason: str,
-                  meta: dict[str, Any]) -> None:
+                  meta: EventMeta) -> None:
         self._move(draws, +1)
 
     def summary(self) -> dict[str, Any]:
@@ -203,16 +286,16 @@ class FundCharge(AidAggregate):
 
     @event("Charged")
     def __init__(self, id: UUID, fund_id: UUID, household_id: UUID, disbursement_id: UUID, support_type: str,
-                 draws: list[Draw], meta: dict[str, Any]):
+                 draws: list[Draw], meta: EventMeta):
         self.fund_id = fund_id
         self.household_id = household_id
         self.disbursement_id = disbursement_id
         self.support_type = support_type
-        self.draws = [dict(d) for d in draws]
+        self.draws = list(draws)
 
     @property
     def quantity(self) -> int:
-        return sum(d["quantity"] for d in self.draws)
+        return sum(d.quantity for d in self.draws)
 
     def plan_return(self, quantity: int) -> list[Draw]:
         """What giving back `quantity` returns: the last draws first, at the
@@ -221,32 +304,32 @@ class FundCharge(AidAggregate):
         for draw in reversed(self.draws):
             if quantity == 0:
                 break
-            taken = min(draw["quantity"], quantity)
+            taken = min(draw.quantity, quantity)
             if taken:
-                back.append(dict(draw, quantity=taken,
-                                 value_vnd=part_value(draw["quantity"], draw["value_vnd"], taken)))
+                back.append(draw.model_copy(update={"quantity": taken,
+                                                    "value_vnd": part_value(draw.quantity, draw.value_vnd, taken)}))
                 quantity -= taken
         return back
 
-    def _draw(self, bucket: str, asset: str) -> Draw | None:
-        return next((d for d in self.draws if (d["bucket"], d["asset"]) == (bucket, asset)), None)
+    def _changed(self, draws: list[Draw], sign: int) -> list[Draw]:
+        """The charge's draws after `draws` were taken back (-1) or added (+1):
+        one draw per bucket and asset, so a return names each bucket once."""
+        found = {(d.bucket, d.asset): d for d in self.draws}
+        for change in draws:
+            held = found.get((change.bucket, change.asset))
+            if held is None:
+                assert sign > 0, "nothing was drawn from this bucket to give back"
+                found[(change.bucket, change.asset)] = change
+            else:
+                found[(change.bucket, change.asset)] = held.model_copy(update={
+                    "quantity": held.quantity + sign * change.quantity,
+                    "value_vnd": held.value_vnd + sign * change.value_vnd})
+        return [d for d in found.values() if d.quantity]
 
     @event("Returned")
-    def returned(self, draws: list[Draw], reason: str, meta: dict[str, Any]) -> None:
-        for back in draws:
-            draw = self._draw(back["bucket"], back["asset"])
-            assert draw is not None
-            draw["quantity"] -= back["quantity"]
-            draw["value_vnd"] -= back["value_vnd"]
-        self.draws = [d for d in self.draws if d["quantity"]]
+    def returned(self, draws: list[Draw], reason: str, meta: EventMeta) -> None:
+        self.draws = self._changed(draws, -1)
 
     @event("ToppedUp")
-    def topped_up(self, draws: list[Draw], meta: dict[str, Any]) -> None:
-        # One draw per bucket and asset, so a return names each bucket once.
-        for more in draws:
-            draw = self._draw(more["bucket"], more["asset"])
-            if draw is None:
-                self.draws.append(dict(more))
-            else:
-                draw["quantity"] += more["quantity"]
-                draw["value_vnd"] += more["value_vnd"]
+    def topped_up(self, draws: list[Draw], meta: EventMeta) -> None:
+        self.draws = self._changed(draws, +1)

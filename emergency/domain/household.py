@@ -7,12 +7,14 @@ correction is always a later event of the same case.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.domain import event
 
 from emergency.domain.base import AidAggregate
+from emergency.domain.payload import EventMeta, EventPayload, Payload, Sparse
 from emergency.errors import Conflict, InvalidInput, NotFound
 from emergency.policy import ComputedEntitlement, Need, Policy
 
@@ -21,12 +23,168 @@ HOUSE_DAMAGE = ("none", "partial", "heavy", "very_heavy", "total")
 HOUSE_CLASSES = ("permanent", "semi_permanent", "non_durable", "makeshift")
 DECISIONS = ("approve", "adjust", "reject")
 LEVELS = ("commune", "province", "central", "district")  # district: records before 2025-07-01 only
+DECIDED_STATUS = {"approve": "approved", "adjust": "adjusted", "reject": "rejected"}
+
+# ----- what the events store -------------------------------------------------------
+# Ids of assessments and disbursements are kept as text (a UUID's), as events always stored them.
+
+
+class HouseholdChanges(Sparse):
+    """Corrected details: only those that changed are stored."""
+
+    head_name: str | None = None
+    members: int | None = None
+    flags: list[str] | None = None
+
+
+class Assessment(Payload):
+    """A damage assessment: the household's situation at `assessed_at`.
+    `seriously_injured` counts those of the `injured` paid under INJURED (since class version 2)."""
+
+    assessment_id: str
+    assessed_at: datetime
+    dead: int
+    missing: int
+    injured: int
+    seriously_injured: int
+    house_damage: str
+    house_class: str | None
+    persons_short_of_food: int
+    food_months: int
+    orphaned_children: int
+    relocation_ordered: bool
+    livelihood_lost: bool
+    evacuated: bool
+    supersedes: str | None  # the assessment this one corrects
+    notes: str
+
+
+class Entitlement(Payload):
+    """A support the rules give, as computed from an assessment, in its `revision`."""
+
+    support_type: str
+    units: int
+    amount_vnd: int | None  # None: in kind, or set by the deciding officer
+    quantity: int | None
+    unit: str | None
+    due_at: datetime
+    rule_version: str
+    base_level_vnd: int | None
+    base_level_from: str | None  # ISO date
+    confirmed: bool
+    revision: int
+
+
+class Decision(Payload):
+    """An officer's decision on an entitlement: approved, adjusted (to an amount or quantity) or rejected."""
+
+    support_type: str
+    decision: Literal["approve", "adjust", "reject"]
+    revision: int | None  # of the entitlement decided on; None until the case fills in its current one
+    amount_vnd: int | None
+    quantity: int | None
+    reason: str | None
+    decided_by: str
+    level: str
+    decided_at: datetime
+
+
+class Disbursement(Payload):
+    """Cash or goods delivered to the household under an entitlement, perhaps from a fund."""
+
+    disbursement_id: str
+    support_type: str
+    form: Literal["cash", "in_kind"]
+    amount_vnd: int | None
+    quantity: int | None
+    unit: str | None
+    # Absent from the first version's disbursements, recorded before goods could be drawn from a fund's stock.
+    item: str | None = None
+    valuation_vnd: int | None
+    channel: str
+    funding_source: str
+    fund_id: UUID | None
+    delivered_at: datetime
+    delivered_by: str
+
+
+class Receipt(Payload):
+    disbursement_id: str
+    confirmed_at: datetime
+    confirmed_by: str
+    method: str
+
+
+class DisbursementCorrection(Payload):
+    """A disbursement voided, or its amount or quantity restated."""
+
+    disbursement_id: str
+    void: bool
+    amount_vnd: int | None
+    quantity: int | None
+    reason: str
+
+
+class HouseholdCaseRegistered(EventPayload):
+    kind = "HouseholdCase.Registered"
+    incident_id: UUID
+    province_code: str
+    commune_code: str
+    head_name: str
+    members: int
+    flags: list[str]
+
+
+class HouseholdCaseDetailsCorrected(EventPayload):
+    kind = "HouseholdCase.DetailsCorrected"
+    changes: HouseholdChanges
+    reason: str
+
+
+class HouseholdCaseDamageAssessed(EventPayload):
+    kind = "HouseholdCase.DamageAssessed"
+    assessment: Assessment
+
+
+class HouseholdCaseEntitlementDetermined(EventPayload):
+    kind = "HouseholdCase.EntitlementDetermined"
+    entitlement: Entitlement
+    basis: str  # the assessment it was computed from
+
+
+class HouseholdCaseEntitlementWithdrawn(EventPayload):
+    kind = "HouseholdCase.EntitlementWithdrawn"
+    support_type: str
+    basis: str  # the assessment that no longer qualifies for it
+
+
+class HouseholdCaseDecided(EventPayload):
+    kind = "HouseholdCase.Decided"
+    decision: Decision
+
+
+class HouseholdCaseDisbursed(EventPayload):
+    kind = "HouseholdCase.Disbursed"
+    disbursement: Disbursement
+
+
+class HouseholdCaseReceiptConfirmed(EventPayload):
+    kind = "HouseholdCase.ReceiptConfirmed"
+    receipt: Receipt
+
+
+class HouseholdCaseDisbursementCorrected(EventPayload):
+    kind = "HouseholdCase.DisbursementCorrected"
+    correction: DisbursementCorrection
+
+
+# ----- the aggregate -----------------------------------------------------------------
 
 
 class HouseholdCase(AidAggregate):
     @event("Registered")
     def __init__(self, id: UUID, incident_id: UUID, province_code: str, commune_code: str, head_name: str,
-                 members: int, flags: list[str], meta: dict[str, Any]):
+                 members: int, flags: list[str], meta: EventMeta):
         self.incident_id = incident_id
         self.province_code = province_code
         self.commune_code = commune_code
@@ -41,30 +199,27 @@ class HouseholdCase(AidAggregate):
 
     # ----- household details -------------------------------------------------
 
-    def correct_details(self, changes: dict[str, Any], reason: str, meta: dict[str, Any]) -> None:
-        changes = {k: v for k, v in changes.items() if getattr(self, k) != v}
-        if changes:
-            self._details_corrected(changes, reason, meta)
+    def correct_details(self, changes: HouseholdChanges, reason: str, meta: EventMeta) -> None:
+        changed = {k: v for k, v in changes.model_dump().items() if getattr(self, k) != v}
+        if changed:
+            self._details_corrected(HouseholdChanges(**changed), reason, meta)
 
     @event("DetailsCorrected")
-    def _details_corrected(self, changes: dict[str, Any], reason: str, meta: dict[str, Any]) -> None:
-        for name, value in changes.items():
+    def _details_corrected(self, changes: HouseholdChanges, reason: str, meta: EventMeta) -> None:
+        for name, value in changes.model_dump().items():
             setattr(self, name, sorted(value) if name == "flags" else value)
 
     # ----- assessments and entitlements --------------------------------------
 
-    def assess(self, assessment: dict[str, Any], meta: dict[str, Any]) -> None:
+    def assess(self, assessment: Assessment, meta: EventMeta) -> None:
         """Record a damage assessment (a snapshot of the household's situation)."""
-        assessment_id = str(assessment["assessment_id"])
-        if assessment_id in self.assessments:
-            raise Conflict(f"assessment {assessment_id} is already recorded for this household",
+        if assessment.assessment_id in self.assessments:
+            raise Conflict(f"assessment {assessment.assessment_id} is already recorded for this household",
                            field="assessment_id", code="duplicate_assessment")
-        supersedes = assessment.get("supersedes")
-        if supersedes is not None and str(supersedes) not in self.assessments:
-            raise NotFound(f"assessment {supersedes} to supersede is not recorded for this household",
+        if assessment.supersedes is not None and assessment.supersedes not in self.assessments:
+            raise NotFound(f"assessment {assessment.supersedes} to supersede is not recorded for this household",
                            field="supersedes")
-        self._damage_assessed(dict(assessment, assessment_id=assessment_id,
-                                   supersedes=str(supersedes) if supersedes else None), meta)
+        self._damage_assessed(assessment, meta)
 
     class DamageAssessed(AidAggregate.Event):
         """Version 2 assessments count the seriously injured (`seriously_injured`,
@@ -73,8 +228,8 @@ class HouseholdCase(AidAggregate):
         seriously injured: its upcast keeps that reading."""
 
         class_version = 2
-        assessment: dict[str, Any]
-        meta: dict[str, Any]
+        assessment: Assessment
+        meta: EventMeta
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -82,14 +237,14 @@ class HouseholdCase(AidAggregate):
             assessment["seriously_injured"] = assessment["injured"]
 
     @event(DamageAssessed)
-    def _damage_assessed(self, assessment: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.assessments[assessment["assessment_id"]] = assessment
+    def _damage_assessed(self, assessment: Assessment, meta: EventMeta) -> None:
+        self.assessments[assessment.assessment_id] = assessment.model_dump()
         current = self.assessments.get(self.current_assessment or "")
         # The newest situation in the field wins; a late report of an earlier
         # moment is kept in the history but does not rewrite the current one.
-        if current is None or assessment["supersedes"] == current["assessment_id"] \
-                or assessment["assessed_at"] >= current["assessed_at"]:
-            self.current_assessment = assessment["assessment_id"]
+        if current is None or assessment.supersedes == current["assessment_id"] \
+                or assessment.assessed_at >= current["assessed_at"]:
+            self.current_assessment = assessment.assessment_id
 
     def need(self, incident_type: str) -> Need | None:
         if self.current_assessment is None:
@@ -102,14 +257,14 @@ class HouseholdCase(AidAggregate):
             orphaned_children=a["orphaned_children"], relocation_ordered=a["relocation_ordered"],
             livelihood_lost=a["livelihood_lost"])
 
-    def reconcile_entitlements(self, policy: Policy, incident_type: str, meta: dict[str, Any]) -> None:
+    def reconcile_entitlements(self, policy: Policy, incident_type: str, meta: EventMeta) -> None:
         """Bring entitlements in line with the current assessment and details.
 
         New or changed supports get a new revision (needing a new decision);
         supports no longer qualified for are withdrawn. Unchanged ones stay.
         """
         need = self.need(incident_type)
-        if need is None:
+        if need is None or self.current_assessment is None:
             return
         basis = self.assessments[self.current_assessment]
         computed = {e.support_type: e for e in
@@ -127,24 +282,27 @@ class HouseholdCase(AidAggregate):
             return True
         return any(current[k] != getattr(entitlement, k) for k in ("units", "amount_vnd", "quantity", "rule_version"))
 
-    def _determine(self, code: str, entitlement: ComputedEntitlement, basis: str, meta: dict[str, Any]) -> None:
+    def _determine(self, code: str, computed: ComputedEntitlement, basis: str, meta: EventMeta) -> None:
         current = self.entitlements.get(code)
-        data = entitlement.as_event_data()
-        live = current is not None and current["status"] != "withdrawn"
         # The household has been in need since the first assessment showed it:
         # a revision keeps the original deadline rather than restarting it.
-        if live:
-            data["due_at"] = current["due_at"]
-        data["revision"] = (current["revision"] + 1) if current else 1
-        self._entitlement_determined(data, basis, meta)
+        live = current is not None and current["status"] != "withdrawn"
+        entitlement = Entitlement(
+            support_type=computed.support_type, units=computed.units, amount_vnd=computed.amount_vnd,
+            quantity=computed.quantity, unit=computed.unit,
+            due_at=current["due_at"] if current is not None and live else computed.due_at,
+            rule_version=computed.rule_version, base_level_vnd=computed.base_level_vnd,
+            base_level_from=computed.base_level_from.isoformat() if computed.base_level_from else None,
+            confirmed=computed.confirmed, revision=current["revision"] + 1 if current else 1)
+        self._entitlement_determined(entitlement, basis, meta)
 
     @event("EntitlementDetermined")
-    def _entitlement_determined(self, entitlement: dict[str, Any], basis: str, meta: dict[str, Any]) -> None:
-        self.entitlements[entitlement["support_type"]] = dict(
-            entitlement, basis=basis, status="pending", decided_amount_vnd=None, decided_quantity=None)
+    def _entitlement_determined(self, entitlement: Entitlement, basis: str, meta: EventMeta) -> None:
+        self.entitlements[entitlement.support_type] = dict(
+            entitlement.model_dump(), basis=basis, status="pending", decided_amount_vnd=None, decided_quantity=None)
 
     @event("EntitlementWithdrawn")
-    def _entitlement_withdrawn(self, support_type: str, basis: str, meta: dict[str, Any]) -> None:
+    def _entitlement_withdrawn(self, support_type: str, basis: str, meta: EventMeta) -> None:
         self.entitlements[support_type]["status"] = "withdrawn"
 
     def entitlement(self, support_type: str, field: str = "support_type") -> dict[str, Any]:
@@ -156,28 +314,26 @@ class HouseholdCase(AidAggregate):
 
     # ----- decisions ---------------------------------------------------------
 
-    def decide(self, decision: dict[str, Any], meta: dict[str, Any]) -> None:
-        current = self.entitlement(decision["support_type"])
-        if decision.get("revision") is not None and decision["revision"] != current["revision"]:
-            raise Conflict(f"entitlement is at revision {current['revision']}, not {decision['revision']}",
+    def decide(self, decision: Decision, meta: EventMeta) -> None:
+        current = self.entitlement(decision.support_type)
+        if decision.revision is not None and decision.revision != current["revision"]:
+            raise Conflict(f"entitlement is at revision {current['revision']}, not {decision.revision}",
                            field="revision", code="stale_revision")
-        if decision["decision"] == "adjust" and decision.get("amount_vnd") is None \
-                and decision.get("quantity") is None:
+        if decision.decision == "adjust" and decision.amount_vnd is None and decision.quantity is None:
             raise InvalidInput("an adjustment needs amount_vnd or quantity", field="amount_vnd",
                                code="missing_amount")
-        if current["amount_vnd"] is None and current["quantity"] is None and decision["decision"] == "approve":
-            raise InvalidInput(f"{decision['support_type']} has no computed amount: adjust it with one",
+        if current["amount_vnd"] is None and current["quantity"] is None and decision.decision == "approve":
+            raise InvalidInput(f"{decision.support_type} has no computed amount: adjust it with one",
                                field="decision", code="amount_required")
-        self._decided(dict(decision, revision=current["revision"]), meta)
+        self._decided(decision.model_copy(update={"revision": current["revision"]}), meta)
 
     @event("Decided")
-    def _decided(self, decision: dict[str, Any], meta: dict[str, Any]) -> None:
-        entitlement = self.entitlements[decision["support_type"]]
-        entitlement["status"] = {"approve": "approved", "adjust": "adjusted", "reject": "rejected"}[
-            decision["decision"]]
-        if decision["decision"] == "adjust":
-            entitlement["decided_amount_vnd"] = decision.get("amount_vnd")
-            entitlement["decided_quantity"] = decision.get("quantity")
+    def _decided(self, decision: Decision, meta: EventMeta) -> None:
+        entitlement = self.entitlements[decision.support_type]
+        entitlement["status"] = DECIDED_STATUS[decision.decision]
+        if decision.decision == "adjust":
+            entitlement["decided_amount_vnd"] = decision.amount_vnd
+            entitlement["decided_quantity"] = decision.quantity
 
     # ----- disbursements -----------------------------------------------------
 
@@ -198,18 +354,17 @@ class HouseholdCase(AidAggregate):
                 quantity += d["quantity"] or 0
         return amount, quantity
 
-    def disburse(self, disbursement: dict[str, Any], meta: dict[str, Any]) -> None:
-        disbursement_id = str(disbursement["disbursement_id"])
-        if disbursement_id in self.disbursements:
-            raise Conflict(f"disbursement {disbursement_id} is already recorded", field="disbursement_id",
-                           code="duplicate_disbursement")
-        code = disbursement["support_type"]
+    def disburse(self, disbursement: Disbursement, meta: EventMeta) -> None:
+        if disbursement.disbursement_id in self.disbursements:
+            raise Conflict(f"disbursement {disbursement.disbursement_id} is already recorded",
+                           field="disbursement_id", code="duplicate_disbursement")
+        code = disbursement.support_type
         current = self.entitlement(code)
         if current["status"] == "rejected":
             raise Conflict(f"the {code} entitlement was rejected", field="support_type",
                            code="entitlement_rejected")
-        self._check_within_owed(code, disbursement.get("amount_vnd"), disbursement.get("quantity"))
-        self._disbursed(dict(disbursement, disbursement_id=disbursement_id), meta)
+        self._check_within_owed(code, disbursement.amount_vnd, disbursement.quantity)
+        self._disbursed(disbursement, meta)
 
     def _check_within_owed(self, code: str, amount: int | None, quantity: int | None,
                            replacing: dict[str, Any] | None = None) -> None:
@@ -233,9 +388,8 @@ class HouseholdCase(AidAggregate):
                                field="quantity", code="exceeds_entitlement")
 
     @event("Disbursed")
-    def _disbursed(self, disbursement: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.disbursements[disbursement["disbursement_id"]] = dict(
-            disbursement, voided=False, receipt=None)
+    def _disbursed(self, disbursement: Disbursement, meta: EventMeta) -> None:
+        self.disbursements[disbursement.disbursement_id] = dict(disbursement.model_dump(), voided=False, receipt=None)
 
     def _disbursement(self, disbursement_id: str) -> dict[str, Any]:
         found = self.disbursements.get(disbursement_id)
@@ -244,42 +398,40 @@ class HouseholdCase(AidAggregate):
                            field="disbursement_id")
         return found
 
-    def confirm_receipt(self, receipt: dict[str, Any], meta: dict[str, Any]) -> None:
-        disbursement_id = str(receipt["disbursement_id"])
-        found = self._disbursement(disbursement_id)
+    def confirm_receipt(self, receipt: Receipt, meta: EventMeta) -> None:
+        found = self._disbursement(receipt.disbursement_id)
         if found["voided"]:
             raise Conflict("a voided disbursement cannot be confirmed", field="disbursement_id",
                            code="disbursement_voided")
         if found["receipt"] is not None:
             raise Conflict("receipt already confirmed", field="disbursement_id", code="already_confirmed")
-        self._receipt_confirmed(dict(receipt, disbursement_id=disbursement_id), meta)
+        self._receipt_confirmed(receipt, meta)
 
     @event("ReceiptConfirmed")
-    def _receipt_confirmed(self, receipt: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.disbursements[receipt["disbursement_id"]]["receipt"] = receipt
+    def _receipt_confirmed(self, receipt: Receipt, meta: EventMeta) -> None:
+        self.disbursements[receipt.disbursement_id]["receipt"] = receipt.model_dump()
 
-    def correct_disbursement(self, correction: dict[str, Any], meta: dict[str, Any]) -> None:
+    def correct_disbursement(self, correction: DisbursementCorrection, meta: EventMeta) -> None:
         """A mistaken disbursement is voided or its amount restated, never edited."""
-        disbursement_id = str(correction["disbursement_id"])
-        found = self._disbursement(disbursement_id)
+        found = self._disbursement(correction.disbursement_id)
         if found["voided"]:
             raise Conflict("this disbursement is already voided", field="disbursement_id",
                            code="disbursement_voided")
-        if not correction["void"]:
-            self._check_within_owed(found["support_type"], correction.get("amount_vnd"),
-                                    correction.get("quantity"), replacing=found)
-        self._disbursement_corrected(dict(correction, disbursement_id=disbursement_id), meta)
+        if not correction.void:
+            self._check_within_owed(found["support_type"], correction.amount_vnd, correction.quantity,
+                                    replacing=found)
+        self._disbursement_corrected(correction, meta)
 
     @event("DisbursementCorrected")
-    def _disbursement_corrected(self, correction: dict[str, Any], meta: dict[str, Any]) -> None:
-        found = self.disbursements[correction["disbursement_id"]]
-        if correction["void"]:
+    def _disbursement_corrected(self, correction: DisbursementCorrection, meta: EventMeta) -> None:
+        found = self.disbursements[correction.disbursement_id]
+        if correction.void:
             found["voided"] = True
         else:
-            for key in ("amount_vnd", "quantity"):
-                if correction.get(key) is not None:
-                    found[key] = correction[key]
-        found.setdefault("corrections", []).append(correction["reason"])
+            for key, value in (("amount_vnd", correction.amount_vnd), ("quantity", correction.quantity)):
+                if value is not None:
+                    found[key] = value
+        found.setdefault("corrections", []).append(correction.reason)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from emergency.domain.base import AidAggregate
+from emergency.domain.payload import EventPayload
+
+
+class IdempotencyRecordRecorded(EventPayload):
+    kind = "IdempotencyRecord.Recorded"
+    scope: str
+    key: str
+    request_hash: str
+    command: str
+    result: dict[str, Any]  # the command's first result, as JSON
 
 
 class IdempotencyRecord(AidAggregate):

@@ -75,11 +75,6 @@ class ComputedEntitlement:
     base_level_from: date | None
     confirmed: bool
 
-    def as_event_data(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        data["base_level_from"] = self.base_level_from.isoformat() if self.base_level_from else None
-        return data
-
 
 @dataclass(frozen=True)
 class RuleVersion:
@@ -152,9 +147,6 @@ class Policy:
             for version in override.versions:
                 for day_version in versions:
                     self._merged(day_version, version)
-
-    def version_ids(self) -> list[str]:
-        return [v.id for v in self.versions]
 
     def base_level_on(self, day: date, province: str | None = None) -> BaseLevel:
         levels = self.base_levels

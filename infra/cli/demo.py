@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from api.tokens import TokenStore
 from emergency import clock
-from emergency.funding_scenario import CampaignConfig, CampaignPlay, Step
+from emergency.campaign_scenario import CampaignConfig, CampaignPlay, Step
 from emergency.scenario import YAGI_PROVINCES, ScenarioConfig, run_scenario
 from infra.cli.serve import listening_on, serve
 from infra.cli.views import catch_up, print_coverage

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from vietnam_provinces import Province, Ward
 
+from emergency.campaign_scenario import CampaignConfig, run_campaign
 from emergency.envelope import Envelope
-from emergency.funding_scenario import CampaignConfig, run_campaign
 from emergency.names import fold
 from infra.settings import Settings
 from infra.stores import build_service

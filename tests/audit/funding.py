@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import UUID
 
-from emergency import clock, commands, funding_commands
+from emergency import clock, commands
+from emergency.funding import commands as funding_commands
 from emergency.service import AidService
 from tests.support.factories import assess, open_incident, register
 from tests.support.fund_builders import ACCOUNT, hours

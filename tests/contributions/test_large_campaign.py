@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from emergency.funding_scenario import CENTRAL_ACCOUNT, CampaignConfig, run_campaign
+from emergency.campaign_scenario import CENTRAL_ACCOUNT, CampaignConfig, run_campaign
 from emergency.service import AidService
 from emergency.statement import import_statement, read_statement
 from infra.settings import Settings

@@ -10,9 +10,11 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from emergency import clock, commands, funding_commands
+from emergency import clock, commands
+from emergency.batch import Scope
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
-from emergency.service import AidService, Scope, Submission
+from emergency.funding import commands as funding_commands
+from emergency.service import AidService, Submission
 from infra.settings import Settings
 from infra.stores import build_service
 from tests.support.factories import COMMUNES, QUANG_NINH, assess, register

@@ -22,8 +22,9 @@ from uuid import UUID
 
 import pytest
 
-from emergency import clock, commands, funding_commands
+from emergency import clock, commands
 from emergency.errors import Conflict
+from emergency.funding import commands as funding_commands
 from emergency.service import AidService
 from infra.settings import Settings
 from projections import disclosure, fund_reports, trace

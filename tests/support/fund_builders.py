@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from emergency import commands, funding_commands
+from emergency import commands
+from emergency.funding import commands as funding_commands
 from emergency.service import AidService
 from infra.cli.money import recorded_balances
 from projections import fund_reports

@@ -2,9 +2,7 @@
 
 Same conventions as `emergency.commands` (unknown fields, floats for money,
 naive or future times refused). Rules that need recorded state (the campaign
-window, balances, earmarks) are checked by `emergency.funding`. Importing this
-module adds these commands to `emergency.commands.COMMANDS`, the catalogue the
-API and CLI read.
+window, balances, earmarks) are checked by `emergency.funding.handlers`.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from uuid import UUID
 from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
 from emergency.commands import (
-    COMMANDS,
     Command,
     CommuneCode,
     Model,
@@ -54,7 +51,7 @@ UnitName = Annotated[str, Field(pattern=r"^[^|]{1,50}$")]
 Purpose = Annotated[str, Field(pattern=r"^[a-z_]{1,50}$")]
 
 
-def _check_area(level: str, province: str | None, commune: str | None) -> None:
+def _check_committee_fields(level: str, province: str | None, commune: str | None) -> None:
     """central: no area; province: a province; commune: a province and a commune."""
     wrong_province = (province is not None) != (level != "central")
     if wrong_province or (commune is not None) != (level == "commune"):
@@ -82,7 +79,7 @@ class LaunchCampaign(Command):
 
     @model_validator(mode="after")
     def _consistent(self) -> LaunchCampaign:
-        _check_area(self.level, self.province_code, self.commune_code)
+        _check_committee_fields(self.level, self.province_code, self.commune_code)
         if self.receiving_until is not None and self.receiving_until < self.launched_at:
             raise FieldError("receiving_until", "receiving_until is before launched_at")
         return self
@@ -114,7 +111,7 @@ class OpenFund(Command):
 
     @model_validator(mode="after")
     def _consistent(self) -> OpenFund:
-        _check_area(self.level, self.province_code, self.commune_code)
+        _check_committee_fields(self.level, self.province_code, self.commune_code)
         if len(set(self.bank_accounts)) != len(self.bank_accounts):
             raise FieldError("bank_accounts", "bank_accounts must not repeat")
         return self
@@ -225,9 +222,3 @@ class AllocateFunds(InKindFields, Command):
             raise FieldError("to_fund_id", "a fund cannot allocate to itself")
         self._check_form()
         return self
-
-
-FUNDING_COMMANDS: tuple[type[Command], ...] = (
-    LaunchCampaign, ExtendCampaign, OpenFund, RecordContribution, AllocateFunds)
-COMMANDS.update({command.name: command for command in FUNDING_COMMANDS})
-

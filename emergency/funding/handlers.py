@@ -11,48 +11,28 @@ typed error naming the field, and nothing is recorded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from emergency import funding_commands as fc
 from emergency.application import AidApplication
 from emergency.areas import AreaRegistry
+from emergency.batch import Batch, Handler, Scope
 from emergency.clock import VIETNAM
-from emergency.commands import Command, CorrectDisbursement, Meta
+from emergency.commands import Command
 from emergency.domain import Campaign, Contribution, Fund, FundCharge, HouseholdCase, Incident
-from emergency.domain.fund import CASH, Draw, Earmark, amount_field, asset_key
-from emergency.errors import Conflict, Forbidden, InvalidInput, NotFound
-from emergency.funding_rules import FundingPolicy, FundingRules
-
-if TYPE_CHECKING:
-    from emergency.service import Scope, _Batch
-
-Handler = Callable[["_Batch", Any, Meta, "Scope"], dict[str, Any]]
+from emergency.domain.contribution import Channel, Donor, InKind
+from emergency.domain.fund import CASH, AllocationDecision, Draw, Earmark, amount_field, asset_key
+from emergency.domain.household import Disbursement, DisbursementCorrection
+from emergency.domain.payload import EventMeta
+from emergency.errors import Conflict, InvalidInput, NotFound
+from emergency.funding import commands
+from emergency.funding.rules import FundingPolicy, FundingRules
 
 
 def _nothing() -> None:
     """The follow-up of a disbursement that is not charged to a fund."""
-
-
-def exists(batch: _Batch, aggregate_id: UUID, *, trust_new: bool = False) -> bool:
-    """Created earlier in this batch, or recorded already?
-
-    `trust_new`: the id is derived from the content (a bank reference), so a
-    duplicate cannot slip past the store's unique (id, version). A batch
-    reads the first such id; if it is new, the batch takes the others as new
-    without a read (an import of 400,000 lines saves 400,000 reads), and a
-    clash in the store makes the retry read them all (`_Batch.careful`).
-    """
-    if aggregate_id in batch.aggregates:
-        return True
-    if trust_new and batch.careful is False:
-        return False
-    found = bool(batch.app.recorder.select_events(aggregate_id, limit=1))
-    if trust_new and batch.careful is None:
-        batch.careful = found
-    return found
 
 
 class Funding:
@@ -63,39 +43,31 @@ class Funding:
 
     def handlers(self) -> dict[type[Command], Handler]:
         return {
-            fc.LaunchCampaign: self._launch_campaign,
-            fc.ExtendCampaign: self._extend_campaign,
-            fc.OpenFund: self._open_fund,
-            fc.RecordContribution: self._record_contribution,
-            fc.AllocateFunds: self._allocate,
+            commands.LaunchCampaign: self._launch_campaign,
+            commands.ExtendCampaign: self._extend_campaign,
+            commands.OpenFund: self._open_fund,
+            commands.RecordContribution: self._record_contribution,
+            commands.AllocateFunds: self._allocate,
         }
 
     # ----- checks -----------------------------------------------------------
 
-    def _check_area(self, level: str, province: str | None, commune: str | None) -> None:
+    def _check_committee_area(self, province: str | None, commune: str | None) -> None:
+        """The committee's province and commune are on the official list."""
         if province is not None:
             self.areas.check_province(province, "province_code")
         if commune is not None:
             self.areas.check_commune(commune, province or "", "commune_code")
 
-    @staticmethod
-    def _check_scope(scope: Scope, level: str, province: str | None, commune: str | None, field: str) -> None:
-        """Central committees are written to only by callers without a limited scope."""
-        allowed = (scope.provinces is None and scope.communes is None) if level == "central" \
-            else scope.allows(province or "", commune)
-        if not allowed:
-            raise Forbidden(f"the {level} committee {commune or province or ''} is outside your scope",
-                            field=field, code="out_of_scope")
-
-    def _fund_in_scope(self, batch: _Batch, fund_id: UUID, scope: Scope, field: str) -> Fund:
+    def _fund_in_scope(self, batch: Batch, fund_id: UUID, scope: Scope, field: str) -> Fund:
         fund = batch.get(Fund, fund_id, field)
-        self._check_scope(scope, fund.level, fund.province_code, fund.commune_code, field)
+        scope.check_committee(fund.level, fund.province_code, fund.commune_code, field)
         return fund
 
     def _rules(self, campaign: Campaign) -> FundingRules:
         return self.rules.named(campaign.rule_version)
 
-    def _earmark(self, batch: _Batch, given: fc.Earmark, campaign: Campaign, field: str) -> Earmark:
+    def _earmark(self, batch: Batch, given: commands.Earmark, campaign: Campaign, field: str) -> Earmark:
         """The designation, checked against the areas, households and purposes known."""
         if given.kind in ("province", "commune"):
             self.areas.check_province(given.province_code or "", f"{field}.province_code")
@@ -104,12 +76,14 @@ class Funding:
         if given.kind == "purpose":
             self._rules(campaign).check_purpose(given.purpose or "", f"{field}.purpose")
         if given.kind != "household":
-            return Earmark(**given.model_dump(exclude={"household_id"}))
+            return Earmark(kind=given.kind, province_code=given.province_code, commune_code=given.commune_code,
+                           purpose=given.purpose)
         household = batch.get(HouseholdCase, given.household_id, f"{field}.household_id")
         if campaign.incident_id is not None and household.incident_id != campaign.incident_id:
             raise InvalidInput(f"household {household.id} is not in the incident of campaign {campaign.id}",
                                field=f"{field}.household_id", code="household_not_in_incident")
-        return Earmark("household", household.province_code, household.commune_code, str(household.id))
+        return Earmark(kind="household", province_code=household.province_code, commune_code=household.commune_code,
+                       household_id=str(household.id))
 
     @staticmethod
     def _check_reaches(fund: Fund, earmark: Earmark, field: str) -> None:
@@ -120,9 +94,10 @@ class Funding:
 
     # ----- campaigns and funds ---------------------------------------------
 
-    def _launch_campaign(self, batch: _Batch, cmd: fc.LaunchCampaign, meta: Meta, scope: Scope) -> dict[str, Any]:
-        self._check_area(cmd.level, cmd.province_code, cmd.commune_code)
-        self._check_scope(scope, cmd.level, cmd.province_code, cmd.commune_code, "level")
+    def _launch_campaign(self, batch: Batch, cmd: commands.LaunchCampaign, meta: EventMeta,
+                         scope: Scope) -> dict[str, Any]:
+        self._check_committee_area(cmd.province_code, cmd.commune_code)
+        scope.check_committee(cmd.level, cmd.province_code, cmd.commune_code, "level")
         if cmd.incident_id is not None:
             batch.get(Incident, cmd.incident_id, "incident_id")
         rules = self.rules.on(cmd.launched_at.astimezone(VIETNAM).date())
@@ -144,33 +119,34 @@ class Funding:
             mobiliser_name=cmd.mobiliser_name, level=cmd.level, province_code=cmd.province_code,
             commune_code=cmd.commune_code, incident_id=cmd.incident_id, launched_at=cmd.launched_at,
             receiving_until=receiving_until, distribution_until=distribution_until,
-            distribution_commitment=cmd.distribution_commitment, rule_version=rules.id, meta=meta.model_dump())
+            distribution_commitment=cmd.distribution_commitment, rule_version=rules.id, meta=meta)
         batch.create(campaign, "campaign_id")
         return campaign.summary()
 
-    def _extend_campaign(self, batch: _Batch, cmd: fc.ExtendCampaign, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _extend_campaign(self, batch: Batch, cmd: commands.ExtendCampaign, meta: EventMeta,
+                         scope: Scope) -> dict[str, Any]:
         campaign = batch.get(Campaign, cmd.campaign_id, "campaign_id")
-        self._check_scope(scope, campaign.level, campaign.province_code, campaign.commune_code, "campaign_id")
-        campaign.extend(cmd.receiving_until, cmd.distribution_until, cmd.reason, cmd.decided_by, meta.model_dump())
+        scope.check_committee(campaign.level, campaign.province_code, campaign.commune_code, "campaign_id")
+        campaign.extend(cmd.receiving_until, cmd.distribution_until, cmd.reason, cmd.decided_by, meta)
         return campaign.summary()
 
-    def _open_fund(self, batch: _Batch, cmd: fc.OpenFund, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _open_fund(self, batch: Batch, cmd: commands.OpenFund, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         campaign = batch.get(Campaign, cmd.campaign_id, "campaign_id")
-        self._check_area(cmd.level, cmd.province_code, cmd.commune_code)
-        self._check_scope(scope, cmd.level, cmd.province_code, cmd.commune_code, "level")
+        self._check_committee_area(cmd.province_code, cmd.commune_code)
+        scope.check_committee(cmd.level, cmd.province_code, cmd.commune_code, "level")
         fund_id = Fund.id_for(campaign.id, cmd.level, cmd.province_code, cmd.commune_code)
-        if exists(batch, fund_id):
+        if batch.exists(fund_id):
             raise Conflict(f"campaign {campaign.id} already has a fund for this committee ({fund_id})",
                            field="level", code="fund_exists")
         fund = Fund(id=fund_id, campaign_id=campaign.id, level=cmd.level, province_code=cmd.province_code,
                     commune_code=cmd.commune_code, committee_name=cmd.committee_name,
-                    bank_accounts=list(cmd.bank_accounts), meta=meta.model_dump())
+                    bank_accounts=list(cmd.bank_accounts), meta=meta)
         batch.add(fund)
         return fund.summary()
 
     # ----- money in and between funds --------------------------------------
 
-    def _record_contribution(self, batch: _Batch, cmd: fc.RecordContribution, meta: Meta,
+    def _record_contribution(self, batch: Batch, cmd: commands.RecordContribution, meta: EventMeta,
                              scope: Scope) -> dict[str, Any]:
         fund = self._fund_in_scope(batch, cmd.fund_id, scope, "fund_id")
         campaign = batch.get(Campaign, fund.campaign_id, "fund_id")
@@ -184,27 +160,29 @@ class Funding:
         else:
             contribution_id = Contribution.receipt_id(fund.id, cmd.receipt_number or "")
             source, field = f"receipt {cmd.receipt_number} of fund {fund.id}", "receipt_number"
-        if exists(batch, contribution_id, trust_new=True):
+        if batch.exists(contribution_id, trust_new=True):
             raise Conflict(f"{source} is already recorded", field=field, code="already_recorded")
         earmark = self._earmark(batch, cmd.earmark, campaign, "earmark")
         self._check_reaches(fund, earmark, "earmark")
         asset = asset_key(cmd.item, cmd.unit)
-        draw = {"bucket": earmark.key, "asset": asset, "quantity": cmd.quantity or cmd.amount_vnd,
-                "value_vnd": cmd.value_vnd}
+        draw = Draw(bucket=earmark.key, asset=asset, quantity=cmd.quantity or cmd.amount_vnd or 0,
+                    value_vnd=cmd.value_vnd)
+        goods = InKind(item=cmd.item or "", unit=cmd.unit or "", quantity=cmd.quantity or 0) \
+            if cmd.form == "in_kind" else None
         batch.add(Contribution(
             id=contribution_id, fund_id=fund.id, campaign_id=campaign.id,
-            donor={"name": cmd.donor_name, "type": cmd.donor_type, "anonymous": cmd.anonymous},
-            channel=cmd.model_dump(include={"channel", "account", "reference", "receipt_number"}),
+            donor=Donor(name=cmd.donor_name, type=cmd.donor_type, anonymous=cmd.anonymous),
+            channel=Channel(channel=cmd.channel, account=cmd.account, reference=cmd.reference,
+                            receipt_number=cmd.receipt_number),
             received_at=cmd.received_at, currency=cmd.currency,
             original_amount=cmd.original_amount if cmd.form == "cash" and cmd.currency != "VND" else None,
-            value_vnd=cmd.value_vnd, in_kind=cmd.model_dump(include={"item", "unit", "quantity"})
-            if cmd.form == "in_kind" else None, earmark=earmark.as_dict(), bucket=earmark.key, asset=asset,
-            description=cmd.description, meta=meta.model_dump()))
-        fund.receive(contribution_id=contribution_id, draw=draw, meta=meta.model_dump())
+            value_vnd=cmd.value_vnd, in_kind=goods, earmark=earmark, bucket=earmark.key, asset=asset,
+            description=cmd.description, meta=meta))
+        fund.receive(contribution_id=contribution_id, draw=draw, meta=meta)
         return {"contribution_id": contribution_id, "fund_id": fund.id, "bucket": earmark.key, "asset": asset,
                 "value_vnd": cmd.value_vnd}
 
-    def _allocate(self, batch: _Batch, cmd: fc.AllocateFunds, meta: Meta, scope: Scope) -> dict[str, Any]:
+    def _allocate(self, batch: Batch, cmd: commands.AllocateFunds, meta: EventMeta, scope: Scope) -> dict[str, Any]:
         source = self._fund_in_scope(batch, cmd.from_fund_id, scope, "from_fund_id")
         target = batch.get(Fund, cmd.to_fund_id, "to_fund_id")
         campaign = batch.get(Campaign, source.campaign_id, "from_fund_id")
@@ -212,69 +190,70 @@ class Funding:
         self._check_reaches(target, earmark, "earmark")
         draw = source.take(earmark.key, asset_key(cmd.item, cmd.unit), cmd.quantity or cmd.amount_vnd or 0)
         allocation_id = uuid4()
-        decision = cmd.model_dump(include={"allocated_at", "decided_by", "note"})
-        source.send(allocation_id=allocation_id, to_fund_id=target.id, draw=draw, decision=decision,
-                    meta=meta.model_dump())
-        target.accept(allocation_id=allocation_id, from_fund_id=source.id, draw=draw, decision=decision,
-                      meta=meta.model_dump())
-        return {"allocation_id": allocation_id, "from_fund_id": source.id, "to_fund_id": target.id, **draw}
+        decision = AllocationDecision(allocated_at=cmd.allocated_at, decided_by=cmd.decided_by, note=cmd.note)
+        source.send(allocation_id=allocation_id, to_fund_id=target.id, draw=draw, decision=decision, meta=meta)
+        target.accept(allocation_id=allocation_id, from_fund_id=source.id, draw=draw, decision=decision, meta=meta)
+        return {"allocation_id": allocation_id, "from_fund_id": source.id, "to_fund_id": target.id,
+                **draw.model_dump()}
 
     # ----- household disbursements paid from a fund -------------------------
 
-    def prepare_charge(self, batch: _Batch, household: HouseholdCase, disbursement: dict[str, Any], meta: Meta,
+    def prepare_charge(self, batch: Batch, household: HouseholdCase, disbursement: Disbursement, meta: EventMeta,
                        scope: Scope) -> Callable[[], None]:
         """Check that the fund named by a disbursement can pay it; return the
         step that charges it, to run once the household has recorded it."""
-        if disbursement.get("fund_id") is None:
+        if disbursement.fund_id is None:
             return _nothing
-        fund = self._fund_in_scope(batch, disbursement["fund_id"], scope, "fund_id")
+        fund = self._fund_in_scope(batch, disbursement.fund_id, scope, "fund_id")
         campaign = batch.get(Campaign, fund.campaign_id, "fund_id")
         if campaign.incident_id is not None and campaign.incident_id != household.incident_id:
             raise InvalidInput(f"fund {fund.id} raises money for another incident", field="fund_id",
                                code="fund_not_for_incident")
-        if disbursement["funding_source"] != campaign.mobiliser_type:
+        if disbursement.funding_source != campaign.mobiliser_type:
             raise InvalidInput(f"fund {fund.id} is mobilised by a {campaign.mobiliser_type}", field="funding_source",
                                code="funding_source_mismatch")
-        if disbursement["form"] == "in_kind" and disbursement.get("item") is None:
+        if disbursement.form == "in_kind" and disbursement.item is None:
             raise InvalidInput("goods from a fund name the item drawn from its stock", field="item",
                                code="item_required")
-        charge_id = FundCharge.id_for(disbursement["disbursement_id"])
-        if exists(batch, charge_id):
-            raise Conflict(f"disbursement {disbursement['disbursement_id']} is already charged to a fund",
+        disbursement_id = UUID(disbursement.disbursement_id)
+        charge_id = FundCharge.id_for(disbursement_id)
+        if batch.exists(charge_id):
+            raise Conflict(f"disbursement {disbursement_id} is already charged to a fund",
                            field="disbursement_id", code="duplicate_disbursement")
-        asset = asset_key(disbursement.get("item"), disbursement.get("unit"))
-        quantity = disbursement["amount_vnd"] if asset == CASH else disbursement["quantity"]
-        draws = self._draws(fund, self._rules(campaign), household, disbursement["support_type"], asset, quantity)
+        asset = asset_key(disbursement.item, disbursement.unit)
+        quantity = (disbursement.amount_vnd if asset == CASH else disbursement.quantity) or 0
+        draws = self._draws(fund, self._rules(campaign), household, disbursement.support_type, asset, quantity)
 
         def charge() -> None:
             batch.add(FundCharge(id=charge_id, fund_id=fund.id, household_id=household.id,
-                                 disbursement_id=disbursement["disbursement_id"],
-                                 support_type=disbursement["support_type"], draws=draws, meta=meta.model_dump()))
-            fund.charge(disbursement_id=disbursement["disbursement_id"], household_id=household.id,
-                        support_type=disbursement["support_type"], delivered_at=disbursement["delivered_at"],
-                        draws=draws, meta=meta.model_dump())
+                                 disbursement_id=disbursement_id, support_type=disbursement.support_type,
+                                 draws=draws, meta=meta))
+            fund.charge(disbursement_id=disbursement_id, household_id=household.id,
+                        support_type=disbursement.support_type, delivered_at=disbursement.delivered_at,
+                        draws=draws, meta=meta)
         return charge
 
-    def prepare_correction(self, batch: _Batch, household: HouseholdCase, cmd: CorrectDisbursement,
-                           meta: Meta) -> Callable[[], None]:
+    def prepare_correction(self, batch: Batch, household: HouseholdCase, correction: DisbursementCorrection,
+                           meta: EventMeta) -> Callable[[], None]:
         """A voided disbursement gives back what it drew; a restated one gives
         back the difference, or draws more (checked like a new charge)."""
-        found = household.disbursements.get(str(cmd.disbursement_id))
+        found = household.disbursements.get(correction.disbursement_id)
         if found is None or found.get("fund_id") is None or found["voided"]:
             return _nothing  # the household refuses it, or no fund is involved
-        charge = batch.get(FundCharge, FundCharge.id_for(cmd.disbursement_id), "disbursement_id")
+        disbursement_id = UUID(correction.disbursement_id)
+        charge = batch.get(FundCharge, FundCharge.id_for(disbursement_id), "disbursement_id")
         fund = batch.get(Fund, charge.fund_id, "fund_id")
-        restated = cmd.amount_vnd if found["form"] == "cash" else cmd.quantity
-        if not cmd.void and restated is None:
+        restated = correction.amount_vnd if found["form"] == "cash" else correction.quantity
+        if not correction.void and restated is None:
             return _nothing
-        change = (0 if cmd.void else restated or 0) - charge.quantity
+        change = (0 if correction.void else restated or 0) - charge.quantity
         if change < 0:
             back = charge.plan_return(-change)
 
             def give_back() -> None:
-                charge.returned(draws=back, reason=cmd.reason, meta=meta.model_dump())
-                fund.give_back(disbursement_id=cmd.disbursement_id, household_id=household.id, draws=back,
-                               reason=cmd.reason, meta=meta.model_dump())
+                charge.returned(draws=back, reason=correction.reason, meta=meta)
+                fund.give_back(disbursement_id=disbursement_id, household_id=household.id, draws=back,
+                               reason=correction.reason, meta=meta)
             return give_back
         if change == 0:
             return _nothing
@@ -283,10 +262,10 @@ class Funding:
                             asset_key(found.get("item"), found.get("unit")), change)
 
         def top_up() -> None:
-            charge.topped_up(draws=draws, meta=meta.model_dump())
-            fund.charge(disbursement_id=cmd.disbursement_id, household_id=household.id,
+            charge.topped_up(draws=draws, meta=meta)
+            fund.charge(disbursement_id=disbursement_id, household_id=household.id,
                         support_type=charge.support_type, delivered_at=found["delivered_at"], draws=draws,
-                        meta=meta.model_dump())
+                        meta=meta)
         return top_up
 
     @staticmethod
@@ -294,10 +273,12 @@ class Funding:
         """Buckets that may pay a household's support, the most specific first:
         its own earmark, its commune's, its province's, the support's purposes,
         then undesignated money if Decree 93 lets it pay for this support."""
-        p, c = household.province_code, household.commune_code
-        buckets = [Earmark("household", p, c, str(household.id)).key, Earmark("commune", p, c).key,
-                   Earmark("province", p).key]
-        buckets += [Earmark("purpose", purpose=purpose).key for purpose in rules.purposes_of(support_type)]
+        province, commune = household.province_code, household.commune_code
+        buckets = [Earmark(kind="household", province_code=province, commune_code=commune,
+                           household_id=str(household.id)).key,
+                   Earmark(kind="commune", province_code=province, commune_code=commune).key,
+                   Earmark(kind="province", province_code=province).key]
+        buckets += [Earmark(kind="purpose", purpose=purpose).key for purpose in rules.purposes_of(support_type)]
         return buckets + (["none"] if rules.unearmarked_may_fund(support_type) else [])
 
     def _draws(self, fund: Fund, rules: FundingRules, household: HouseholdCase, support_type: str, asset: str,

@@ -24,9 +24,19 @@ from uuid import UUID
 
 from emergency import areas as official
 from emergency import clock
-from emergency import commands as c
-from emergency import funding_commands as fc
+from emergency.commands import (
+    Area,
+    AssessDamage,
+    Command,
+    CorrectDisbursement,
+    Meta,
+    OpenIncident,
+    RecordDecision,
+    RecordDisbursement,
+    RegisterHousehold,
+)
 from emergency.errors import AidError
+from emergency.funding.commands import AllocateFunds, Earmark, LaunchCampaign, OpenFund, RecordContribution
 from emergency.names import fold
 from emergency.scenario import FAMILY_NAMES, FIRST_NAMES, scenario_areas
 from emergency.service import AidService, Submission
@@ -131,7 +141,7 @@ class CampaignPlay:
         self.config = config
         self.rng = random.Random(config.seed)
         self.progress = progress
-        self.meta = c.Meta(actor="scenario", source="demo")
+        self.meta = Meta(actor="scenario", source="demo")
         self.storm = config.storm
         self.areas = scenario_areas(config.provinces, config.communes_per_province)
         self._report: CampaignReport | None = None
@@ -161,7 +171,7 @@ class CampaignPlay:
         self._report.commands, self._report.refused = self.commands, self.refused
         return self._report
 
-    def run(self, commands: list[c.Command], at: datetime) -> list[dict[str, Any] | None]:
+    def run(self, commands: list[Command], at: datetime) -> list[dict[str, Any] | None]:
         """Run commands in batches at simulated time `at`; None for a refusal."""
         results: list[dict[str, Any] | None] = []
         with clock.frozen_at(at):
@@ -180,7 +190,7 @@ class CampaignPlay:
             return None
         return outcome.result
 
-    def one(self, command: c.Command, at: datetime) -> dict[str, Any]:
+    def one(self, command: Command, at: datetime) -> dict[str, Any]:
         result = self.run([command], at)[0]
         assert result is not None, f"{command.name} was refused"
         return result
@@ -188,28 +198,28 @@ class CampaignPlay:
     # ----- the campaign's steps ------------------------------------------------
 
     def open(self, t: datetime) -> None:
-        incident = self.config.incident_id or UUID(self.one(c.OpenIncident(
+        incident = self.config.incident_id or UUID(self.one(OpenIncident(
             incident_type="storm", title="Bão số 3 (mô phỏng)", started_at=self.storm,
-            areas=[c.Area(province_code=p, commune_codes=cs) for p, cs in self.areas.items()]), t)["incident_id"])
-        campaign = UUID(self.one(fc.LaunchCampaign(
+            areas=[Area(province_code=p, commune_codes=cs) for p, cs in self.areas.items()]), t)["incident_id"])
+        campaign = UUID(self.one(LaunchCampaign(
             title="Ủng hộ đồng bào bị thiệt hại do bão số 3", mobiliser_type="fatherland_front",
             mobiliser_name="Ban Cứu trợ Trung ương", incident_id=incident, launched_at=t), t)["campaign_id"])
         report = self._report = CampaignReport(incident, campaign, UUID(int=0), {}, {})
-        report.central_fund = UUID(self.one(fc.OpenFund(
+        report.central_fund = UUID(self.one(OpenFund(
             campaign_id=campaign, level="central", committee_name="Ban Cứu trợ Trung ương",
             bank_accounts=[CENTRAL_ACCOUNT]), t)["fund_id"])
         for p, communes in self.areas.items():
-            report.province_funds[p] = UUID(self.one(fc.OpenFund(
+            report.province_funds[p] = UUID(self.one(OpenFund(
                 campaign_id=campaign, level="province", province_code=p,
                 committee_name=f"Ban vận động cứu trợ {_province_title(p)}"), t)["fund_id"])
             for commune in communes:
-                report.commune_funds[commune] = UUID(self.one(fc.OpenFund(
+                report.commune_funds[commune] = UUID(self.one(OpenFund(
                     campaign_id=campaign, level="commune", province_code=p, commune_code=commune,
                     committee_name=f"Ban vận động cứu trợ {official.commune_name(commune)}"), t)["fund_id"])
 
     def register(self, t: datetime) -> None:
         rng = self.rng
-        registrations = [c.RegisterHousehold(
+        registrations = [RegisterHousehold(
             incident_id=self.report.incident_id, commune_code=commune, members=rng.randint(2, 6),
             flags=["poor"] if rng.random() < 0.4 else [],
             head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
@@ -221,7 +231,7 @@ class CampaignPlay:
 
     def assess(self, t: datetime) -> None:
         rng = self.rng
-        assessments = [c.AssessDamage(
+        assessments = [AssessDamage(
             household_id=h, assessed_at=self.storm + STEP_TIMES["register"],
             house_damage=rng.choice(("partial", "heavy", "very_heavy", "total")),
             # its injured are seriously injured, paid under INJURED
@@ -234,13 +244,13 @@ class CampaignPlay:
         decisions, communes = [], []
         for h, commune, result in self.assessed:
             for support in (result or {}).get("entitlements", {}):
-                decisions.append(c.RecordDecision(household_id=h, support_type=support, decision="approve",
+                decisions.append(RecordDecision(household_id=h, support_type=support, decision="approve",
                                                   decided_by="Chủ tịch UBND xã", decided_at=t))
                 communes.append(commune)
         self.owed = [(UUID(r["household_id"]), commune, r["entitlement"])
                      for r, commune in zip(self.run(decisions, t), communes) if r]
         # Tents, blankets and water come from the state's reserve at once; the funds pay the rest later.
-        self.run([c.RecordDisbursement(
+        self.run([RecordDisbursement(
             household_id=h, support_type=e["support_type"], form="in_kind", quantity=e["quantity"], unit=e["unit"],
             channel="in_kind_delivery", funding_source="state_budget", delivered_at=t, delivered_by="UBND xã")
             for h, _, e in self.owed if e["support_type"] == "NECESSITIES"], t)
@@ -249,25 +259,25 @@ class CampaignPlay:
         """Provinces raise money and rice locally; a few donors give to a named household."""
         report, rng = self.report, self.rng
         received = self.storm + timedelta(days=2)
-        commands: list[c.Command] = []
+        commands: list[Command] = []
         for p, fund in report.province_funds.items():
             for i in range(self.config.local_receipts_per_province):
-                commands.append(fc.RecordContribution(
+                commands.append(RecordContribution(
                     fund_id=fund, donor_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}",
                     donor_type=rng.choice(("individual", "enterprise", "organisation")), channel="receipt",
                     receipt_number=f"PT-{p}-{i:05d}", received_at=received + timedelta(minutes=i),
                     amount_vnd=rng.choice((1, 2, 5, 10, 50)) * 1_000_000))
-            commands.append(fc.RecordContribution(
+            commands.append(RecordContribution(
                 fund_id=fund, donor_name="Tổng công ty Lương thực", donor_type="enterprise", channel="receipt",
                 receipt_number=f"PN-{p}-rice", received_at=received, form="in_kind", item=RICE[0], unit=RICE[1],
                 quantity=self.config.rice_kg_per_province,
                 valuation_vnd=self.config.rice_kg_per_province * RICE_VALUE_PER_KG))
         for commune, fund in report.commune_funds.items():
             household = rng.choice([h for h, x in self.registered if x == commune])
-            commands.append(fc.RecordContribution(
+            commands.append(RecordContribution(
                 fund_id=fund, donor_name="Hội đồng hương", donor_type="organisation", channel="receipt",
                 receipt_number=f"PT-{commune}-hh", received_at=received, amount_vnd=2_000_000,
-                earmark=fc.Earmark(kind="household", household_id=household)))
+                earmark=Earmark(kind="household", household_id=household)))
         self.run(commands, t)
 
     def statement(self, t: datetime) -> None:
@@ -303,17 +313,17 @@ class CampaignPlay:
             need = sum(cash.get(x, 0) for x in communes)
             common = dict(from_fund_id=report.central_fund, to_fund_id=province_fund, allocated_at=t,
                           decided_by="Ban Cứu trợ Trung ương")
-            to_provinces.append(fc.AllocateFunds(amount_vnd=need, **common))
+            to_provinces.append(AllocateFunds(amount_vnd=need, **common))
             if earmarked:
-                to_provinces.append(fc.AllocateFunds(
-                    amount_vnd=earmarked, earmark=fc.Earmark(kind="province", province_code=p), **common))
+                to_provinces.append(AllocateFunds(
+                    amount_vnd=earmarked, earmark=Earmark(kind="province", province_code=p), **common))
             for commune in communes:
                 share = min(earmarked * cash.get(commune, 0) // max(need, 1), cash.get(commune, 0))
                 common = dict(from_fund_id=province_fund, to_fund_id=report.commune_funds[commune],
                               decided_by=f"Ban vận động {_province_title(p)}")
                 if share:
                     self.to_communes.append(dict(
-                        amount_vnd=share, earmark=fc.Earmark(kind="province", province_code=p), **common))
+                        amount_vnd=share, earmark=Earmark(kind="province", province_code=p), **common))
                 if cash.get(commune, 0) > share:
                     self.to_communes.append(dict(amount_vnd=cash[commune] - share, **common))
                 if rice.get(commune):
@@ -322,7 +332,7 @@ class CampaignPlay:
         self.run(to_provinces, t)
 
     def allocate_to_communes(self, t: datetime) -> None:
-        self.run([fc.AllocateFunds(allocated_at=t, **planned) for planned in self.to_communes], t)
+        self.run([AllocateFunds(allocated_at=t, **planned) for planned in self.to_communes], t)
 
     def pay(self, t: datetime) -> None:
         """Each decided support paid from the household's commune fund."""
@@ -333,16 +343,16 @@ class CampaignPlay:
                           fund_id=report.commune_funds[commune], funding_source="fatherland_front",
                           delivered_at=t, delivered_by="Cán bộ xã")
             if e["amount_vnd"]:
-                payments.append(c.RecordDisbursement(form="cash", amount_vnd=e["amount_vnd"], channel="cash_in_hand",
+                payments.append(RecordDisbursement(form="cash", amount_vnd=e["amount_vnd"], channel="cash_in_hand",
                                                      **common))
             elif e["unit"] == RICE[1]:
-                payments.append(c.RecordDisbursement(form="in_kind", quantity=e["quantity"], item=RICE[0],
+                payments.append(RecordDisbursement(form="in_kind", quantity=e["quantity"], item=RICE[0],
                                                      unit=RICE[1], channel="in_kind_delivery", **common))
         self.paid = self.run(payments, t)
 
     def void(self, t: datetime) -> None:
         """A few payments made to the wrong household, taken back."""
-        voids = [c.CorrectDisbursement(household_id=UUID(r["household_id"]), disbursement_id=UUID(r["disbursement_id"]),
+        voids = [CorrectDisbursement(household_id=UUID(r["household_id"]), disbursement_id=UUID(r["disbursement_id"]),
                                        void=True, reason="chi nhầm hộ, thu hồi")
                  for r in self.paid if r and self.rng.random() < self.config.void_share]
         self.run(voids, t)
