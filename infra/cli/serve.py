@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import subprocess
 import sys
 from typing import Callable
@@ -45,16 +46,18 @@ def run_workers(settings: Settings, workers: int) -> int:
     command = [sys.executable, "-m", "infra.cli", "--database-url", settings.database_url, "--log-format",
                settings.log_format, "serve", "--host", settings.host, "--port", str(settings.port), "--projector",
                settings.projector]
+    stop = stop_on_signals()
     processes = [subprocess.Popen(command) for _ in range(workers)]
     log.info("workers_started", workers=workers, pids=[p.pid for p in processes])
-    stop = stop_on_signals()
     while not stop.wait(0.5) and all(p.poll() is None for p in processes):
         pass
     for process in processes:
         if process.poll() is None:
             process.terminate()
+    # A worker still starting when asked to stop dies of the SIGTERM itself (-15): that is a clean stop too.
+    stopped = (-signal.SIGTERM, -signal.SIGINT) if stop.is_set() else ()
     codes = [process.wait() for process in processes]
-    return next((code for code in codes if code), 0)
+    return next((code for code in codes if code and code not in stopped), 0)
 
 
 def listening_on(settings: Settings, host: str | None, port: int | None, projector: str | None = None) -> Settings:

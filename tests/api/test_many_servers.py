@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,17 @@ async def test_serve_with_workers_runs_that_many_processes_on_one_port(settings:
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     stored, rebuilt = change_rows(settings)
     assert stored == rebuilt > 0
+
+
+def test_serve_with_workers_stopped_while_they_start_exits_cleanly(settings: Settings):
+    parent = subprocess.Popen([sys.executable, "-m", "infra.cli", "--database-url", settings.database_url, "serve",
+                               "--port", str(free_port()), "--workers", "2"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**_env(), "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url})
+    for _ in range(100):  # until the workers exist, long before they can listen
+        if len(children(parent.pid)) == 2:
+            break
+        time.sleep(0.01)
+    parent.terminate()
+    _, errors = parent.communicate(timeout=60)
+    assert parent.returncode == 0, errors[-2000:]
