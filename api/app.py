@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 
 ROUTE_MODULES: tuple[str, ...] = ("api.command_routes", "api.query_routes", "api.public_routes", "api.openapi",
                                   "api.projection_routes", "api.live", "api.export_routes", "api.kafka_routes",
-                                  "api.pages", "api.field")
+                                  "api.pages", "api.field", "api.duplicate_routes")
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -79,6 +79,10 @@ class CaseView:
         rows = await self._read(lambda store: cov.series(store, incident_id, moments, known, areas_of(scope)))
         return [CoverageView.model_validate(r) if r else None for r in rows]
 
+    async def read(self, query: Callable[[ViewStore], T]) -> T:
+        """Another view's query, run as these are: after the views reach the log's head."""
+        return await self._read(query)
+
     async def _read(self, query: Callable[[ViewStore], T]) -> T:
         return await asyncio.to_thread(self._fresh_then, query)
 

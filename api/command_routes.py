@@ -22,6 +22,7 @@ from api.models import MAX_BATCH, AssessmentBatch, BatchAssessment, BatchItemRes
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
 from emergency import commands as c
+from emergency import duplicate_commands as dc
 from emergency import funding_commands as fc
 from emergency.errors import AidError, InvalidInput
 from emergency.service import Submission
@@ -43,6 +44,11 @@ COMMAND_ROUTES: tuple[tuple[str, type[c.Command], frozenset[str], str], ...] = (
      "Confirm the household received a disbursement"),
     ("/households/{household_id}/disbursements/{disbursement_id}/corrections", c.CorrectDisbursement,
      COORDINATORS, "Void a disbursement or restate its amount"),
+    # Possible duplicate households (README, Duplicate households).
+    ("/duplicates/{pair_id}/resolution", dc.ResolveDuplicate, COORDINATORS,
+     "Resolve a possible duplicate pair: different households, or the same one (merged)"),
+    ("/duplicates/{pair_id}/reopening", dc.ReopenDuplicate, COORDINATORS,
+     "Reopen a resolved pair: a merge is undone"),
     # Relief committees: a campaign, its funds, the money coming in and passed on.
     ("/campaigns", fc.LaunchCampaign, COORDINATORS, "Launch a relief campaign"),
     ("/campaigns/{campaign_id}/extensions", fc.ExtendCampaign, COORDINATORS,

@@ -25,6 +25,7 @@ from emergency import commands as c
 from emergency.application import AidApplication
 from emergency.areas import AreaRegistry
 from emergency.domain import HouseholdCase, IdempotencyRecord, Incident
+from emergency.duplicates import DuplicateRules, Duplicates
 from emergency.envelope import Envelope, from_notification, from_stored_event, plain
 from emergency.errors import AidError, Conflict, Forbidden, InvalidInput, NotFound
 from emergency.funding import Funding
@@ -168,7 +169,8 @@ def request_hash(command: c.Command) -> str:
 
 
 class AidService:
-    def __init__(self, app: AidApplication, policy: Policy, areas: AreaRegistry):
+    def __init__(self, app: AidApplication, policy: Policy, areas: AreaRegistry,
+                 duplicates: DuplicateRules = DuplicateRules()):
         self.app = app
         self.policy = policy
         self.areas = areas
@@ -176,6 +178,7 @@ class AidService:
         # the embedded projection runner without waiting for its next poll.
         self.on_saved: list[Callable[[int], None]] = []
         self.funding = Funding(app, load_funding_policy(), areas)
+        self.duplicates = Duplicates(policy, duplicates)
         self._handlers: dict[type[c.Command], Callable[[_Batch, Any, c.Meta, Scope], dict[str, Any]]] = {
             c.OpenIncident: self._open_incident,
             c.ExtendIncidentAreas: self._extend_incident_areas,
@@ -188,6 +191,7 @@ class AidService:
             c.ConfirmReceipt: self._confirm_receipt,
             c.CorrectDisbursement: self._correct_disbursement,
             **self.funding.handlers(),
+            **self.duplicates.handlers(),
         }
 
     # ----- running commands --------------------------------------------------
@@ -310,6 +314,7 @@ class AidService:
     def _household(self, batch: _Batch, household_id: UUID, scope: Scope) -> tuple[HouseholdCase, Incident]:
         household = batch.get(HouseholdCase, household_id, "household_id")
         self._check_scope(scope, household.province_code, household.commune_code, "household_id", named=False)
+        self.duplicates.check_live(household)
         incident = batch.get(Incident, household.incident_id, "incident_id")
         return household, incident
 
@@ -349,12 +354,15 @@ class AidService:
             raise InvalidInput(f"commune {cmd.commune_code} is not among the areas of incident {incident.id}",
                                field="commune_code", code="commune_not_in_incident")
         self._check_scope(scope, province, cmd.commune_code, "commune_code")
+        find_candidates = self.duplicates.prepare_registration(batch, cmd, meta)
         household = HouseholdCase(
             id=cmd.household_id or uuid4(), incident_id=incident.id, province_code=province,
             commune_code=cmd.commune_code, head_name=cmd.head_name, members=cmd.members,
             flags=list(cmd.flags), meta=meta.model_dump())
         batch.create(household, "household_id")
-        return {"household_id": household.id, "incident_id": incident.id, "province_code": province}
+        candidates = find_candidates(household)
+        return {"household_id": household.id, "incident_id": incident.id, "province_code": province,
+                "duplicate_candidates": candidates}
 
     def _correct_household(self, batch: _Batch, cmd: c.CorrectHousehold, meta: c.Meta,
                            scope: Scope) -> dict[str, Any]:
@@ -400,9 +408,11 @@ class AidService:
                                code="before_incident")
         disbursement = cmd.model_dump(exclude={"household_id"})
         disbursement["disbursement_id"] = cmd.disbursement_id or uuid4()
+        record_override = self.duplicates.prepare_payment(batch, household, cmd, meta)
         charge_fund = self.funding.prepare_charge(batch, household, disbursement, meta, scope)
         household.disburse(disbursement, meta.model_dump())
         charge_fund()
+        record_override(str(disbursement["disbursement_id"]))
         return {"household_id": household.id, "disbursement_id": disbursement["disbursement_id"]}
 
     def _confirm_receipt(self, batch: _Batch, cmd: c.ConfirmReceipt, meta: c.Meta, scope: Scope) -> dict[str, Any]:
@@ -413,6 +423,7 @@ class AidService:
     def _correct_disbursement(self, batch: _Batch, cmd: c.CorrectDisbursement, meta: c.Meta,
                               scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
+        self.duplicates.check_own_disbursement(household, cmd.disbursement_id)
         settle_fund = self.funding.prepare_correction(batch, household, cmd, meta)
         household.correct_disbursement(cmd.model_dump(exclude={"household_id"}), meta.model_dump())
         settle_fund()

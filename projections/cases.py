@@ -257,7 +257,7 @@ class CaseProjection(Projection):
         "Incident.Opened", "Incident.Closed", "HouseholdCase.Registered", "HouseholdCase.DetailsCorrected",
         "HouseholdCase.DamageAssessed", "HouseholdCase.EntitlementDetermined",
         "HouseholdCase.EntitlementWithdrawn", "HouseholdCase.Decided", "HouseholdCase.Disbursed",
-        "HouseholdCase.DisbursementCorrected",
+        "HouseholdCase.DisbursementCorrected", "HouseholdCase.Absorbed", "HouseholdCase.Separated",
     })
 
     ddl = DDL
@@ -383,8 +383,39 @@ def _disbursement_corrected(h: Household, data: dict[str, Any]) -> list[str]:
     return [delivery.support_type]
 
 
+def _absorbed(h: Household, data: dict[str, Any]) -> list[str]:
+    """A merge (`emergency.duplicates`): the other household's assessments and
+    payments become this one's (its payments under ids of their own here)."""
+    for key, assessment in data["assessments"].items():
+        h.assessed[key] = micros(assessment["assessed_at"])
+    for key, d in data["disbursements"].items():
+        taken = f"{data['household_id']}/{key}"
+        h.deliveries[taken] = Delivery(taken, d["support_type"], micros(d["delivered_at"]),
+                                       d.get("amount_vnd") or 0, d.get("quantity") or 0)
+        h.dirty_deliveries.add(taken)
+    return _resettled(h, {d["support_type"] for d in data["disbursements"].values()})
+
+
+def _separated(h: Household, data: dict[str, Any]) -> list[str]:
+    touched = set()
+    for key, delivery in h.deliveries.items():
+        if key.startswith(f"{data['household_id']}/") and not delivery.voided:
+            delivery.voided = 1
+            h.dirty_deliveries.add(key)
+            touched.add(delivery.support_type)
+    return _resettled(h, touched)
+
+
+def _resettled(h: Household, support_types: set[str]) -> list[str]:
+    touched = sorted(support_types & set(h.cases))
+    for code in touched:
+        h.settle(code)
+    return touched
+
+
 HANDLERS = {
     "DetailsCorrected": _details_corrected, "DamageAssessed": _damage_assessed,
     "EntitlementDetermined": _entitlement_determined, "EntitlementWithdrawn": _entitlement_withdrawn,
     "Decided": _decided, "Disbursed": _disbursed, "DisbursementCorrected": _disbursement_corrected,
+    "Absorbed": _absorbed, "Separated": _separated,
 }

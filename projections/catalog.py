@@ -15,7 +15,8 @@ from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
 PROJECTIONS: tuple[str, ...] = ("projections.cases:CaseProjection", "projections.coverage_projection:CoverageProjection",
-                               "projections.export_damage:DamageProjection", "projections.funds:FundsProjection")
+                               "projections.export_damage:DamageProjection", "projections.funds:FundsProjection",
+                               "projections.duplicates:DuplicateProjection")
 
 
 def default_projections() -> list[Projection]:

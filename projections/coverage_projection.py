@@ -385,10 +385,28 @@ def _disbursement_corrected(h: Household, data: dict[str, Any]) -> list[str]:
     return [delivery[0]]
 
 
+def _absorbed(h: Household, data: dict[str, Any]) -> list[str]:
+    """A merge (`emergency.duplicates`): the other household's assessments and
+    payments become this one's, so its payments count toward these cases."""
+    for key, assessment in data["assessments"].items():
+        h.assessed[key] = micros(assessment["assessed_at"])
+    for key, d in data["disbursements"].items():
+        h.deliveries[f"{data['household_id']}/{key}"] = [
+            d["support_type"], micros(d["delivered_at"]), d.get("amount_vnd") or 0, d.get("quantity") or 0, 0]
+    return sorted({d["support_type"] for d in data["disbursements"].values()} & set(h.cases))
+
+
+def _separated(h: Household, data: dict[str, Any]) -> list[str]:
+    taken = [key for key in h.deliveries if key.startswith(f"{data['household_id']}/")]
+    touched = {h.deliveries.pop(key)[0] for key in taken}
+    return sorted(touched & set(h.cases))
+
+
 HANDLERS: dict[str, Callable[[Household, dict[str, Any]], list[str]]] = {
     "DetailsCorrected": _details_corrected, "DamageAssessed": _damage_assessed,
     "EntitlementDetermined": _entitlement_determined, "EntitlementWithdrawn": _entitlement_withdrawn,
     "Decided": _decided, "Disbursed": _disbursed, "DisbursementCorrected": _disbursement_corrected,
+    "Absorbed": _absorbed, "Separated": _separated,
 }
 
 

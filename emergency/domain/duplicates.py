@@ -1,0 +1,89 @@
+"""Possible duplicate households: the lookups that find them, and each pair's life.
+
+- `HouseholdIndex`: the households registered under one key of an incident
+  (commune, folded head's name and members; or a citizen id's keyed hash).
+  Its id derives from the key, so a registration finds its candidates by
+  reading a few records by id, never by scanning households; and two
+  registrations under one key, saved concurrently, collide on the index's
+  version, so the retry of the later one sees the earlier.
+- `DuplicatePair`: two households that may be one. Suspected when found;
+  resolved by a coordinator as different households or the same one (a
+  merge); reopened by a later event (which undoes a merge); payments made
+  while it was open, by a coordinator's override, are recorded on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+
+from emergency.domain.base import AidAggregate
+from emergency.errors import Conflict
+
+OUTCOMES = ("different", "same")
+
+
+class HouseholdIndex(AidAggregate):
+    @staticmethod
+    def id_for(*key: str) -> UUID:
+        return uuid5(NAMESPACE_URL, "emergency:household-index:" + "|".join(key))
+
+    @event("Started")
+    def __init__(self, id: UUID, household_id: str):
+        self.household_ids = [household_id]
+
+    @event("Added")
+    def add(self, household_id: str) -> None:
+        self.household_ids.append(household_id)
+
+
+class DuplicatePair(AidAggregate):
+    @staticmethod
+    def id_for(first: UUID | str, second: UUID | str) -> UUID:
+        a, b = sorted((str(first), str(second)))
+        return uuid5(NAMESPACE_URL, f"emergency:duplicate-pair:{a}|{b}")
+
+    @event("Suspected")
+    def __init__(self, id: UUID, incident_id: UUID, province_code: str, commune_code: str,
+                 household_ids: list[str], reasons: list[str], meta: dict[str, Any]):
+        self.incident_id = incident_id
+        self.province_code = province_code
+        self.commune_code = commune_code
+        self.household_ids = household_ids
+        self.reasons = reasons
+        self.status = "unresolved"
+        self.resolution: dict[str, Any] | None = None
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status == "unresolved"
+
+    def other(self, household_id: UUID | str) -> str:
+        return next(h for h in self.household_ids if h != str(household_id))
+
+    def resolve(self, resolution: dict[str, Any], meta: dict[str, Any]) -> None:
+        if not self.unresolved:
+            raise Conflict(f"this pair is already resolved as {self.status} households", field="pair_id",
+                           code="already_resolved")
+        self._resolved(resolution, meta)
+
+    @event("Resolved")
+    def _resolved(self, resolution: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.status = resolution["outcome"]
+        self.resolution = resolution
+
+    def reopen(self, reopening: dict[str, Any], meta: dict[str, Any]) -> None:
+        if self.unresolved:
+            raise Conflict("this pair is not resolved", field="pair_id", code="not_resolved")
+        self._reopened(reopening, meta)
+
+    @event("Reopened")
+    def _reopened(self, reopening: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.status = "unresolved"
+        self.resolution = None
+
+    @event("PaymentOverridden")
+    def record_override(self, household_id: str, disbursement_id: str, reason: str, meta: dict[str, Any]) -> None:
+        """A payment to one of an unresolved pair, let through by a coordinator."""
