@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from uuid import UUID
-
 from aiohttp import web
 from pydantic import Field
 
@@ -24,7 +22,8 @@ from projections.duplicates import unresolved
 
 class DuplicateQuery(Body):
     commune: c.CommuneCode
-    after: UUID | None = Field(None, description="the `next_after` of the page before")
+    after: str | None = Field(None, pattern=r"^[0-9a-f-]{1,36}$",
+                              description="the `next_after` of the page before (pairs follow in id order)")
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -53,7 +52,7 @@ async def duplicates(call: Call) -> web.Response:
         raise InvalidInput(f"commune {query.commune} is not among the incident's areas", field="commune",
                            code="commune_not_in_incident")
     call.principal.check_scope(province, query.commune, "commune")
-    after = str(query.after) if query.after else None
+    after = query.after
     rows = await call.request.app[keys.CASES].read(
         lambda store: unresolved(store, found["incident_id"], query.commune, after, query.limit))
     return respond(DuplicateList(
