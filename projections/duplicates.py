@@ -97,6 +97,13 @@ def _fold_household(merged: dict[str, dict[str, Any]], e: Envelope) -> None:
     row.update(version=e.version, survivor_id=e.data["survivor_id"] if e.type == "MergedInto" else None)
 
 
+def not_merged(household_id: str) -> str:
+    """SQL: the household in column `household_id` is not merged into another
+    now (exports count a merged household once, as its survivor)."""
+    return (f"NOT EXISTS (SELECT 1 FROM dup_merged m WHERE m.household_id = {household_id} "
+            "AND m.survivor_id IS NOT NULL)")
+
+
 def unresolved(store: ViewStore, incident_id: str, commune_code: str, after: str | None,
                limit: int) -> list[dict[str, Any]]:
     """One page of a commune's unresolved pairs, in pair id order, after `after`."""

@@ -16,6 +16,9 @@ from emergency.errors import AidError
 from emergency.service import AidService, Scope
 from infra.settings import Settings
 from infra.stores import build_service
+from projections.catalog import open_views
+from projections.exports import commune_rows
+from projections.runner import EmbeddedRunner
 from tests.conftest import STORM_START
 from tests.factories import COMMUNES, PROVINCE, assess, disburse, open_incident, register
 
@@ -279,3 +282,30 @@ def test_bad_resolutions_are_refused_naming_the_field(duplicates: AidService):
     error = refused(duplicates, dc.ReopenDuplicate(pair_id=pair, reason="x", reopened_by="x", reopened_at=at(40)),
                     COORDINATOR, scope=elsewhere)
     assert (error.status, error.code, error.field) == (403, "out_of_scope", "pair_id")
+
+
+def test_exports_count_a_merged_household_once(keyed: Settings, duplicates: AidService):
+    views = open_views(keyed)
+    try:
+        incident = open_incident(duplicates)
+        first = register(duplicates, incident)
+        assess(duplicates, first)
+        paid_burial(duplicates, first, 10_000_000, delivered_at=at(25))
+        second = register(duplicates, incident)
+        assess(duplicates, second)
+        pair = pair_of(duplicates, second)
+        runner = EmbeddedRunner(duplicates.app.recorder, views)
+
+        def figures() -> tuple[int, ...]:
+            runner.catch_up()
+            [row] = [r for r in commune_rows(views.store, str(incident), at(47)) if r["commune_code"] == COMMUNES[0]]
+            return row["households_affected"], row["persons_affected"], row["households_reached"], \
+                row["households_in_need"]
+
+        assert figures() == (2, 8, 1, 2)
+        resolve(duplicates, pair, "same", survivor=second)
+        assert figures() == (1, 4, 1, 1)  # the survivor is reached by what the absorbed was paid
+        reopen(duplicates, pair)
+        assert figures() == (2, 8, 1, 2)
+    finally:
+        views.store.close()
