@@ -63,6 +63,7 @@ async def test_a_merged_household_counts_once_and_is_paid_one_entitlement(api: A
     team = api.token("field", PROVINCE)
     first = await sync_household(api, team, storm)
     second = await sync_household(api, team, storm)
+    assert (await pay(api, storm.coordinator, second, amount_vnd=5_000_000, duplicate_override="urgent")).status == 201
     before = (await api.get(f"/incidents/{storm.incident_id}/coverage", storm.coordinator)).body["rows"][0]
     assert before["households_in_need"] == 2
     [pair] = (await pairs(api, storm, storm.coordinator)).body["pairs"]
@@ -74,8 +75,11 @@ async def test_a_merged_household_counts_once_and_is_paid_one_entitlement(api: A
     assert after["households_in_need"] == 1
     assert after["entitled_vnd"] == before["entitled_vnd"] // 2
     assert (await pairs(api, storm, storm.coordinator)).body["pairs"] == []
+    survivor = await api.get(f"/households/{first}", team)
+    assert survivor.status == 200 and survivor.body["assessments"] == 2  # both histories
+    # What the second was paid (let through before the merge) counts toward the survivor's one entitlement.
     assert (await pay(api, team, first, amount_vnd=BURIAL - 5_000_000)).status == 201
-    over = await pay(api, team, first, amount_vnd=10_000_000)
+    over = await pay(api, team, first, amount_vnd=1_000_000)
     assert (over.status, *over.error) == (409, "exceeds_entitlement", "amount_vnd")
     absorbed = await pay(api, team, second, amount_vnd=5_000_000)
     assert (absorbed.status, *absorbed.error) == (409, "merged_household", "household_id")
