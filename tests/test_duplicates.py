@@ -64,6 +64,15 @@ def pair_of(service: AidService, household: UUID) -> UUID:
     return UUID(next(iter(pairs)))
 
 
+def assessed_pair(service: AidService) -> tuple[UUID, UUID, UUID]:
+    """One household registered and assessed twice: its two records and their pair."""
+    incident = open_incident(service)
+    first, second = register(service, incident), register(service, incident)
+    for h in (first, second):
+        assess(service, h)
+    return first, second, pair_of(service, second)
+
+
 def resolve(service: AidService, pair: UUID, outcome: str, survivor: UUID | None = None, **kwargs: Any):
     return service.execute(dc.ResolveDuplicate(pair_id=pair, outcome=outcome, survivor_id=survivor,
                                                reason="xác minh tại thôn", resolved_by="Chủ tịch UBND xã",
@@ -73,6 +82,12 @@ def resolve(service: AidService, pair: UUID, outcome: str, survivor: UUID | None
 def reopen(service: AidService, pair: UUID) -> dict[str, Any]:
     return service.execute(dc.ReopenDuplicate(pair_id=pair, reason="xác minh lại", reopened_by="Chủ tịch UBND xã",
                                               reopened_at=at(44)), COORDINATOR).result
+
+
+def payment(household: UUID, amount: int, delivered: float = 30, **changes: Any) -> c.RecordDisbursement:
+    return c.RecordDisbursement(household_id=household, support_type="BURIAL", form="cash", amount_vnd=amount,
+                                channel="cash_in_hand", funding_source="state_budget", delivered_at=at(delivered),
+                                delivered_by="cán bộ xã", **changes)
 
 
 def paid_burial(service: AidService, household: UUID, amount: int, **changes: Any) -> dict[str, Any]:
@@ -134,21 +149,16 @@ def test_an_open_pair_holds_back_payments_to_either_unless_a_coordinator_overrid
     second, _ = candidates(duplicates, incident)
     assess(duplicates, second)
     for payee, other in ((second, first), (first, second)):
-        error = refused(duplicates, c.RecordDisbursement(
-            household_id=payee, support_type="BURIAL", form="cash", amount_vnd=BURIAL, channel="cash_in_hand",
-            funding_source="state_budget", delivered_at=at(30), delivered_by="cán bộ xã"))
+        error = refused(duplicates, payment(payee, BURIAL))
         assert (error.status, error.code, error.field) == (409, "possible_duplicate", "household_id")
         assert str(other) in error.message
-    overriding = dict(household_id=second, support_type="BURIAL", form="cash", amount_vnd=BURIAL,
-                      channel="cash_in_hand", funding_source="state_budget", delivered_at=at(30),
-                      delivered_by="cán bộ xã", duplicate_override="two brothers of one name, seen in person")
-    error = refused(duplicates, c.RecordDisbursement(**overriding), c.Meta(role="field"))
+    reason = "two brothers of one name, seen in person"
+    error = refused(duplicates, payment(second, BURIAL, duplicate_override=reason), c.Meta(role="field"))
     assert (error.status, error.code, error.field) == (403, "forbidden_role", "duplicate_override")
-    paid = duplicates.execute(c.RecordDisbursement(**overriding), COORDINATOR).result
+    paid = duplicates.execute(payment(second, BURIAL, duplicate_override=reason), COORDINATOR).result
     overrides = [e for e in duplicates.log(0, 10_000) if e.kind == "DuplicatePair.PaymentOverridden"]
     assert [(o.data["household_id"], o.data["disbursement_id"], o.data["reason"], o.meta["role"])
-            for o in overrides] == [(str(second), paid["disbursement_id"], overriding["duplicate_override"],
-                                     "coordinator")]
+            for o in overrides] == [(str(second), paid["disbursement_id"], reason, "coordinator")]
 
 
 def test_the_setting_may_let_payments_through(keyed: Settings):
@@ -167,19 +177,12 @@ def test_the_setting_may_let_payments_through(keyed: Settings):
 
 
 def test_different_households_are_paid_each_and_a_reopened_pair_holds_back_again(duplicates: AidService):
-    incident = open_incident(duplicates)
-    first = register(duplicates, incident)
-    second = register(duplicates, incident)
-    for h in (first, second):
-        assess(duplicates, h)
-    pair = pair_of(duplicates, second)
+    first, second, pair = assessed_pair(duplicates)
     assert resolve(duplicates, pair, "different")["status"] == "different"
     paid_burial(duplicates, first, BURIAL)
     paid_burial(duplicates, second, 10_000_000)
     assert reopen(duplicates, pair)["status"] == "unresolved"
-    assert refused(duplicates, c.RecordDisbursement(
-        household_id=second, support_type="BURIAL", form="cash", amount_vnd=1_000_000, channel="cash_in_hand",
-        funding_source="state_budget", delivered_at=at(30), delivered_by="cán bộ xã")).code == "possible_duplicate"
+    assert refused(duplicates, payment(second, 1_000_000)).code == "possible_duplicate"
 
 
 def test_a_merge_bounds_both_households_payments_by_one_entitlement(duplicates: AidService):
@@ -198,9 +201,7 @@ def test_a_merge_bounds_both_households_payments_by_one_entitlement(duplicates: 
         ["FOOD_DISASTER", "NECESSITIES", "BURIAL", "HOUSE_REBUILD"]
     absorbed = duplicates.household(first)
     assert {e["status"] for e in absorbed["entitlements"]} == {"withdrawn"}
-    error = refused(duplicates, c.RecordDisbursement(
-        household_id=second, support_type="BURIAL", form="cash", amount_vnd=15_000_000, channel="cash_in_hand",
-        funding_source="state_budget", delivered_at=at(45), delivered_by="cán bộ xã"))
+    error = refused(duplicates, payment(second, 15_000_000, 45))
     assert (error.code, error.field) == ("exceeds_entitlement", "amount_vnd")
     paid_burial(duplicates, second, BURIAL - 15_000_000, delivered_at=at(45))
     # The absorbed household takes no more writes; what was paid to it is corrected by reopening first.
@@ -213,12 +214,7 @@ def test_a_merge_bounds_both_households_payments_by_one_entitlement(duplicates: 
 
 
 def test_undoing_a_merge_gives_each_household_its_own_again_and_the_pair_holds_back(duplicates: AidService):
-    incident = open_incident(duplicates)
-    first = register(duplicates, incident)
-    second = register(duplicates, incident)
-    for h in (first, second):
-        assess(duplicates, h)
-    pair = pair_of(duplicates, second)
+    first, second, pair = assessed_pair(duplicates)
     resolve(duplicates, pair, "same", survivor=first)
     paid_burial(duplicates, first, BURIAL)
     reopen(duplicates, pair)
@@ -227,15 +223,10 @@ def test_undoing_a_merge_gives_each_household_its_own_again_and_the_pair_holds_b
     assert {e["support_type"]: e["status"] for e in restored["entitlements"]}["BURIAL"] == "pending"
     assert duplicates.household(first)["assessments"] == 1
     for h in (first, second):
-        assert refused(duplicates, c.RecordDisbursement(
-            household_id=h, support_type="BURIAL", form="cash", amount_vnd=1_000_000, channel="cash_in_hand",
-            funding_source="state_budget", delivered_at=at(45), delivered_by="cán bộ xã")).code in (
-            "possible_duplicate", "exceeds_entitlement")
+        assert refused(duplicates, payment(h, 1_000_000, 45)).code == "possible_duplicate"
     # Merged again the other way: the survivor takes in what the first was paid, in full.
     resolve(duplicates, pair, "same", survivor=second)
-    error = refused(duplicates, c.RecordDisbursement(
-        household_id=second, support_type="BURIAL", form="cash", amount_vnd=1_000_000, channel="cash_in_hand",
-        funding_source="state_budget", delivered_at=at(45), delivered_by="cán bộ xã"))
+    error = refused(duplicates, payment(second, 1_000_000, 45))
     assert error.code == "exceeds_entitlement"
 
 
