@@ -76,10 +76,11 @@ class Duplicates:
 
     # ----- registration -------------------------------------------------------
 
-    def prepare_registration(self, batch: _Batch, cmd: RegisterHousehold,
-                             meta: Meta) -> Callable[[HouseholdCase], list[str]]:
+    def prepare_registration(self, batch: _Batch, cmd: RegisterHousehold, meta: Meta,
+                             scope: Scope) -> Callable[[HouseholdCase], list[str]]:
         """Check the citizen id; the returned step records the new household
-        in the indexes and a pair with each candidate, and names them."""
+        in the indexes and a pair with each candidate, and names those within
+        the caller's scope (a pair found by citizen id may span communes)."""
         id_hash = self.rules.id_hash(cmd.citizen_id.get_secret_value()) if cmd.citizen_id else None
 
         def record(household: HouseholdCase) -> list[str]:
@@ -95,9 +96,12 @@ class Duplicates:
             for key in (name_key(household.incident_id, household.commune_code, household.head_name,
                                  household.members), *by_id):
                 _list(batch, key, str(household.id))
+            shown = []
             for other, reasons in sorted(candidates.items()):
-                self._suspect(batch, household, other, sorted(reasons), meta)
-            return sorted(candidates)
+                found_with = self._suspect(batch, household, other, sorted(reasons), meta)
+                if scope.allows(found_with.province_code, found_with.commune_code):
+                    shown.append(other)
+            return shown
 
         return record
 
@@ -112,7 +116,8 @@ class Duplicates:
         return roots
 
     @staticmethod
-    def _suspect(batch: _Batch, household: HouseholdCase, other_id: str, reasons: list[str], meta: Meta) -> None:
+    def _suspect(batch: _Batch, household: HouseholdCase, other_id: str, reasons: list[str],
+                 meta: Meta) -> HouseholdCase:
         other = batch.get(HouseholdCase, UUID(other_id), "household_id")
         pair = DuplicatePair(id=DuplicatePair.id_for(household.id, other_id), incident_id=household.incident_id,
                              province_code=household.province_code, commune_code=household.commune_code,
@@ -121,6 +126,7 @@ class Duplicates:
         batch.add(pair)
         household.suspect_duplicate(str(pair.id), other_id)
         other.suspect_duplicate(str(pair.id), str(household.id))
+        return other
 
     # ----- checks on other household commands -----------------------------------
 

@@ -354,7 +354,7 @@ class AidService:
             raise InvalidInput(f"commune {cmd.commune_code} is not among the areas of incident {incident.id}",
                                field="commune_code", code="commune_not_in_incident")
         self._check_scope(scope, province, cmd.commune_code, "commune_code")
-        find_candidates = self.duplicates.prepare_registration(batch, cmd, meta)
+        find_candidates = self.duplicates.prepare_registration(batch, cmd, meta, scope)
         household = HouseholdCase(
             id=cmd.household_id or uuid4(), incident_id=incident.id, province_code=province,
             commune_code=cmd.commune_code, head_name=cmd.head_name, members=cmd.members,

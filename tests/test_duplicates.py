@@ -127,6 +127,12 @@ def test_the_same_citizen_id_is_a_candidate_whatever_the_name_and_is_kept_only_a
     assert found == [str(first)]
     pair = duplicates.app.repository.get(pair_of(duplicates, second))
     assert pair.reasons == ["citizen_id"]
+    # A team of the other commune is not told the first household's id, though the pair is recorded.
+    third = duplicates.execute(c.RegisterHousehold(
+        incident_id=incident, commune_code=COMMUNES[1], head_name="Lê Văn Cường", members=3, citizen_id=CITIZEN),
+        scope=Scope(provinces=frozenset({PROVINCE}), communes=frozenset({COMMUNES[1]}))).result
+    assert third["duplicate_candidates"] == [str(second)]
+    assert len(duplicates.app.repository.get(first).duplicate_pairs()) == 2
     recorded = "".join(str(e.to_dict()) for e in duplicates.log(0, 10_000))
     assert CITIZEN not in recorded
     raw = b"".join(n.state for n in duplicates.app.recorder.select_notifications(start=1, limit=10_000))
