@@ -95,7 +95,7 @@ class Duplicates:
             candidates = self._roots(batch, found, household)
             for key in (name_key(household.incident_id, household.commune_code, household.head_name,
                                  household.members), *by_id):
-                _list(batch, key, str(household.id))
+                _list(batch, key, str(household.id), meta)
             shown = []
             for other, reasons in sorted(candidates.items()):
                 found_with = self._suspect(batch, household, other, sorted(reasons), meta)
@@ -124,8 +124,8 @@ class Duplicates:
                              household_ids=sorted((str(household.id), other_id)), reasons=reasons,
                              meta=meta.model_dump())
         batch.add(pair)
-        household.suspect_duplicate(str(pair.id), other_id)
-        other.suspect_duplicate(str(pair.id), str(household.id))
+        household.suspect_duplicate(str(pair.id), other_id, meta.model_dump())
+        other.suspect_duplicate(str(pair.id), str(household.id), meta.model_dump())
         return other
 
     # ----- checks on other household commands -----------------------------------
@@ -250,9 +250,9 @@ def _listed(batch: _Batch, keys: Iterable[UUID]) -> list[str]:
     return found
 
 
-def _list(batch: _Batch, key: UUID, household_id: str) -> None:
+def _list(batch: _Batch, key: UUID, household_id: str, meta: Meta) -> None:
     index = batch.find(key)
     if isinstance(index, HouseholdIndex):
-        index.add(household_id)
+        index.add(household_id, meta.model_dump())
     else:
-        batch.add(HouseholdIndex(id=key, household_id=household_id))
+        batch.add(HouseholdIndex(id=key, household_id=household_id, meta=meta.model_dump()))

@@ -31,11 +31,11 @@ class HouseholdIndex(AidAggregate):
         return uuid5(NAMESPACE_URL, "emergency:household-index:" + "|".join(key))
 
     @event("Started")
-    def __init__(self, id: UUID, household_id: str):
+    def __init__(self, id: UUID, household_id: str, meta: dict[str, Any]):
         self.household_ids = [household_id]
 
     @event("Added")
-    def add(self, household_id: str) -> None:
+    def add(self, household_id: str, meta: dict[str, Any]) -> None:
         self.household_ids.append(household_id)
 
 

@@ -296,7 +296,7 @@ class HouseholdCase(AidAggregate):
         return getattr(self, "absorbed_households", {})
 
     @event("DuplicateSuspected")
-    def suspect_duplicate(self, pair_id: str, other_id: str) -> None:
+    def suspect_duplicate(self, pair_id: str, other_id: str, meta: dict[str, Any]) -> None:
         self.__dict__.setdefault("suspected_pairs", {})[pair_id] = other_id
 
     def merge_into(self, pair_id: str, survivor_id: str, meta: dict[str, Any]) -> None:
