@@ -51,6 +51,10 @@ def refused(service: AidService, command: c.Command, meta: c.Meta = c.Meta(), **
     return caught.value
 
 
+def namesake(service: AidService, incident: UUID, **changes: Any) -> UUID:
+    return register(service, incident, head_name="Nguyễn Văn An", **changes)
+
+
 def candidates(service: AidService, incident: UUID, **fields: Any) -> tuple[UUID, list[str]]:
     body: dict[str, Any] = dict(incident_id=incident, commune_code=COMMUNES[0], head_name="Nguyễn Văn An",
                                 members=4, flags=["poor"])
@@ -67,7 +71,7 @@ def pair_of(service: AidService, household: UUID) -> UUID:
 def assessed_pair(service: AidService) -> tuple[UUID, UUID, UUID]:
     """One household registered and assessed twice: its two records and their pair."""
     incident = open_incident(service)
-    first, second = register(service, incident), register(service, incident)
+    first, second = namesake(service, incident), namesake(service, incident)
     for h in (first, second):
         assess(service, h)
     return first, second, pair_of(service, second)
@@ -150,7 +154,7 @@ def test_a_citizen_id_without_a_key_or_of_the_wrong_form_is_refused(service: Aid
 
 def test_an_open_pair_holds_back_payments_to_either_unless_a_coordinator_overrides(duplicates: AidService):
     incident = open_incident(duplicates)
-    first = register(duplicates, incident)
+    first = namesake(duplicates, incident)
     assess(duplicates, first)
     second, _ = candidates(duplicates, incident)
     assess(duplicates, second)
@@ -171,8 +175,8 @@ def test_the_setting_may_let_payments_through(keyed: Settings):
     service = build_service(Settings.model_validate(keyed.model_dump() | {"duplicate_payments": "allow"}))
     try:
         incident = open_incident(service)
-        first = register(service, incident)
-        second = register(service, incident)
+        first = namesake(service, incident)
+        second = namesake(service, incident)
         for h in (first, second):
             assess(service, h)
             paid_burial(service, h, BURIAL)
@@ -193,10 +197,10 @@ def test_different_households_are_paid_each_and_a_reopened_pair_holds_back_again
 
 def test_a_merge_bounds_both_households_payments_by_one_entitlement(duplicates: AidService):
     incident = open_incident(duplicates)
-    first = register(duplicates, incident)
+    first = namesake(duplicates, incident)
     assess(duplicates, first, assessed_at=at(10))
     paid = paid_burial(duplicates, first, 15_000_000)  # before the second team's record came in
-    second = register(duplicates, incident)
+    second = namesake(duplicates, incident)
     assess(duplicates, second, assessed_at=at(20), injured=0)
     result = resolve(duplicates, pair_of(duplicates, second), "same", survivor=second)
     assert (result["survivor_id"], result["absorbed_id"]) == (str(second), str(first))
@@ -238,7 +242,7 @@ def test_undoing_a_merge_gives_each_household_its_own_again_and_the_pair_holds_b
 
 def test_three_records_of_one_household_merge_into_one(duplicates: AidService):
     incident = open_incident(duplicates)
-    records = [register(duplicates, incident) for _ in range(3)]
+    records = [namesake(duplicates, incident) for _ in range(3)]
     for h in records:
         assess(duplicates, h)
     pairs = {UUID(p) for h in records for p in duplicates.app.repository.get(h).duplicate_pairs()}
@@ -258,8 +262,8 @@ def test_three_records_of_one_household_merge_into_one(duplicates: AidService):
 
 def test_bad_resolutions_are_refused_naming_the_field(duplicates: AidService):
     incident = open_incident(duplicates)
-    first = register(duplicates, incident)
-    second = register(duplicates, incident)
+    first = namesake(duplicates, incident)
+    second = namesake(duplicates, incident)
     pair = pair_of(duplicates, second)
     with pytest.raises(ValueError, match="survivor_id"):
         dc.ResolveDuplicate(pair_id=pair, outcome="same", reason="x", resolved_by="x", resolved_at=at(40))
@@ -285,10 +289,10 @@ def test_exports_count_a_merged_household_once(keyed: Settings, duplicates: AidS
     views = open_views(keyed)
     try:
         incident = open_incident(duplicates)
-        first = register(duplicates, incident)
+        first = namesake(duplicates, incident)
         assess(duplicates, first)
         paid_burial(duplicates, first, 10_000_000, delivered_at=at(25))
-        second = register(duplicates, incident)
+        second = namesake(duplicates, incident)
         assess(duplicates, second)
         pair = pair_of(duplicates, second)
         runner = EmbeddedRunner(duplicates.app.recorder, views)
