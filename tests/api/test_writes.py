@@ -16,7 +16,7 @@ async def test_a_household_story_through_every_write_route(api: Api, storm: Stor
     registered = await api.created("/households", field,
                                    payloads.household(storm.incident_id, household_id=household_id))
     assert registered == {"household_id": household_id, "incident_id": storm.incident_id,
-                          "province_code": PROVINCE}
+                          "province_code": PROVINCE, "duplicate_candidates": []}
     path = f"/households/{household_id}"
     await api.created(f"{path}/corrections", field, {"members": 5, "reason": "a child was not counted"})
     assessed = await api.created(f"{path}/assessments", field, payloads.assessment(assessment_id=assessment_id))
