@@ -56,7 +56,7 @@ async def test_events_carry_the_request_id_the_actor_and_the_role(api: Api, stor
     sent = await api.post("/households", field, payloads.household(storm.incident_id),
                           headers={"X-Request-ID": "device-7.sync-42"})
     assert sent.headers["X-Request-ID"] == "device-7.sync-42"
-    made_up = await api.post("/households", field, payloads.household(storm.incident_id))
+    made_up = await api.post("/households", field, payloads.household(storm.incident_id, head_name="Trần Thị Bình"))
     generated = made_up.headers["X-Request-ID"]
     assert generated and generated != "device-7.sync-42"
 
