@@ -180,9 +180,7 @@ class Duplicates:
 
     def _resolve(self, batch: _Batch, cmd: dc.ResolveDuplicate, meta: Meta, scope: Scope) -> dict[str, Any]:
         pair, households = self._pair(batch, cmd.pair_id, scope)
-        if not pair.unresolved:
-            raise Conflict(f"this pair is already resolved as {pair.status} households", field="pair_id",
-                           code="already_resolved")
+        pair.check_unresolved()
         resolution = dict(outcome=cmd.outcome, reason=cmd.reason, resolved_by=cmd.resolved_by,
                           resolved_at=cmd.resolved_at, survivor_id=None, absorbed_id=None, merged=False)
         m = meta.model_dump()
@@ -218,8 +216,7 @@ class Duplicates:
 
     def _reopen(self, batch: _Batch, cmd: dc.ReopenDuplicate, meta: Meta, scope: Scope) -> dict[str, Any]:
         pair, _ = self._pair(batch, cmd.pair_id, scope)
-        if pair.unresolved:
-            raise Conflict("this pair is not resolved", field="pair_id", code="not_resolved")
+        pair.check_resolved()
         m = meta.model_dump()
         resolution = pair.resolution or {}
         if resolution.get("merged"):

@@ -63,24 +63,24 @@ class DuplicatePair(AidAggregate):
     def other(self, household_id: UUID | str) -> str:
         return next(h for h in self.household_ids if h != str(household_id))
 
-    def resolve(self, resolution: dict[str, Any], meta: dict[str, Any]) -> None:
+    def check_unresolved(self) -> None:
         if not self.unresolved:
             raise Conflict(f"this pair is already resolved as {self.status} households", field="pair_id",
                            code="already_resolved")
-        self._resolved(resolution, meta)
+
+    def check_resolved(self) -> None:
+        if self.unresolved:
+            raise Conflict("this pair is not resolved", field="pair_id", code="not_resolved")
 
     @event("Resolved")
-    def _resolved(self, resolution: dict[str, Any], meta: dict[str, Any]) -> None:
+    def resolve(self, resolution: dict[str, Any], meta: dict[str, Any]) -> None:
+        """(The caller checks `check_unresolved` before changing anything.)"""
         self.status = resolution["outcome"]
         self.resolution = resolution
 
-    def reopen(self, reopening: dict[str, Any], meta: dict[str, Any]) -> None:
-        if self.unresolved:
-            raise Conflict("this pair is not resolved", field="pair_id", code="not_resolved")
-        self._reopened(reopening, meta)
-
     @event("Reopened")
-    def _reopened(self, reopening: dict[str, Any], meta: dict[str, Any]) -> None:
+    def reopen(self, reopening: dict[str, Any], meta: dict[str, Any]) -> None:
+        """(The caller checks `check_resolved` before changing anything.)"""
         self.status = "unresolved"
         self.resolution = None
 
