@@ -23,7 +23,7 @@ from typing import Any
 from common import fresh_store, print_table, views_beside, write_results
 from tqdm import tqdm
 
-from emergency import commands as c  # noqa: E402
+from emergency import commands  # noqa: E402
 from emergency.scenario import FAMILY_NAMES, FIRST_NAMES, scenario_areas  # noqa: E402
 from emergency.service import Submission  # noqa: E402
 from infra.settings import Settings, sqlite_path  # noqa: E402
@@ -32,7 +32,7 @@ from projections.catalog import open_views  # noqa: E402
 from projections.runner import EmbeddedRunner  # noqa: E402
 
 BATCH = 1000
-META = c.Meta(actor="bench", source="bench")
+META = commands.Meta(actor="bench", source="bench")
 
 
 def run(url: str, households: int, again: float) -> dict[str, Any]:
@@ -42,9 +42,9 @@ def run(url: str, households: int, again: float) -> dict[str, Any]:
     areas = scenario_areas(4, 12)
     codes = [code for area in areas.values() for code in area]
     try:
-        incident = service.execute(c.OpenIncident(
+        incident = service.execute(commands.OpenIncident(
             incident_type="storm", title="Bão Yagi (bench)", started_at=datetime.now(timezone.utc) - timedelta(days=1),
-            areas=[c.Area(province_code=p, commune_codes=list(cs)) for p, cs in areas.items()]), META).result
+            areas=[commands.Area(province_code=p, commune_codes=list(cs)) for p, cs in areas.items()]), META).result
         registered: list[tuple[str, str, int]] = []
         rates, pairs = [], 0
         for start in tqdm(range(0, households, BATCH), unit="batch", desc="register"):
@@ -56,7 +56,7 @@ def run(url: str, households: int, again: float) -> dict[str, Any]:
                     commune, members = rng.choice(codes), rng.choice((1, 2, 3, 4, 4, 5, 6))
                     name = f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)} {i + 1}"
                     registered.append((commune, name, members))
-                batch.append(Submission(c.RegisterHousehold(
+                batch.append(Submission(commands.RegisterHousehold(
                     household_id=uuid.uuid4(), incident_id=incident["incident_id"], commune_code=commune,
                     head_name=name, members=members), META))
             began = time.perf_counter()
