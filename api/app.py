@@ -22,6 +22,7 @@ from aiohttp import web
 
 from api import (
     command_routes,
+    duplicate_routes,
     export_routes,
     field,
     kafka_routes,
@@ -47,7 +48,7 @@ from infra.stores import build_service, setup_lock
 log = structlog.get_logger(__name__)
 
 ROUTE_MODULES = (command_routes, query_routes, public_routes, openapi, projection_routes, live, export_routes,
-                 kafka_routes, pages, field)
+                 kafka_routes, pages, field, duplicate_routes)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -31,6 +31,7 @@ from api.models import (
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
 from emergency import commands
+from emergency.duplicate_commands import ReopenDuplicate, ResolveDuplicate
 from emergency.errors import AidError, InvalidInput
 from emergency.funding import commands as funding_commands
 from emergency.service import Submission
@@ -52,6 +53,11 @@ COMMAND_ROUTES: tuple[tuple[str, type[commands.Command], frozenset[str], str], .
      "Confirm the household received a disbursement"),
     ("/households/{household_id}/disbursements/{disbursement_id}/corrections", commands.CorrectDisbursement,
      COORDINATORS, "Void a disbursement or restate its amount"),
+    # Possible duplicate households (README, Duplicate households).
+    ("/duplicates/{pair_id}/resolution", ResolveDuplicate, COORDINATORS,
+     "Resolve a possible duplicate pair: different households, or the same one (merged)"),
+    ("/duplicates/{pair_id}/reopening", ReopenDuplicate, COORDINATORS,
+     "Reopen a resolved pair: a merge is undone"),
     # Relief committees: a campaign, its funds, the money coming in and passed on.
     ("/campaigns", funding_commands.LaunchCampaign, COORDINATORS, "Launch a relief campaign"),
     ("/campaigns/{campaign_id}/extensions", funding_commands.ExtendCampaign, COORDINATORS,

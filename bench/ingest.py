@@ -71,9 +71,11 @@ def prepare(url: str, households: int) -> tuple[str, list[dict[str, Any]]]:
         codes = [code for area in AREAS.values() for code in area]
         for start in range(0, households, 1000):
             batch = [(uuid.uuid4(), rng.choice((1, 2, 3, 4, 4, 5, 6))) for _ in range(min(1000, households - start))]
+            # Numbered names: one name for all would make every household a possible duplicate of the others.
             outcomes = service.execute_batch([Submission(commands.RegisterHousehold(
-                household_id=h, incident_id=incident, commune_code=rng.choice(codes), head_name="Nguyễn Văn An",
-                members=m, flags=["poor"] if rng.random() < 0.12 else []), META) for h, m in batch])
+                household_id=h, incident_id=incident, commune_code=rng.choice(codes),
+                head_name=f"Nguyễn Văn An {start + i + 1}", members=m,
+                flags=["poor"] if rng.random() < 0.12 else []), META) for i, (h, m) in enumerate(batch)])
             assert not any(isinstance(o, Exception) for o in outcomes), outcomes
             plan += [assessment(rng, h, m, started + timedelta(hours=6)) for h, m in batch]
         return incident, plan

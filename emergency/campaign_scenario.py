@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -219,10 +220,11 @@ class CampaignPlay:
 
     def register(self, t: datetime) -> None:
         rng = self.rng
+        serial = itertools.count(1)  # numbered names: no namesakes to resolve as possible duplicates
         registrations = [RegisterHousehold(
             incident_id=self.report.incident_id, commune_code=commune, members=rng.randint(2, 6),
             flags=["poor"] if rng.random() < 0.4 else [],
-            head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
+            head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)} {next(serial)}")
             for communes in self.areas.values() for commune in communes
             for _ in range(self.config.households_per_commune)]
         self.registered = [(UUID(r["household_id"]), cmd.commune_code)

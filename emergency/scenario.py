@@ -150,7 +150,9 @@ class _Simulation:
         synced = seen + (self.hours(6, 40) if rng.random() < 0.1 else self.hours(0, 0.5))
         register = RegisterHousehold(
             incident_id=incident_id, commune_code=rng.choice(communes), members=members, flags=flags,
-            head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)}")
+            # Numbered: a synthetic run has no coordinator to resolve namesakes
+            # found as possible duplicates (README, Duplicate households).
+            head_name=f"{rng.choice(FAMILY_NAMES)} {rng.choice(FIRST_NAMES)} {index + 1}")
         damage = rng.choices(list(DAMAGE_WEIGHTS), weights=list(DAMAGE_WEIGHTS.values()))[0]
         heavy = damage in ("very_heavy", "total")
         assessment = dict(

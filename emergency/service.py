@@ -49,6 +49,7 @@ from emergency.domain.household import (
     Receipt,
 )
 from emergency.domain.payload import EventMeta
+from emergency.duplicates import DuplicateRules, Duplicates
 from emergency.envelope import Envelope, from_notification, from_stored_event, plain
 from emergency.errors import AidError, Conflict, InvalidInput, NotFound
 from emergency.funding.handlers import Funding
@@ -110,11 +111,13 @@ def request_hash(command: Command) -> str:
 
 
 class AidService:
-    def __init__(self, app: AidApplication, policy: Policy, areas: AreaRegistry):
+    def __init__(self, app: AidApplication, policy: Policy, areas: AreaRegistry,
+                 duplicates: DuplicateRules = DuplicateRules()):
         self.app = app
         self.policy = policy
         self.areas = areas
         self.funding = Funding(app, load_funding_policy(), areas)
+        self.duplicates = Duplicates(policy, duplicates)
         self._handlers: dict[type[Command], Handler] = {
             OpenIncident: self._open_incident,
             ExtendIncidentAreas: self._extend_incident_areas,
@@ -127,6 +130,7 @@ class AidService:
             ConfirmReceipt: self._confirm_receipt,
             CorrectDisbursement: self._correct_disbursement,
             **self.funding.handlers(),
+            **self.duplicates.handlers(),
         }
 
     # ----- running commands --------------------------------------------------
@@ -238,6 +242,7 @@ class AidService:
     def _household(self, batch: Batch, household_id: UUID, scope: Scope) -> tuple[HouseholdCase, Incident]:
         household = batch.get(HouseholdCase, household_id, "household_id")
         scope.check(household.province_code, household.commune_code, "household_id", named=False)
+        self.duplicates.check_live(household)
         incident = batch.get(Incident, household.incident_id, "incident_id")
         return household, incident
 
@@ -277,12 +282,15 @@ class AidService:
             raise InvalidInput(f"commune {cmd.commune_code} is not among the areas of incident {incident.id}",
                                field="commune_code", code="commune_not_in_incident")
         scope.check(province, cmd.commune_code, "commune_code")
+        find_candidates = self.duplicates.prepare_registration(batch, cmd, meta, scope)
         household = HouseholdCase(
             id=cmd.household_id or uuid4(), incident_id=incident.id, province_code=province,
             commune_code=cmd.commune_code, head_name=cmd.head_name, members=cmd.members,
             flags=list(cmd.flags), meta=meta)
         batch.create(household, "household_id")
-        return {"household_id": household.id, "incident_id": incident.id, "province_code": province}
+        candidates = find_candidates(household)
+        return {"household_id": household.id, "incident_id": incident.id, "province_code": province,
+                "duplicate_candidates": candidates}
 
     def _correct_household(self, batch: Batch, cmd: CorrectHousehold, meta: EventMeta,
                            scope: Scope) -> dict[str, Any]:
@@ -342,9 +350,11 @@ class AidService:
             amount_vnd=cmd.amount_vnd, quantity=cmd.quantity, unit=cmd.unit, item=cmd.item,
             valuation_vnd=cmd.valuation_vnd, channel=cmd.channel, funding_source=cmd.funding_source,
             fund_id=cmd.fund_id, delivered_at=cmd.delivered_at, delivered_by=cmd.delivered_by)
+        record_override = self.duplicates.prepare_payment(batch, household, cmd, meta)
         charge_fund = self.funding.prepare_charge(batch, household, disbursement, meta, scope)
         household.disburse(disbursement, meta)
         charge_fund()
+        record_override(str(disbursement_id))
         return {"household_id": household.id, "disbursement_id": disbursement_id}
 
     def _confirm_receipt(self, batch: Batch, cmd: ConfirmReceipt, meta: EventMeta, scope: Scope) -> dict[str, Any]:
@@ -356,6 +366,7 @@ class AidService:
     def _correct_disbursement(self, batch: Batch, cmd: CorrectDisbursement, meta: EventMeta,
                               scope: Scope) -> dict[str, Any]:
         household, _ = self._household(batch, cmd.household_id, scope)
+        self.duplicates.check_own_disbursement(household, cmd.disbursement_id)
         correction = DisbursementCorrection(disbursement_id=str(cmd.disbursement_id), void=cmd.void,
                                             amount_vnd=cmd.amount_vnd, quantity=cmd.quantity, reason=cmd.reason)
         settle_fund = self.funding.prepare_correction(batch, household, correction, meta)

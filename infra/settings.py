@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 DEFAULT_DATABASE_URL = "sqlite:///var/emergency.sqlite"
 
@@ -45,6 +46,11 @@ class Settings(BaseModel):
     earliest_time: AwareDatetime = datetime.fromisoformat("2000-01-01T00:00:00+07:00")
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
+    # Possible duplicate households (README, Duplicate households): refuse a
+    # payment to either of an unresolved pair unless a coordinator overrides;
+    # the key of the citizen ids' keyed hash (empty: citizen ids are refused).
+    duplicate_payments: Literal["refuse", "allow"] = "refuse"
+    citizen_id_key: SecretStr = SecretStr("")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -13,6 +13,7 @@ from emergency import clock
 from emergency.application import AidApplication
 from emergency.areas import load_registry
 from emergency.areas import use as use_areas
+from emergency.duplicates import DuplicateRules
 from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic
@@ -90,4 +91,6 @@ def build_service(settings: Settings, app: AidApplication | None = None) -> AidS
     policy = load_policy(settings.policy_overrides)
     areas = load_registry(Path(settings.commune_list) if settings.commune_list else None)
     use_areas(areas)  # names in reads and exports come from the same list the checks use
-    return AidService(app or open_application(settings), policy, areas)
+    duplicates = DuplicateRules(refuse_payments=settings.duplicate_payments == "refuse",
+                                citizen_id_key=settings.citizen_id_key.get_secret_value().encode())
+    return AidService(app or open_application(settings), policy, areas, duplicates)

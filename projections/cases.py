@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from emergency.domain.household import (
     DECIDED_STATUS,
+    HouseholdCaseAbsorbed,
     HouseholdCaseDamageAssessed,
     HouseholdCaseDecided,
     HouseholdCaseDetailsCorrected,
@@ -37,6 +38,7 @@ from emergency.domain.household import (
     HouseholdCaseEntitlementDetermined,
     HouseholdCaseEntitlementWithdrawn,
     HouseholdCaseRegistered,
+    HouseholdCaseSeparated,
 )
 from emergency.domain.incident import IncidentClosed, IncidentOpened
 from emergency.envelope import Envelope
@@ -226,7 +228,7 @@ class CaseProjection(Projection):
         "Incident.Opened", "Incident.Closed", "HouseholdCase.Registered", "HouseholdCase.DetailsCorrected",
         "HouseholdCase.DamageAssessed", "HouseholdCase.EntitlementDetermined",
         "HouseholdCase.EntitlementWithdrawn", "HouseholdCase.Decided", "HouseholdCase.Disbursed",
-        "HouseholdCase.DisbursementCorrected",
+        "HouseholdCase.DisbursementCorrected", "HouseholdCase.Absorbed", "HouseholdCase.Separated",
     })
 
     ddl = DDL
@@ -351,8 +353,41 @@ def _disbursement_corrected(h: Household, e: Envelope) -> list[str]:
     return [delivery.support_type]
 
 
+def _absorbed(h: Household, e: Envelope) -> list[str]:
+    """A merge (`emergency.duplicates`): the other household's assessments and
+    payments become this one's (its payments under ids of their own here)."""
+    absorbed = HouseholdCaseAbsorbed.decode(e)
+    for key, assessment in absorbed.assessments.items():
+        h.assessed[key] = to_micros(assessment.assessed_at)
+    for key, d in absorbed.disbursements.items():
+        taken = f"{absorbed.household_id}/{key}"
+        h.deliveries[taken] = Delivery(taken, d.support_type, to_micros(d.delivered_at), d.amount_vnd or 0,
+                                       d.quantity or 0)
+        h.dirty_deliveries.add(taken)
+    return _resettled(h, {d.support_type for d in absorbed.disbursements.values()})
+
+
+def _separated(h: Household, e: Envelope) -> list[str]:
+    prefix = f"{HouseholdCaseSeparated.decode(e).household_id}/"
+    touched = set()
+    for key, delivery in h.deliveries.items():
+        if key.startswith(prefix) and not delivery.voided:
+            delivery.voided = 1
+            h.dirty_deliveries.add(key)
+            touched.add(delivery.support_type)
+    return _resettled(h, touched)
+
+
+def _resettled(h: Household, support_types: set[str]) -> list[str]:
+    touched = sorted(support_types & set(h.cases))
+    for code in touched:
+        h.settle(code)
+    return touched
+
+
 HANDLERS = {
     "DetailsCorrected": _details_corrected, "DamageAssessed": _damage_assessed,
     "EntitlementDetermined": _entitlement_determined, "EntitlementWithdrawn": _entitlement_withdrawn,
     "Decided": _decided, "Disbursed": _disbursed, "DisbursementCorrected": _disbursement_corrected,
+    "Absorbed": _absorbed, "Separated": _separated,
 }

@@ -13,12 +13,14 @@ from infra.settings import Settings
 from projections.base import Projection
 from projections.cases import CaseProjection
 from projections.coverage_projection import CoverageProjection
+from projections.duplicates import DuplicateProjection
 from projections.export_damage import DamageProjection
 from projections.funds import FundsProjection
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
-PROJECTIONS: tuple[type[Projection], ...] = (CaseProjection, CoverageProjection, DamageProjection, FundsProjection)
+PROJECTIONS: tuple[type[Projection], ...] = (CaseProjection, CoverageProjection, DamageProjection, FundsProjection,
+                                             DuplicateProjection)
 
 
 def default_projections() -> list[Projection]:

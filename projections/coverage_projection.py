@@ -39,6 +39,7 @@ from operator import add, neg, sub
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from emergency.domain.household import (
+    HouseholdCaseAbsorbed,
     HouseholdCaseDamageAssessed,
     HouseholdCaseDecided,
     HouseholdCaseDetailsCorrected,
@@ -47,6 +48,7 @@ from emergency.domain.household import (
     HouseholdCaseEntitlementDetermined,
     HouseholdCaseEntitlementWithdrawn,
     HouseholdCaseRegistered,
+    HouseholdCaseSeparated,
 )
 from emergency.envelope import Envelope
 from projections import checkpoints
@@ -409,10 +411,30 @@ def _disbursement_corrected(h: Household, e: Envelope) -> list[str]:
     return [delivery[0]]
 
 
+def _absorbed(h: Household, e: Envelope) -> list[str]:
+    """A merge (`emergency.duplicates`): the other household's assessments and
+    payments become this one's, so its payments count toward these cases."""
+    absorbed = HouseholdCaseAbsorbed.decode(e)
+    for key, assessment in absorbed.assessments.items():
+        h.assessed[key] = to_micros(assessment.assessed_at)
+    for key, d in absorbed.disbursements.items():
+        h.deliveries[f"{absorbed.household_id}/{key}"] = [
+            d.support_type, to_micros(d.delivered_at), d.amount_vnd or 0, d.quantity or 0, 0]
+    return sorted({d.support_type for d in absorbed.disbursements.values()} & set(h.cases))
+
+
+def _separated(h: Household, e: Envelope) -> list[str]:
+    prefix = f"{HouseholdCaseSeparated.decode(e).household_id}/"
+    taken = [key for key in h.deliveries if key.startswith(prefix)]
+    touched = {h.deliveries.pop(key)[0] for key in taken}
+    return sorted(touched & set(h.cases))
+
+
 HANDLERS: dict[str, Callable[[Household, Envelope], list[str]]] = {
     "DetailsCorrected": _details_corrected, "DamageAssessed": _damage_assessed,
     "EntitlementDetermined": _entitlement_determined, "EntitlementWithdrawn": _entitlement_withdrawn,
     "Decided": _decided, "Disbursed": _disbursed, "DisbursementCorrected": _disbursement_corrected,
+    "Absorbed": _absorbed, "Separated": _separated,
 }
 
 

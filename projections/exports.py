@@ -34,6 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from emergency import areas
 from emergency.errors import InvalidInput, NotFound
 from projections.coverage import coverage
+from projections.duplicates import not_merged
 from projections.export_iati import iati_xml
 from projections.rows import iso, to_micros
 from projections.store import ViewStore
@@ -113,7 +114,8 @@ def _damage(store: ViewStore, incident_id: str, by: Sequence[str]) -> dict[tuple
         SUM(CASE WHEN house_damage IN ({destroyed}) THEN 1 ELSE 0 END), SUM(evacuated),
         SUM(CASE WHEN house_damage IN ({damaged}) THEN members ELSE 0 END),
         SUM(CASE WHEN house_damage IN ({destroyed}) THEN members ELSE 0 END)
-        FROM damage_households WHERE incident_id = ? AND assessment_id IS NOT NULL{group}"""
+        FROM damage_households WHERE incident_id = ? AND assessment_id IS NOT NULL
+        AND {not_merged("damage_households.household_id")}{group}"""
     with store.read() as cur:
         rows = cur.execute(query, (incident_id,)).fetchall()
     width = len(by)
@@ -125,7 +127,8 @@ def _reached(store: ViewStore, incident_id: str, at: datetime,
     """Households (and their people) that received at least one delivery by `at`."""
     select, group = _grouped(by, "h.")
     query = f"""SELECT {select}COUNT(*), SUM(h.members) FROM case_households h
-        WHERE h.incident_id = ? AND EXISTS (SELECT 1 FROM case_deliveries d WHERE d.household_id = h.household_id
+        WHERE h.incident_id = ? AND {not_merged("h.household_id")}
+        AND EXISTS (SELECT 1 FROM case_deliveries d WHERE d.household_id = h.household_id
             AND d.voided = 0 AND d.delivered_at <= {to_micros(at)}){group}"""
     with store.read() as cur:
         rows = cur.execute(query, (incident_id,)).fetchall()

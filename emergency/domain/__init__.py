@@ -3,10 +3,11 @@
 from emergency.domain.base import AidAggregate
 from emergency.domain.campaign import Campaign
 from emergency.domain.contribution import Contribution
+from emergency.domain.duplicates import DuplicatePair, HouseholdIndex
 from emergency.domain.fund import Fund, FundCharge
 from emergency.domain.household import HouseholdCase
 from emergency.domain.idempotency import IdempotencyRecord
 from emergency.domain.incident import Incident
 
-__all__ = ["AidAggregate", "Campaign", "Contribution", "Fund", "FundCharge", "HouseholdCase", "IdempotencyRecord",
-           "Incident"]
+__all__ = ["AidAggregate", "Campaign", "Contribution", "DuplicatePair", "Fund", "FundCharge", "HouseholdCase",
+           "HouseholdIndex", "IdempotencyRecord", "Incident"]

@@ -178,6 +178,46 @@ class HouseholdCaseDisbursementCorrected(EventPayload):
     correction: DisbursementCorrection
 
 
+class HeldDisbursement(Disbursement):
+    """A disbursement as a household's case holds it: taken in whole by the
+    household it is merged into (`emergency.duplicates`)."""
+
+    voided: bool
+    receipt: Receipt | None
+    corrections: list[str] | None = None  # the reasons of its restatements, if any
+
+
+class HouseholdCaseDuplicateSuspected(EventPayload):
+    kind = "HouseholdCase.DuplicateSuspected"
+    pair_id: str
+    other_id: str
+
+
+class HouseholdCaseMergedInto(EventPayload):
+    kind = "HouseholdCase.MergedInto"
+    pair_id: str
+    survivor_id: str
+
+
+class HouseholdCaseRestored(EventPayload):
+    kind = "HouseholdCase.Restored"
+    pair_id: str
+
+
+class HouseholdCaseAbsorbed(EventPayload):
+    kind = "HouseholdCase.Absorbed"
+    pair_id: str
+    household_id: str  # the household merged into this one
+    assessments: dict[str, Assessment]
+    disbursements: dict[str, HeldDisbursement]
+
+
+class HouseholdCaseSeparated(EventPayload):
+    kind = "HouseholdCase.Separated"
+    pair_id: str
+    household_id: str
+
+
 # ----- the aggregate -----------------------------------------------------------------
 
 
@@ -432,6 +472,93 @@ class HouseholdCase(AidAggregate):
                 if value is not None:
                     found[key] = value
         found.setdefault("corrections", []).append(correction.reason)
+
+    # ----- possible duplicates (emergency.duplicates) --------------------------
+
+    def duplicate_pairs(self) -> dict[str, str]:
+        """Pair id -> the other household, for every pair this household was found in."""
+        return getattr(self, "suspected_pairs", {})
+
+    def merged_into(self) -> str | None:
+        """The household this one was merged into, while it is."""
+        return getattr(self, "survivor_id", None)
+
+    def absorbed(self) -> dict[str, str]:
+        """Household merged into this one -> the pair that merged it."""
+        return getattr(self, "absorbed_households", {})
+
+    @event("DuplicateSuspected")
+    def suspect_duplicate(self, pair_id: str, other_id: str, meta: EventMeta) -> None:
+        self.__dict__.setdefault("suspected_pairs", {})[pair_id] = other_id
+
+    def merge_into(self, pair_id: str, survivor_id: str, meta: EventMeta) -> None:
+        """Retire this household's cases: from now on the survivor is owed and paid for both."""
+        self._merged_into(pair_id, survivor_id, meta)
+        for code, current in list(self.entitlements.items()):
+            if current["status"] != "withdrawn":
+                self._entitlement_withdrawn(code, self.current_assessment, meta)
+
+    @event("MergedInto")
+    def _merged_into(self, pair_id: str, survivor_id: str, meta: EventMeta) -> None:
+        self.survivor_id = survivor_id
+
+    @event("Restored")
+    def restore(self, pair_id: str, meta: EventMeta) -> None:
+        """Undo a merge into another household (the caller reconciles entitlements after)."""
+        self.survivor_id = None
+
+    def absorb(self, pair_id: str, other: HouseholdCase, meta: EventMeta) -> None:
+        """Take in the other's assessments and live payments, so what was paid
+        to either counts toward what this household is owed."""
+        payments = {k: d for k, d in other.disbursements.items() if not d["voided"]}
+        clash = sorted(set(payments) & set(self.disbursements))
+        if clash:
+            raise Conflict(f"disbursement {clash[0]} is recorded for both households", field="survivor_id",
+                           code="disbursement_id_clash")
+        self._absorbed(pair_id, str(other.id),
+                       {k: Assessment.model_validate(a) for k, a in other.assessments.items()},
+                       {k: HeldDisbursement.model_validate(d) for k, d in payments.items()}, meta)
+
+    @event("Absorbed")
+    def _absorbed(self, pair_id: str, household_id: str, assessments: dict[str, Assessment],
+                  disbursements: dict[str, HeldDisbursement], meta: EventMeta) -> None:
+        for key, assessment in assessments.items():
+            self.assessments[key] = dict(assessment.model_dump(), from_household=household_id)
+        for key, disbursement in disbursements.items():
+            held = disbursement.model_dump(exclude={"corrections"} if disbursement.corrections is None else set())
+            self.disbursements[key] = dict(held, from_household=household_id)
+        self.__dict__.setdefault("absorbed_households", {})[household_id] = pair_id
+        self._choose_current()
+
+    def separate(self, pair_id: str, household_id: str, meta: EventMeta) -> None:
+        """Undo a merge: drop what was taken in from `household_id` (the caller
+        reconciles entitlements after). With no assessment of its own left,
+        this household's entitlements are withdrawn."""
+        basis = self.current_assessment
+        self._separated(pair_id, household_id, meta)
+        if self.current_assessment is None:
+            for code, current in list(self.entitlements.items()):
+                if current["status"] != "withdrawn":
+                    self._entitlement_withdrawn(code, basis, meta)
+
+    @event("Separated")
+    def _separated(self, pair_id: str, household_id: str, meta: EventMeta) -> None:
+        for records in (self.assessments, self.disbursements):
+            for key in [k for k, v in records.items() if v.get("from_household") == household_id]:
+                del records[key]
+        self.absorbed_households.pop(household_id, None)
+        if self.current_assessment not in self.assessments:
+            self.current_assessment = None
+        self._choose_current()
+
+    def _choose_current(self) -> None:
+        """After a merge or its undoing: the newest assessed situation is current."""
+        if not self.assessments:
+            return
+        current = self.assessments.get(self.current_assessment or "")
+        newest = max(self.assessments.values(), key=lambda a: a["assessed_at"])
+        if current is None or newest["assessed_at"] > current["assessed_at"]:
+            self.current_assessment = newest["assessment_id"]
 
     def summary(self) -> dict[str, Any]:
         return {

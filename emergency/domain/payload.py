@@ -75,4 +75,6 @@ def stored_form(value: Any) -> Any:
         return value.model_dump()
     if isinstance(value, list):
         return [stored_form(item) for item in value]
+    if isinstance(value, dict):
+        return {key: stored_form(item) for key, item in value.items()}
     return value

@@ -85,7 +85,8 @@ async def test_a_scoped_token_sees_only_its_area_on_every_route(api: Api, househ
 
     doc = (await api.get("/openapi.json")).body
     ids = [incident, household.household_id, outside, str(uuid4())]
-    query_values = {"incident": incident, "reference": "FT0001", "after": "0", "province": "22"}
+    query_values = {"incident": incident, "reference": "FT0001", "after": "0", "province": "22",
+                    "commune": payloads.QUANG_NINH}
     tokens = {role: api.token(role, PROVINCE) for role in ("field", "coordinator", "auditor", "admin")}
     walked, leaks = 0, {}
     for path, operations in doc["paths"].items():

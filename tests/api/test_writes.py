@@ -16,7 +16,7 @@ async def test_a_household_story_through_every_write_route(api: Api, storm: Stor
     registered = await api.created("/households", field,
                                    payloads.household(storm.incident_id, household_id=household_id))
     assert registered == {"household_id": household_id, "incident_id": storm.incident_id,
-                          "province_code": PROVINCE}
+                          "province_code": PROVINCE, "duplicate_candidates": []}
     path = f"/households/{household_id}"
     await api.created(f"{path}/corrections", field, {"members": 5, "reason": "a child was not counted"})
     assessed = await api.created(f"{path}/assessments", field, payloads.assessment(assessment_id=assessment_id))
@@ -56,7 +56,7 @@ async def test_events_carry_the_request_id_the_actor_and_the_role(api: Api, stor
     sent = await api.post("/households", field, payloads.household(storm.incident_id),
                           headers={"X-Request-ID": "device-7.sync-42"})
     assert sent.headers["X-Request-ID"] == "device-7.sync-42"
-    made_up = await api.post("/households", field, payloads.household(storm.incident_id))
+    made_up = await api.post("/households", field, payloads.household(storm.incident_id, head_name="Trần Thị Bình"))
     generated = made_up.headers["X-Request-ID"]
     assert generated and generated != "device-7.sync-42"
 

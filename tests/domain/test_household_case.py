@@ -6,6 +6,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from emergency.commands import ConfirmReceipt, CorrectDisbursement, CorrectHousehold, RegisterHousehold
+from emergency.domain.duplicates import HouseholdIndexStarted
 from emergency.domain.household import (
     DisbursementCorrection,
     HouseholdCaseDamageAssessed,
@@ -18,6 +19,7 @@ from emergency.domain.household import (
     HouseholdChanges,
 )
 from emergency.domain.incident import IncidentClosed
+from emergency.duplicates import name_key
 from emergency.errors import Conflict, InvalidInput, NotFound
 from tests.domain.given import Scenario
 from tests.domain.household_events import (
@@ -43,10 +45,13 @@ from tests.domain.household_events import (
 
 
 def test_a_household_registers_in_an_open_incident_with_its_province_from_the_commune():
+    """And is listed under its commune, folded name and size, where a later
+    namesake of about its size finds it (`emergency.duplicates`)."""
     scenario = Scenario().given(INCIDENT, opened())
     scenario.when(RegisterHousehold(household_id=HOUSEHOLD, incident_id=INCIDENT, commune_code=COMMUNE,
                                     head_name="Nguyễn Văn An", members=4, flags=["poor"]))
-    scenario.then((HOUSEHOLD, registered()))
+    scenario.then((HOUSEHOLD, registered()), (name_key(INCIDENT, COMMUNE, "nguyen van an", 4),
+                                              HouseholdIndexStarted(household_id=str(HOUSEHOLD))))
 
 
 def test_a_closed_incident_registers_no_household():

@@ -1,5 +1,7 @@
-"""The commands behind the golden log: a few households and a small campaign
-through every kind of event the system records.
+"""The commands behind the golden logs: a few households and a small campaign
+through every kind of event the system records, and (since households are
+checked for possible duplicates) one household registered twice, merged and
+told apart again.
 
 Every id is given, the clock is simulated, and the ids the service draws
 itself (an allocation's) come from a seeded generator, so the same commands
@@ -33,6 +35,8 @@ from emergency.commands import (
     RecordDisbursement,
     RegisterHousehold,
 )
+from emergency.domain.duplicates import DuplicatePair
+from emergency.duplicate_commands import ReopenDuplicate, ResolveDuplicate
 from emergency.funding.commands import (
     AllocateFunds,
     Earmark,
@@ -66,6 +70,9 @@ NAMES = {
     "d_rebuild": "40000000-0000-4000-8000-000000000003", "d_necessities": "40000000-0000-4000-8000-000000000004",
     "d_injured": "40000000-0000-4000-8000-000000000005",
     "campaign": "50000000-0000-4000-8000-000000000001",
+    "h_em": "20000000-0000-4000-8000-000000000006", "h_em_again": "20000000-0000-4000-8000-000000000007",
+    "a_em": "30000000-0000-4000-8000-000000000006", "a_em_again": "30000000-0000-4000-8000-000000000007",
+    "d_em_burial": "40000000-0000-4000-8000-000000000006",
 }
 
 
@@ -103,6 +110,7 @@ def record(service: AidService) -> None:
         _decisions(play)
         funds = _campaign(play)
         _payments(play, funds)
+        _registered_twice(play)
         play.at(200)
         play.run(CloseIncident(incident_id=ids("incident"), closed_at=STORM + timedelta(hours=199),
                                  reason="Kết thúc ứng phó"))
@@ -266,3 +274,33 @@ def _payments(play: Play, funds: dict[str, UUID]) -> None:
                                    reason="Đủ mức hỗ trợ"))
     play.run(CorrectDisbursement(household_id=ids("h_an"), disbursement_id=ids("d_rebuild"), amount_vnd=45_000_000,
                                    reason="Theo quyết định của tỉnh"))
+
+
+def _registered_twice(play: Play) -> None:
+    """Two teams register one household, each offline and under an id of its
+    own: the pair is found, a coordinator lets one payment through, merges the
+    two, then (a later visit) undoes the merge and tells them apart."""
+    play.at(90)
+    play.run(RegisterHousehold(household_id=ids("h_em"), incident_id=ids("incident"), commune_code="11455",
+                                 head_name="Hoàng Văn Em", members=3))
+    play.run(RegisterHousehold(household_id=ids("h_em_again"), incident_id=ids("incident"), commune_code="11455",
+                                 head_name="HOANG VAN EM", members=3))
+    for household, assessment, hours in (("h_em", "a_em", 89), ("h_em_again", "a_em_again", 89.5)):
+        play.run(AssessDamage(household_id=ids(household), assessment_id=ids(assessment),
+                                assessed_at=STORM + timedelta(hours=hours), dead=1, house_damage="partial"))
+    play.at(92)
+    play.run(RecordDecision(household_id=ids("h_em_again"), support_type="BURIAL", decision="approve",
+                              decided_by="Chủ tịch UBND xã", decided_at=STORM + timedelta(hours=91)))
+    play.run(RecordDisbursement(household_id=ids("h_em_again"), disbursement_id=ids("d_em_burial"),
+                                  support_type="BURIAL", form="cash", amount_vnd=5_000_000, channel="cash_in_hand",
+                                  funding_source="state_budget", delivered_at=STORM + timedelta(hours=91),
+                                  delivered_by="cán bộ phường", duplicate_override="Mai táng không chờ được"))
+    pair = DuplicatePair.id_for(ids("h_em"), ids("h_em_again"))
+    play.at(95)
+    play.run(ResolveDuplicate(pair_id=pair, outcome="same", survivor_id=ids("h_em"), reason="Cùng một hộ",
+                              resolved_by="Chủ tịch UBND xã", resolved_at=STORM + timedelta(hours=94)))
+    play.at(100)
+    play.run(ReopenDuplicate(pair_id=pair, reason="Hai anh em cùng tên", reopened_by="Chủ tịch UBND xã",
+                             reopened_at=STORM + timedelta(hours=99)))
+    play.run(ResolveDuplicate(pair_id=pair, outcome="different", reason="Hai hộ khác nhau",
+                              resolved_by="Chủ tịch UBND xã", resolved_at=STORM + timedelta(hours=99)))

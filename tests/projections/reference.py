@@ -73,6 +73,18 @@ def _fold(envelopes: list[Envelope]) -> tuple[dict[str, dict[str, Any]], dict[tu
             p["void"] = p["void"] or x["void"]
             p["vnd"] = x["amount_vnd"] if x.get("amount_vnd") is not None else p["vnd"]
             p["qty"] = x["quantity"] if x.get("quantity") is not None else p["qty"]
+        elif e.kind == "HouseholdCase.Absorbed":
+            # A merge: the other's assessments and payments count for this household.
+            for x in d["assessments"].values():
+                h["seen"][x["assessment_id"]] = _t(x["assessed_at"])
+            for x in d["disbursements"].values():
+                paid[(e.aggregate_id, x["disbursement_id"])] = dict(
+                    key=(e.aggregate_id, x["support_type"]), at=_t(x["delivered_at"]), id=x["disbursement_id"],
+                    vnd=x.get("amount_vnd") or 0, qty=x.get("quantity") or 0, void=False, source=d["household_id"])
+        elif e.kind == "HouseholdCase.Separated":
+            for x in paid.values():
+                if x["key"][0] == e.aggregate_id and x.get("source") == d["household_id"]:
+                    x["void"] = True
     return households, facts, paid
 
 

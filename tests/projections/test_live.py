@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any, AsyncIterator
+from uuid import uuid4
 
 import aiohttp
 import pytest
@@ -21,7 +22,9 @@ CHANGING = {"EntitlementDetermined", "EntitlementWithdrawn", "Decided", "Disburs
 async def add_households(api: Api, storm: Storm, count: int) -> None:
     field = api.token("field", payloads.PROVINCE)
     for _ in range(count):
-        household = await api.created("/households", field, payloads.household(storm.incident_id))
+        # Names of their own: namesakes would be possible duplicates, their payments held back.
+        household = await api.created("/households", field, payloads.household(
+            storm.incident_id, head_name=f"Hộ {uuid4().hex[:8]}"))
         path = f"/households/{household['household_id']}"
         await api.created(f"{path}/assessments", field, payloads.assessment())
         await api.created(f"{path}/decisions", storm.coordinator, payloads.decision())
