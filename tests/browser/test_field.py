@@ -286,15 +286,19 @@ def test_a_sync_cut_off_by_a_dying_server_records_each_item_once(browser: Any, s
         app.page.route("**/sync", die_before_answering, times=1)
         tab.expect_console_error("net::ERR_CONNECTION_RESET")
         tab.expect_console_error("net::ERR_CONNECTION_REFUSED")
-        app.offline(False)
-        app.queue()
-        app.page.locator("#queue-state[data-phase=retry]").wait_for()
-        unanswered = app.page.locator("#queue-list li", has_text="chưa rõ kết quả")
-        assert unanswered.count() == 25  # one batch: sent, no answer
-        assert app.page.locator("#queue-list li[data-status=unsent] a.fix").count() == 5  # the rest may be corrected
-        tab.screenshot("queue-no-answer")
-
-        site.serve.start()
+        try:
+            app.offline(False)
+            app.queue()
+            app.page.locator("#queue-state[data-phase=retry]").wait_for()
+            unanswered = app.page.locator("#queue-list li", has_text="chưa rõ kết quả")
+            unanswered.nth(24).wait_for()  # the list is drawn after the phase is shown
+            assert unanswered.count() == 25  # one batch: sent, no answer
+            assert app.page.locator("#queue-list li[data-status=unsent] a.fix").count() == 5  # may be corrected
+            tab.screenshot("queue-no-answer")
+        finally:
+            assert site.serve.process is not None
+            if site.serve.process.poll() is not None:
+                site.serve.start()  # the other tests of the module share this server
         app.page.click("#queue-sync")
         app.wait_counts(recorded=30)
         app.queue()
