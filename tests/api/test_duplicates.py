@@ -12,7 +12,7 @@ import pytest
 from infra.settings import Settings
 from tests.support import payloads
 from tests.support.api import Api, Storm
-from tests.support.factories import COMMUNES, PROVINCE
+from tests.support.factories import COMMUNES, PROVINCE, QUANG_NINH
 
 BURIAL = payloads.BURIAL_VND
 
@@ -140,7 +140,58 @@ async def test_the_listing_is_paged_by_key(api: Api, storm: Storm):
     assert len(seen) == len(set(seen)) == 6 and seen == sorted(seen)
 
 
+async def open_communes(api: Api, storm: Storm, token: str, query: str = "") -> list[tuple[str, str, int]]:
+    reply = await api.get(f"/incidents/{storm.incident_id}/duplicates/communes{query}", token)
+    assert reply.status == 200, reply.body
+    return [(c["commune_code"], c["commune_name"], c["unresolved"]) for c in reply.body["communes"]]
+
+
+async def test_the_communes_with_open_pairs_are_counted_within_the_token_scope(api: Api, storm: Storm):
+    for _ in range(3):  # three namesakes in the first commune: three pairs
+        await sync_household(api, storm.coordinator, storm)
+    for commune in (COMMUNES[1], QUANG_NINH):  # one pair in each of two others, one in another province
+        for name in ("Lê Thị Hoa", "LE THI HOA"):
+            await sync_household(api, storm.coordinator, storm, commune_code=commune, head_name=name)
+    everywhere = [(QUANG_NINH, "Phường Hạ Long", 1), (COMMUNES[0], "Phường Hồng Bàng", 3),
+                  (COMMUNES[1], "Phường Đồ Sơn", 1)]
+    assert await open_communes(api, storm, storm.coordinator) == everywhere
+    assert await open_communes(api, storm, storm.coordinator, "?province=31") == everywhere[1:]
+    assert await open_communes(api, storm, api.token("auditor", PROVINCE)) == everywhere[1:]
+    commune_token = api.token("coordinator", COMMUNES[1])
+    assert await open_communes(api, storm, commune_token) == everywhere[2:]
+    assert await open_communes(api, storm, commune_token, "?province=22") == []
+    # Keyset paged: one commune a page.
+    seen, after = [], ""
+    while after is not None:
+        page = (await api.get(f"/incidents/{storm.incident_id}/duplicates/communes?limit=1{after}",
+                              storm.coordinator)).body
+        seen += [c["commune_code"] for c in page["communes"]]
+        after = page["next_after"] and f"&after={page['next_after']}"
+    assert seen == [c for c, _, _ in everywhere]
+    # A pair resolved leaves its commune's count; a commune with none left leaves the list.
+    [pair] = (await pairs(api, storm, commune_token, commune=COMMUNES[1])).body["pairs"]
+    assert [h["household_id"] for h in pair["households"]] == pair["household_ids"]
+    assert sorted(h["head_name"] for h in pair["households"]) == ["LE THI HOA", "Lê Thị Hoa"]
+    assert pair["commune_name"] == "Phường Đồ Sơn" and pair["province_name"] == "Thành phố Hải Phòng"
+    resolved = await api.post(f"/duplicates/{pair['pair_id']}/resolution", commune_token, {
+        "outcome": "same", "survivor_id": pair["household_ids"][0], "reason": "một hộ", "resolved_by": "xã",
+        "resolved_at": payloads.at(40)}, key=str(uuid4()))
+    assert resolved.status == 201, resolved.body
+    first = (await pairs(api, storm, storm.coordinator)).body["pairs"][0]
+    resolved = await api.post(f"/duplicates/{first['pair_id']}/resolution", storm.coordinator, {
+        "outcome": "different", "reason": "hai hộ", "resolved_by": "xã", "resolved_at": payloads.at(40)},
+        key=str(uuid4()))
+    assert resolved.status == 201, resolved.body
+    assert await open_communes(api, storm, storm.coordinator) == [everywhere[0], (COMMUNES[0], "Phường Hồng Bàng", 2)]
+    reopened = await api.post(f"/duplicates/{pair['pair_id']}/reopening", storm.coordinator, {
+        "reason": "xác minh lại", "reopened_by": "xã", "reopened_at": payloads.at(41)}, key=str(uuid4()))
+    assert reopened.status == 201, reopened.body
+    assert await open_communes(api, storm, commune_token) == everywhere[2:]
+
+
 @pytest.mark.parametrize("query, field", [
+    ("/communes?limit=0", "limit"), ("/communes?limit=1001", "limit"), ("/communes?after=1131", "after"),
+    ("/communes?province=031", "province"),
     ("", "commune"), ("?commune=123", "commune"), ("?commune=11311&limit=0", "limit"),
     ("?commune=11311&limit=100000", "limit"), ("?commune=11311&after=nope", "after"),
     ("?commune=06673", "commune"),  # not among the incident's communes

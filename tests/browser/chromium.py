@@ -17,15 +17,17 @@ _INCIDENT_PART = re.compile(r"^/incidents/[^/]+/([\w/]+)$")
 
 
 def dashboard_kind(url: str) -> str | None:
-    """Which part of the dashboard a request reads: headline, trend, provinces, communes, overdue; None for what
-    is not one (pages, scripts, the live stream)."""
+    """Which part of the dashboard a request reads: headline, trend, provinces, communes, overdue, duplicates,
+    duplicate communes; None for what is not one (pages, scripts, the live stream)."""
     parts = urlsplit(url)
     found = _INCIDENT_PART.match(parts.path)
     if not found:
         return None
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-    if found[1] == "overdue":
-        return "overdue"
+    if found[1] in ("overdue", "duplicates"):
+        return found[1]
+    if found[1] == "duplicates/communes":
+        return "duplicate communes"
     if found[1] == "coverage/series":
         return "trend"
     if found[1] != "coverage":

@@ -179,7 +179,7 @@ def test_live_refreshes_never_pile_up_requests(page: Page, server: Server) -> No
     assert sum(1 for r in log.of("headline") if trend[0].started < r.started < (trend[0].ended or 0)) >= 2
     assert "points=24" in trend[0].url and "known=now" in trend[0].url
     # No part is read again while its read before is still running, and nothing was abandoned.
-    for kind in ("headline", "provinces", "communes", "overdue"):
+    for kind in ("headline", "provinces", "communes", "overdue", "duplicate communes"):
         assert log.of(kind) and log.started_while_running(kind) == 0, kind
     assert not [r.url for r in log.requests if r.failed]
     link.send("Network.emulateNetworkConditions", {
@@ -215,3 +215,68 @@ def test_communes_page_search_and_sort_within_a_bounded_page(page: Page, server:
     page.page.locator(f"#communes tbody tr[data-commune='{by_name['rows'][0]['commune_code']}']").first.wait_for()
     assert page.page.evaluate("() => document.body.scrollHeight") < 20_000
     page.screenshot("communes")
+
+
+NAMESAKE = "Vũ Thị Thanh Xuân"
+
+
+def test_possible_duplicates_are_listed_per_commune_and_resolved_as_one_household(page: Page, server: Server) -> None:
+    incident = incident_id(server)
+    areas = server.get(f"/incidents/{incident}", server.coordinator)["areas"]
+    # The first commune by code outside the province the field tests work in: the first the panel lists.
+    commune = min(c for province, communes in areas.items() if province != "31" for c in communes)
+
+    # Two teams register one household, a member apart, the name spelled without diacritics the second time.
+    households = []
+    for name, members in ((NAMESAKE, 4), ("VU THI THANH XUAN", 5)):
+        status, body = server.call("POST", "/households", server.coordinator, {
+            "incident_id": incident, "commune_code": commune, "head_name": name, "members": members})
+        assert status == 201, body
+        households.append(body["result"]["household_id"])
+    listed = server.get(f"/incidents/{incident}/duplicates?commune={commune}", server.coordinator)["pairs"]
+    [pair] = [p for p in listed if set(p["household_ids"]) == set(households)]
+    count = server.get(f"/incidents/{incident}/duplicates/communes?limit=1", server.coordinator)["communes"][0]
+    assert count["commune_code"] == commune
+
+    # The pair is listed under its commune, with the count the API gives.
+    signed_in(page, server.coordinator)
+    picker = page.page.locator(f"#dup-communes button[data-commune='{commune}']")
+    picker.wait_for()
+    assert page.text(f"#dup-communes tr[data-commune='{commune}'] td.num") == str(count["unresolved"])
+    picker.click()
+    row = page.page.locator(f"#dup-pairs tr[data-pair='{pair['pair_id']}']")
+    row.wait_for()
+    shown = row.inner_text()
+    assert NAMESAKE in shown and "VU THI THANH XUAN" in shown
+    assert all(household in shown for household in households)
+    assert "Cùng tên chủ hộ" in shown
+    assert Ward.from_code(int(commune)).name in page.text("#dup-commune")
+    assert page.page.locator("#dup-pairs tbody tr").count() <= 10
+    page.screenshot("listed")
+
+    # Resolved as one household: the first registered keeps both records.
+    row.locator("button[data-outcome=same]").click()
+    page.page.locator("#dup-dialog[open]").wait_for()
+    page.page.select_option("#dup-survivor", households[0])
+    page.page.fill("#dup-reason", "cùng một hộ, hai đoàn cùng ghi")
+    page.screenshot("resolving")
+    with page.page.expect_request(lambda r: r.url.endswith(f"/duplicates/{pair['pair_id']}/resolution")) as sent:
+        page.page.click("#dup-confirm")
+    request = sent.value
+    assert request.headers.get("idempotency-key")
+    assert {k: v for k, v in request.post_data_json.items() if k in ("outcome", "survivor_id")} == {
+        "outcome": "same", "survivor_id": households[0]}
+    row.wait_for(state="detached")
+    assert not page.page.locator("#dup-dialog[open]").count()
+    assert pair["pair_id"] not in {p["pair_id"] for p in server.get(
+        f"/incidents/{incident}/duplicates?commune={commune}", server.coordinator)["pairs"]}
+    status, refused = server.call("POST", f"/households/{households[1]}/assessments", server.coordinator, {
+        "assessed_at": datetime.now(timezone.utc).isoformat(), "dead": 0, "injured": 0, "seriously_injured": 0,
+        "house_damage": "total", "persons_short_of_food": 5, "food_months": 1})
+    assert (status, refused["error"]) == (409, "merged_household"), refused
+    left = count["unresolved"] - 1
+    if left:
+        page.page.locator(f"#dup-communes tr[data-commune='{commune}'] td.num", has_text=str(left)).wait_for()
+    else:
+        page.page.locator(f"#dup-communes tr[data-commune='{commune}']").wait_for(state="detached")
+    page.screenshot("resolved")

@@ -25,7 +25,8 @@ from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service
 from projections.catalog import open_views
-from projections.coverage import GROUPINGS, coverage
+from projections.coverage import EVERYWHERE, GROUPINGS, coverage
+from projections.duplicates import open_communes, unresolved
 from projections.runner import EmbeddedRunner
 from tests.projections.reference import recompute, same
 from tests.support.factories import COMMUNES, STORM_START, open_incident
@@ -139,6 +140,12 @@ def test_no_story_pays_one_household_beyond_its_entitlement(story):
                     assert all(paid[code] <= OWED[code] for code in OWED), (real, paid)
                 EmbeddedRunner(service.app.recorder, views, batch_size=5).catch_up()
                 envelopes = service.log(0, 10_000)
+                # The commune's count of open pairs, moved batch by batch, is what its pairs are now.
+                open_now = sorted(str(p.id) for p in _pairs(service, reals) if p.unresolved)
+                incident = str(envelopes[0].aggregate_id)
+                assert [p["pair_id"] for p in unresolved(views.store, incident, COMMUNES[0], None, 1000)] == open_now
+                assert [(c["commune_code"], c["unresolved"]) for c in open_communes(
+                    views.store, incident, EVERYWHERE, None, 10)] == ([(COMMUNES[0], len(open_now))] if open_now else [])
                 for at in (STORM_START + timedelta(hours=30), clock.now() + timedelta(hours=60)):
                     for known in ("now", "then"):
                         for by in GROUPINGS:

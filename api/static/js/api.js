@@ -15,12 +15,32 @@ function headers(token, extra = {}) {
   return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
 }
 
+/** A random (version 4) UUID: a record's id or an Idempotency-Key. crypto.randomUUID would need a secure context. */
+export function uuid4() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export async function getJson(path, { token = null, params = {}, signal } = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v != null && v !== ""));
   const url = query.size ? `${path}?${query}` : path;
   const response = await fetch(url, { headers: headers(token, { Accept: "application/json" }), signal });
   const body = await response.json().catch(() => null);
   signal?.throwIfAborted(); // an answer that came for an aborted load is never drawn
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+/** POST a JSON body under an Idempotency-Key: sent again with the same key and body, it is recorded once. */
+export async function postJson(path, payload, { token = null, key }) {
+  const response = await fetch(path, {
+    method: "POST", body: JSON.stringify(payload),
+    headers: headers(token, { Accept: "application/json", "Content-Type": "application/json", "Idempotency-Key": key }),
+  });
+  const body = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }

@@ -4,6 +4,7 @@
 import { ApiError, follow, getJson } from "./api.js";
 import { provinceChart, setProvinces, setTrend, trendChart } from "./charts.js";
 import { $, busy, el, fillRows, meter, setFigure } from "./dom.js";
+import { DuplicatesPanel } from "./duplicates.js";
 import * as f from "./format.js";
 import { labelOr, setupToggle, t } from "./i18n.js";
 import { Loads } from "./loads.js";
@@ -29,7 +30,7 @@ const state = {
   provinces: {},
   asOf: null, // ms since epoch; null: live
   known: "now", // README, "Dashboard": why "as now known" leads
-  province: null, // filter for communes and the overdue list
+  province: null, // filter for communes, the overdue list and the possible duplicates
   headline: null,
   byProvince: [],
   communes: { rows: [], total: 0, offset: 0 }, // one page of them
@@ -46,6 +47,7 @@ const state = {
 const charts = {};
 const loads = new Loads();
 let overduePager = null;
+let duplicates = null;
 
 function refreshPeriod(seconds) {
   const asked = Number(seconds) * 1000;
@@ -102,6 +104,7 @@ function signOut() {
 function openIncident(incident) {
   state.incident = incident;
   state.province = null;
+  duplicates.reset();
   $("incident").value = incident.incident_id;
   history.replaceState(null, "", `#incident=${incident.incident_id}`);
   $("board").hidden = false;
@@ -195,7 +198,8 @@ function markUpdated(at) {
 // Each part of the board is a load of its own kind (loads.js): it draws its
 // part as soon as its answer comes, whatever the others are doing.
 
-const BREAKDOWNS = ["provinces", "communes", "overdue"];
+// Possible duplicates are read as they are now, whatever the moment shown.
+const BREAKDOWNS = ["provinces", "communes", "overdue", "duplicateCommunes", "duplicates"];
 const READS = {
   async headline(signal) {
     const whole = await coverage("incident", { signal });
@@ -226,6 +230,8 @@ const READS = {
     state.trend = await trendPoints(signal);
     renderTrend();
   },
+  duplicateCommunes: (signal) => duplicates.readCommunes(signal),
+  duplicates: (signal) => duplicates.readPairs(signal),
 };
 
 /** The moment shown, as query parameters (none: now). */
@@ -399,6 +405,7 @@ function relabel() {
   renderCommunes();
   if (state.overdue) renderOverdue();
   renderTrend();
+  duplicates.relabel();
 }
 
 // ----- wiring ----------------------------------------------------------------
@@ -408,6 +415,9 @@ function pickProvince(code) {
   turnCommunes(0);
   overduePager.first();
   load("overdue");
+  duplicates.reset();
+  load("duplicateCommunes");
+  load("duplicates");
 }
 
 /** Read the communes' page starting at row `offset` (0: the first, for a new search, sort or province). */
@@ -460,6 +470,8 @@ async function start() {
   $("clear-province").addEventListener("click", () => pickProvince(state.province));
   wireCommunes();
   overduePager = new Pager("overdue-pager", () => load("overdue"));
+  duplicates = new DuplicatesPanel(() => ({ token: state.token, incidentId: state.incident.incident_id,
+    province: state.province, name: state.session.name }), load);
   setInterval(() => {
     if (state.incident && state.asOf == null) {
       sliderBounds();

@@ -13,6 +13,7 @@
 // may be corrected: it keeps its id and key. A recorded record leaves the
 // queue once the worker has seen it, and stays on the device until sign-out.
 
+import { uuid4 } from "../api.js";
 import { done, transact, walk } from "./db.js";
 
 const KINDS = {
@@ -34,14 +35,6 @@ if (tabs) tabs.onmessage = () => events.dispatchEvent(new Event("change"));
 function changed() {
   events.dispatchEvent(new Event("change"));
   tabs?.postMessage("change");
-}
-
-export function uuid4() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export class NotEditable extends Error {}
