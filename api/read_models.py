@@ -119,10 +119,12 @@ class ReadModels:
         """(rows in all, one page of them), within `scope`."""
         def query(store: ViewStore) -> tuple[int, list[dict[str, Any]]]:
             total, rows = cov.coverage_page(store, incident_id, at.at, by, known, areas_of(scope), page, at.position)
+            # Areas with requests and no case yet follow the last page (none while searching by name).
+            last = page.limit is None or page.offset + page.limit >= total
             with store.read() as cur:
                 found = requests.with_requests(cur, rows, incident_id, requests.Point(at.at, known, at.position),
-                                               by, areas_of(scope))
-            return max(total, len(found)), found
+                                               by, areas_of(scope), add_missing=last and not page.search)
+            return total + len(found) - len(rows), found
         total, rows = await self.read(query)
         return total, [CoverageView.model_validate(r) for r in rows]
 

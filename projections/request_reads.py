@@ -142,20 +142,25 @@ def overdue(store: ViewStore, point: Point, limit: int, within: Areas = EVERYWHE
 
 
 def with_requests(cur: Cursor, rows: list[dict[str, Any]], incident_id: str, point: Point, by: str,
-                  within: Areas = EVERYWHERE) -> list[dict[str, Any]]:
+                  within: Areas = EVERYWHERE, add_missing: bool = True) -> list[dict[str, Any]]:
     """Coverage rows (`projections.coverage`) with the incident's requests as
     the stage before entitlement, and the timely share counting them: a
     request answered by its deadline is timely, one answered late or overdue
     is not, one pending is neither yet (as a case within its deadline).
-    By incident, a request-only incident gets a row; by support type,
-    requests have no place and the rows are as they were."""
+
+    A group with requests and no case yet (a commune no team has reached) is
+    the gap the requests exist to show: with `add_missing` (the caller's last
+    page) it gets a row of its own after the others, in code order. By
+    support type requests have no place, and the rows are as they were."""
     if by not in KEYS:
         return rows
     found = stages(cur, incident_id, point, by, within)
-    if by == "incident" and not rows and found:
-        rows = [blank_row("incident", (incident_id,))]
+    keys = KEYS[by]
+    if add_missing:
+        shown = {tuple(row[k] for k in keys) for row in rows}
+        rows = rows + [blank_row(by, (incident_id, *key)) for key in sorted(found) if key not in shown]
     for row in rows:
-        stage = found.get(tuple(row[k] for k in KEYS[by]), dict.fromkeys(STAGES, 0))
+        stage = found.get(tuple(row[k] for k in keys), dict.fromkeys(STAGES, 0))
         row.update({f"requests_{name}": stage[name] for name in STAGES})
         timely = row["disbursed_on_time"] + stage["on_time"]
         due_or_done = row["disbursed"] + row["overdue"] + stage["on_time"] + stage["late"] + stage["overdue"]
