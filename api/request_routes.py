@@ -1,9 +1,10 @@
 """Requests for help over HTTP.
 
 Officers (field, coordinator) record requests and end them, in their scope,
-through the same writer and idempotency as every write. Anyone may file one
-through `POST /public/requests` with no token, rate-limited per client
-address (`api.rate_limit`), and follow it by its reference with
+through the command routes (`api.command_routes`, `/sync` included) like
+every write; here is what they read of them. Anyone may file one through
+`POST /public/requests` with no token, rate-limited per client address
+(`api.rate_limit`), and follow it by its reference with
 `GET /public/requests/{reference}`: status and dates only, never the phone,
 the description or a name.
 """
@@ -18,17 +19,16 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from api import keys
 from api.area_names import CommuneNamed, ProvinceNamed
-from api.auth import FIELD_WRITERS, READERS
+from api.auth import READERS
 from api.bodies import validate
-from api.command_routes import body_model, command_handler
 from api.middleware import error_response
-from api.models import AsOfQuery, Body, OverdueRequest, WriteResult
+from api.models import AsOfQuery, Body, OverdueRequest
 from api.rate_limit import RateLimited, TokenBuckets, client_address
 from api.read_models import areas_of
 from api.routing import Call, Route, add_routes, respond
 from emergency import request_commands as rc
 from emergency.batch import Scope
-from emergency.commands import Command, CommuneCode, Meta, ProvinceCode
+from emergency.commands import CommuneCode, Meta, ProvinceCode
 from emergency.errors import AidError, Forbidden, InvalidInput
 from emergency.service import Submission, as_uuid
 from projections import request_reads
@@ -39,16 +39,6 @@ LIMITER: web.AppKey[TokenBuckets] = web.AppKey("public_request_limiter", TokenBu
 _reference = TypeAdapter(rc.Reference)
 # Where a page of overdue requests ends: deadline (epoch µs), request id.
 CURSOR = r"^[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-# (path, command, summary): officers' writes, each for field teams and coordinators
-OFFICER_ROUTES: tuple[tuple[str, type[Command], str], ...] = (
-    ("/requests", rc.FileRequest, "Record a request for help (not assessed, or disputing an entitlement or payment)"),
-    ("/requests/{request_id}/assessment", rc.AssessRequest,
-     "End a request by an assessment of a household case, new or existing"),
-    ("/requests/{request_id}/rejection", rc.RejectRequest, "End a request by rejecting it, with a reason"),
-    ("/requests/{request_id}/merge", rc.MergeRequest, "End a request by merging it into another"),
-)
-
 
 class RequestView(Body):
     """A request as recorded: for officers of its commune."""
@@ -236,10 +226,7 @@ async def public_status(call: Call) -> web.Response:
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     app[LIMITER] = TokenBuckets(settings.public_requests_burst, settings.public_requests_per_hour)
-    routes = [Route("POST", path, summary, command_handler(command), WriteResult, FIELD_WRITERS,
-                    body=body_model(command, path), status=201, tag="writes")
-              for path, command, summary in OFFICER_ROUTES]
-    routes += [
+    add_routes(app, [
         Route("GET", "/requests/{request_id}", "A request for help as recorded", request_view, RequestView,
               READERS),
         Route("GET", "/communes/{commune_code}/requests/overdue", "A commune's requests for help past their "
@@ -253,5 +240,4 @@ def setup(app: web.Application) -> None:
               file_public, PublicRequestFiled, None, body=rc.FilePublicRequest, status=201, tag="public"),
         Route("GET", "/public/requests/{reference}", "Follow a request for help by its reference: status and "
               "dates only", public_status, PublicRequestStatus, None, tag="public"),
-    ]
-    add_routes(app, routes)
+    ])

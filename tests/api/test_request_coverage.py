@@ -93,17 +93,32 @@ async def test_requests_are_a_stage_of_coverage_on_both_axes(api: Api, storm: St
     assert tuple(series[2]["coverage"][s] for s in STAGES) == (1, 1, 0, 1)  # 74 h, as now known: r2 late
 
 
-async def test_the_timely_share_counts_requests_with_entitlements(api: Api, storm: Storm) -> None:
+async def test_a_public_request_assessed_late_counts_late_beside_the_entitlements(api: Api, storm: Storm) -> None:
     field = api.token("field", PROVINCE)
     household = await api.created("/households", field, payloads.household(storm.incident_id))
-    await api.created(f"/households/{household['household_id']}/assessments", field, payloads.assessment())
+    assessed = await api.created(f"/households/{household['household_id']}/assessments", field,
+                                 payloads.assessment())
     before = (await coverage(api, storm))[0]
     await api.created("/requests", field, filing(1))  # due 49 h
+    public = await api.post("/public/requests", None, {k: v for k, v in filing(0).items() if k != "filed_at"})
+    reference = public.body["reference"]  # filed now (48 h), due 96 h
     advance(50)
     after = (await coverage(api, storm))[0]
-    assert after["requests_overdue"] == 1 and after["entitlements"] == before["entitlements"]
+    assert (after["requests_overdue"], after["requests_pending"]) == (1, 1)
+    assert after["entitlements"] == before["entitlements"]
     due_or_done = after["disbursed"] + after["overdue"] + 1
     assert after["timely_pct"] == round(100 * after["disbursed_on_time"] / due_or_done, 2)
+
+    advance(100)  # the public one's deadline passes, then a team assesses the household it named
+    [filed] = [e for e in await api.events() if e["data"].get("reference") == reference]
+    await api.created(f"/requests/{filed['aggregate_id']}/assessment", field, {
+        "household_id": household["household_id"], "assessment_id": assessed["assessment_id"],
+        "resolved_at": payloads.at(99), "resolved_by": "Chủ tịch UBND xã"})
+    assert (await api.get(f"/public/requests/{reference}")).body["status"] == "assessed"
+    late = (await coverage(api, storm))[0]
+    assert (late["requests_late"], late["requests_overdue"], late["requests_on_time"]) == (1, 1, 0)
+    due_or_done = late["disbursed"] + late["overdue"] + 2
+    assert late["timely_pct"] == round(100 * late["disbursed_on_time"] / due_or_done, 2) < 100
 
 
 async def test_a_request_filed_where_no_incident_is_open_counts_toward_none(api: Api, storm: Storm) -> None:
