@@ -133,10 +133,7 @@ class ReadModels:
         def query(store: ViewStore) -> list[dict[str, Any] | None]:
             rows = cov.series(store, incident_id, moments, known, areas_of(scope))
             with store.read() as cur:
-                return [next(iter(requests.with_requests(cur, [row] if row else [], incident_id,
-                                                         requests.Point(moment, known), "incident",
-                                                         areas_of(scope))), None)
-                        for moment, row in zip(moments, rows)]
+                return requests.trend_with_requests(cur, rows, incident_id, list(moments), known, areas_of(scope))
         return [CoverageView.model_validate(r) if r else None for r in await self.read(query)]
 
 
