@@ -33,6 +33,7 @@ from api import (
     projection_routes,
     public_routes,
     query_routes,
+    request_routes,
     routing,
 )
 from api.auth import Authenticator
@@ -48,7 +49,7 @@ from infra.stores import build_service, setup_lock
 log = structlog.get_logger(__name__)
 
 ROUTE_MODULES = (command_routes, query_routes, public_routes, openapi, projection_routes, live, export_routes,
-                 kafka_routes, pages, field, duplicate_routes)
+                 kafka_routes, pages, field, duplicate_routes, request_routes)
 
 
 def create_app(settings: Settings) -> web.Application:

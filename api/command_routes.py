@@ -30,7 +30,7 @@ from api.models import (
 )
 from api.routing import PATH_PARAMETER, Call, Route, add_routes, respond
 from api.writer import Result
-from emergency import commands
+from emergency import commands, request_commands
 from emergency.duplicate_commands import ReopenDuplicate, ResolveDuplicate
 from emergency.errors import AidError, InvalidInput
 from emergency.funding import commands as funding_commands
@@ -58,6 +58,15 @@ COMMAND_ROUTES: tuple[tuple[str, type[commands.Command], frozenset[str], str], .
      "Resolve a possible duplicate pair: different households, or the same one (merged)"),
     ("/duplicates/{pair_id}/reopening", ReopenDuplicate, COORDINATORS,
      "Reopen a resolved pair: a merge is undone"),
+    # Requests for help (README, Requests for help); the public form is in api.request_routes.
+    ("/requests", request_commands.FileRequest, FIELD_WRITERS,
+     "Record a request for help (not assessed, or disputing an entitlement or payment)"),
+    ("/requests/{request_id}/assessment", request_commands.AssessRequest, FIELD_WRITERS,
+     "End a request by an assessment of a household case, new or existing"),
+    ("/requests/{request_id}/rejection", request_commands.RejectRequest, FIELD_WRITERS,
+     "End a request by rejecting it, with a reason"),
+    ("/requests/{request_id}/merge", request_commands.MergeRequest, FIELD_WRITERS,
+     "End a request by merging it into another"),
     # Relief committees: a campaign, its funds, the money coming in and passed on.
     ("/campaigns", funding_commands.LaunchCampaign, COORDINATORS, "Launch a relief campaign"),
     ("/campaigns/{campaign_id}/extensions", funding_commands.ExtendCampaign, COORDINATORS,

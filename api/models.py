@@ -210,6 +210,23 @@ class OverdueCase(CommuneNamed, ProjectionRow):
     owed_quantity: int | None
 
 
+class OverdueRequest(CommuneNamed, ProjectionRow):
+    """A request for help past its deadline and not answered: a household not yet assessed."""
+
+    request_id: str
+    reference: str
+    incident_id: str | None
+    province_code: str
+    commune_code: str
+    village: str
+    kind: str
+    source: str
+    household_id: str | None
+    filed_at: datetime
+    due_at: datetime
+    gap: str = Field("not_yet_assessed", description="why it is in the gap")
+
+
 class OverdueList(Body):
     incident_id: str
     as_of: datetime
@@ -217,6 +234,12 @@ class OverdueList(Body):
     offset: int
     cases: list[OverdueCase] = Field(description="oldest deadline first")
     next_after: str | None = Field(description="pass as `after` for the next page; null on the last page")
+    requests_total: int = Field(0, description="the incident's requests for help overdue within the areas "
+                                               "filtered (none when a support type is), in all")
+    requests: list[OverdueRequest] = Field(
+        default_factory=list, description="the first of them, oldest deadline first, on the first page only "
+                                          "(`limit` at most; a commune's go on at "
+                                          "/communes/{commune_code}/requests/overdue)")
 
 
 class CoverageView(ProjectionRow):
@@ -248,6 +271,12 @@ class CoverageView(ProjectionRow):
     disbursed_vnd: int
     rice_entitled_kg: int
     rice_delivered_kg: int
+    # Requests for help of the incident and area (the stage before entitlement;
+    # README, "Requests for help"): none by support type.
+    requests_on_time: int = Field(0, description="requests answered (assessed or rejected) by their deadline")
+    requests_late: int = Field(0, description="requests answered after their deadline")
+    requests_overdue: int = Field(0, description="requests past their deadline, not yet assessed")
+    requests_pending: int = Field(0, description="requests not answered, deadline still ahead")
 
 
 class PublicIncident(Body):

@@ -52,12 +52,16 @@ async def overdue(call: Call) -> web.Response:
     read_models = call.request.app[keys.READ_MODELS]
     # Now, or at a past point on either time axis (as the coverage route reads it).
     point = await read_models.instant(query.as_of)
+    filters = Filters(province_code=query.province, commune_code=query.commune, support_type=query.support_type)
     total, page, following = await read_models.overdue(
-        found["incident_id"], point, query.known, call.principal.scope,
-        Filters(province_code=query.province, commune_code=query.commune, support_type=query.support_type),
-        query.limit, query.offset, _after(query.after))
+        found["incident_id"], point, query.known, call.principal.scope, filters, query.limit, query.offset,
+        _after(query.after))
+    requests_total, requests = await read_models.overdue_requests(
+        found["incident_id"], point, query.known, call.principal.scope, filters,
+        query.limit if query.offset == 0 and query.after is None else 0)
     return respond(OverdueList(incident_id=found["incident_id"], as_of=point.at, total=total, offset=query.offset,
-                               cases=page, next_after=following))
+                               cases=page, next_after=following, requests_total=requests_total,
+                               requests=requests))
 
 
 def _after(cursor: str | None) -> After | None:

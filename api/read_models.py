@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import structlog
 
-from api.models import CoverageView, OverdueCase
+from api.models import CoverageView, OverdueCase, OverdueRequest
 from emergency import clock
 from emergency.batch import Scope
 from emergency.errors import Forbidden
 from emergency.service import AidService
 from infra.settings import Settings
 from projections import coverage as cov
+from projections import request_reads as requests
 from projections.asof import Instant, instant
 from projections.catalog import open_views
 from projections.runner import EmbeddedRunner
@@ -99,17 +100,46 @@ class ReadModels:
         following = rows[-1]["cursor"] if len(rows) == limit else None
         return total, [OverdueCase.model_validate(r) for r in rows], following
 
+    async def overdue_requests(self, incident_id: str, at: Instant, known: str, scope: Scope, filters: cov.Filters,
+                               limit: int) -> tuple[int, list[OverdueRequest]]:
+        """(how many in all, the first `limit`): the incident's requests for help
+        overdue within the areas filtered and `scope`; none by support type."""
+        _check_asked(filters, scope)
+        if filters.support_type is not None:
+            return 0, []
+        within = cov.Areas(_narrowed(filters.province_code, scope.provinces),
+                           _narrowed(filters.commune_code, scope.communes))
+        point = requests.Point(at.at, known, at.position)
+        total, rows = await self.read(lambda store: requests.overdue(store, point, limit, within,
+                                                                     incident_id=incident_id))
+        return total, [OverdueRequest.model_validate(r) for r in rows]
+
     async def coverage(self, incident_id: str, at: Instant, by: str, known: str = "now", scope: Scope = Scope(),
                        page: cov.Page = cov.Page()) -> tuple[int, list[CoverageView]]:
         """(rows in all, one page of them), within `scope`."""
-        total, rows = await self.read(lambda store: cov.coverage_page(store, incident_id, at.at, by, known,
-                                                                 areas_of(scope), page, at.position))
+        def query(store: ViewStore) -> tuple[int, list[dict[str, Any]]]:
+            total, rows = cov.coverage_page(store, incident_id, at.at, by, known, areas_of(scope), page, at.position)
+            # Areas with requests and no case yet follow the last page (none while searching by name).
+            last = page.limit is None or page.offset + page.limit >= total
+            with store.read() as cur:
+                found = requests.with_requests(cur, rows, incident_id, requests.Point(at.at, known, at.position),
+                                               by, areas_of(scope), add_missing=last and not page.search)
+            return total + len(found) - len(rows), found
+        total, rows = await self.read(query)
         return total, [CoverageView.model_validate(r) for r in rows]
 
     async def series(self, incident_id: str, moments: Sequence[datetime], known: str,
                      scope: Scope) -> list[CoverageView | None]:
-        rows = await self.read(lambda store: cov.series(store, incident_id, moments, known, areas_of(scope)))
-        return [CoverageView.model_validate(r) if r else None for r in rows]
+        def query(store: ViewStore) -> list[dict[str, Any] | None]:
+            rows = cov.series(store, incident_id, moments, known, areas_of(scope))
+            with store.read() as cur:
+                return requests.trend_with_requests(cur, rows, incident_id, list(moments), known, areas_of(scope))
+        return [CoverageView.model_validate(r) if r else None for r in await self.read(query)]
+
+
+def _narrowed(asked: str | None, allowed: frozenset[str] | None) -> frozenset[str] | None:
+    """The areas a filter leaves of a scope (`_check_asked` refused one outside it)."""
+    return allowed if asked is None else frozenset({asked})
 
 
 def _check_asked(filters: cov.Filters, scope: Scope) -> None:

@@ -54,7 +54,9 @@ from emergency.envelope import Envelope, from_notification, from_stored_event, p
 from emergency.errors import AidError, Conflict, InvalidInput, NotFound
 from emergency.funding.handlers import Funding
 from emergency.funding.rules import load_funding_policy
+from emergency.help_requests import HelpRequests
 from emergency.policy import Policy
+from emergency.policy.request_deadline import load_request_deadlines
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +120,7 @@ class AidService:
         self.areas = areas
         self.funding = Funding(app, load_funding_policy(), areas)
         self.duplicates = Duplicates(policy, duplicates)
+        self.help_requests = HelpRequests(app, areas, load_request_deadlines(policy.calendar))
         self._handlers: dict[type[Command], Handler] = {
             OpenIncident: self._open_incident,
             ExtendIncidentAreas: self._extend_incident_areas,
@@ -131,6 +134,7 @@ class AidService:
             CorrectDisbursement: self._correct_disbursement,
             **self.funding.handlers(),
             **self.duplicates.handlers(),
+            **self.help_requests.handlers(),
         }
 
     # ----- running commands --------------------------------------------------

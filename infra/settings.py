@@ -44,6 +44,11 @@ class Settings(BaseModel):
     kafka_retention_ms: int = 30 * 24 * 3600 * 1000
     # Times before this in a command or query are refused as mistakes (see emergency.clock).
     earliest_time: AwareDatetime = datetime.fromisoformat("2000-01-01T00:00:00+07:00")
+    # The public request form (api.rate_limit): per client address, a burst and a refill rate.
+    public_requests_burst: int = Field(5, ge=1)
+    public_requests_per_hour: float = Field(20.0, gt=0)
+    # Behind a reverse proxy: take the client's address from X-Forwarded-For's last entry.
+    trust_forwarded_for: bool = False
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
     # Possible duplicate households (README, Duplicate households): refuse a

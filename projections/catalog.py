@@ -16,11 +16,12 @@ from projections.coverage_projection import CoverageProjection
 from projections.duplicates import DuplicateProjection
 from projections.export_damage import DamageProjection
 from projections.funds import FundsProjection
+from projections.help_requests import HelpRequestProjection
 from projections.runner import ProjectionSet
 from projections.store import open_view_store
 
 PROJECTIONS: tuple[type[Projection], ...] = (CaseProjection, CoverageProjection, DamageProjection, FundsProjection,
-                                             DuplicateProjection)
+                                             DuplicateProjection, HelpRequestProjection)
 
 
 def default_projections() -> list[Projection]:

@@ -171,6 +171,11 @@ def _row(by: str, group: _Group) -> dict[str, Any]:
     }
 
 
+def blank_row(by: str, key: tuple[str, ...]) -> dict[str, Any]:
+    """The row of a group with nothing recorded yet (one with only requests for help)."""
+    return _row(by, _Group(key))
+
+
 _NAMED = (("province_code", "province_name", province_name), ("commune_code", "commune_name", commune_name))
 
 

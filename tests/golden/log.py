@@ -32,10 +32,11 @@ HERE = Path(__file__).parent
 # typhoon: recorded before registrations kept an index of the households and
 # named their possible duplicates (its idempotency record's result has no
 # `duplicate_candidates`); typhoon-duplicates: the same story and a household
-# registered twice.
-LOGS = ("typhoon", "typhoon-duplicates")
+# registered twice; typhoon-requests: the same and requests for help, filed
+# by the public and by an officer, and ended.
+LOGS = ("typhoon", "typhoon-duplicates", "typhoon-requests")
 # The log that today's commands (`tests.golden.scenario`) record byte for byte.
-CURRENT = "typhoon-duplicates"
+CURRENT = "typhoon-requests"
 
 Line = dict[str, Any]
 

@@ -1,10 +1,11 @@
 """The commands behind the golden logs: a few households and a small campaign
-through every kind of event the system records, and (since households are
+through every kind of event the system records, (since households are
 checked for possible duplicates) one household registered twice, merged and
-told apart again.
+told apart again, and (since requests for help are recorded) requests filed
+by the public and by an officer, each ended its own way.
 
 Every id is given, the clock is simulated, and the ids the service draws
-itself (an allocation's) come from a seeded generator, so the same commands
+itself (an allocation's, a request's reference) come from a seeded generator, so the same commands
 record the same bytes on any store, on any day (see `test_golden_log.py`).
 """
 
@@ -45,6 +46,7 @@ from emergency.funding.commands import (
     OpenFund,
     RecordContribution,
 )
+from emergency.request_commands import AssessRequest, FilePublicRequest, FileRequest, MergeRequest, RejectRequest
 from emergency.service import AidService
 
 STORM = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)
@@ -78,9 +80,12 @@ NAMES = {
 
 @contextmanager
 def drawn_ids(seed: int = 17) -> Iterator[None]:
-    """The ids the service draws with uuid4 (allocations), from a seeded generator."""
+    """The ids the service draws with uuid4 (allocations) and the references of
+    requests for help, from a seeded generator."""
     rng = random.Random(seed)
-    with mock.patch("emergency.funding.handlers.uuid4", lambda: UUID(int=rng.getrandbits(128), version=4)):
+    references = iter(f"GOLDENAA{a}{b}" for a in "ABCD" for b in "ABCD")
+    with mock.patch("emergency.funding.handlers.uuid4", lambda: UUID(int=rng.getrandbits(128), version=4)), \
+            mock.patch("emergency.help_requests.new_reference", lambda: next(references)):
         yield
 
 
@@ -111,6 +116,7 @@ def record(service: AidService) -> None:
         funds = _campaign(play)
         _payments(play, funds)
         _registered_twice(play)
+        _requests(play)
         play.at(200)
         play.run(CloseIncident(incident_id=ids("incident"), closed_at=STORM + timedelta(hours=199),
                                  reason="Kết thúc ứng phó"))
@@ -304,3 +310,26 @@ def _registered_twice(play: Play) -> None:
                              reopened_at=STORM + timedelta(hours=99)))
     play.run(ResolveDuplicate(pair_id=pair, outcome="different", reason="Hai hộ khác nhau",
                               resolved_by="Chủ tịch UBND xã", resolved_at=STORM + timedelta(hours=99)))
+
+
+def _requests(play: Play) -> None:
+    """A neighbour reports a household no team reached, through the public
+    form; an officer records two more (one naming the incident and a
+    household), then answers them: assessed (late), rejected, merged."""
+    play.at(110)
+    public = play.run(FilePublicRequest(commune_code="11311", village="Thôn Đông", phone="0912 345 678",
+                                        description="Nhà bà Hoa ở xóm 3 chưa ai đến"), key="form-1")
+    binh = play.run(FileRequest(commune_code="11455", village="Thôn Bắc", phone="0987654321",
+                                description="Chưa nhận tiền mai táng", kind="disputes_payment",
+                                incident_id=ids("incident"), household_id=ids("h_binh"),
+                                filed_at=STORM + timedelta(hours=108)))
+    again = play.run(FileRequest(commune_code="11311", village="Thôn Đông", phone="0912 345 678",
+                                 description="Báo lại nhà bà Hoa", filed_at=STORM + timedelta(hours=109)))
+    play.at(170)
+    play.run(AssessRequest(request_id=UUID(public["request_id"]), household_id=ids("h_an"),
+                           assessment_id=ids("a_an"), resolved_at=STORM + timedelta(hours=169),
+                           resolved_by="Chủ tịch UBND xã"))
+    play.run(RejectRequest(request_id=UUID(binh["request_id"]), reason="Đã nhận đủ",
+                           resolved_at=STORM + timedelta(hours=120), resolved_by="Chủ tịch UBND xã"))
+    play.run(MergeRequest(request_id=UUID(again["request_id"]), into_request_id=UUID(public["request_id"]),
+                          resolved_at=STORM + timedelta(hours=111), resolved_by="Chủ tịch UBND xã"))
