@@ -32,10 +32,11 @@ HERE = Path(__file__).parent
 # typhoon: recorded before registrations kept an index of the households and
 # named their possible duplicates (its idempotency record's result has no
 # `duplicate_candidates`); typhoon-duplicates: the same story and a household
-# registered twice.
-LOGS = ("typhoon", "typhoon-duplicates")
+# registered twice; typhoon-statement: that story and a statement's lines
+# imported in one batch (its fund's `ContributionsReceived`).
+LOGS = ("typhoon", "typhoon-duplicates", "typhoon-statement")
 # The log that today's commands (`tests.golden.scenario`) record byte for byte.
-CURRENT = "typhoon-duplicates"
+CURRENT = "typhoon-statement"
 
 Line = dict[str, Any]
 
