@@ -17,6 +17,7 @@ from emergency.funding import commands as funding_commands
 from emergency.service import AidService, Outcome, Submission
 from infra.cli import main
 from infra.settings import Settings
+from infra.stores import build_service
 from projections import disclosure, export_iati, trace
 from tests.support.fund_builders import Funds, bank, hours, open_funds, views_of
 
@@ -101,3 +102,18 @@ def test_the_iati_export_pages_through_a_fund_event_of_more_contributions_than_a
     incoming = [int(t.find("value").text) for t in central.findall("transaction")
                 if t.find("transaction-type").get("code") == "1"]
     assert sorted(incoming) == [line.amount_vnd for line in lines]
+
+
+def test_a_fund_read_back_past_its_snapshots_holds_what_its_events_say(service: AidService, funds: Funds,
+                                                                       settings: Settings):
+    for n in range(120):  # a statement of single lines: one fund event each, past a snapshot
+        run(service, bank(funds.central, f"FT5{n:05}", 1_000 + n))
+    run(service, *(bank(funds.central, f"FT6{n:05}", 100) for n in range(50)))
+    fresh = build_service(settings)  # nothing cached: the fund is rebuilt from the store
+    try:
+        total = sum(1_000 + n for n in range(120)) + 50 * 100
+        assert fresh.funding.fund(funds.central).holding("none", "cash") == (total, total)
+        at = sum(1_000 + n for n in range(109))  # version 110: after Opened and 109 contributions
+        assert fresh.funding.fund(funds.central, version=110).holding("none", "cash") == (at, at)
+    finally:
+        fresh.app.close()
