@@ -8,8 +8,8 @@ checks everything, then changes aggregates the batch holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterable, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -55,6 +55,15 @@ class Scope:
                             field=field, code="out_of_scope")
 
 
+@dataclass
+class _Gathered:
+    """Changes to one aggregate that commands of a batch gather, to record as one event."""
+
+    record: Callable[[list[Any]], None]
+    items: list[Any] = field(default_factory=list)
+    commands: set[int] = field(default_factory=set)  # the commands that gathered them, by index
+
+
 class Batch:
     """Aggregates loaded or created by the commands of one batch, and which
     of them each command changed (to hand each caller its own log positions)."""
@@ -74,6 +83,8 @@ class Batch:
         self.touched: list[list[tuple[UUID, int, int]]] = []
         # pending-event counts when the current command first saw each aggregate
         self._counts: dict[UUID, int] = {}
+        # aggregate -> key -> what commands gathered for it (see `gather`)
+        self._gathered: dict[UUID, dict[Hashable, _Gathered]] = {}
 
     def begin_command(self) -> None:
         self._counts = {}
@@ -90,7 +101,11 @@ class Batch:
         """Read the aggregates the batch's commands name, in one query."""
         self.preloaded = self.app.get_many(ids)
 
-    def get(self, cls: type[A], aggregate_id: UUID, field: str) -> A:
+    def get(self, cls: type[A], aggregate_id: UUID, field: str, *, gathering: bool = False) -> A:
+        """The aggregate, with what earlier commands gathered for it recorded
+        first, unless the caller only gathers more (`gathering`)."""
+        if aggregate_id in self._gathered and not gathering:
+            self.settle(aggregate_id)
         found = self.aggregates.get(aggregate_id)
         if found is None:
             if aggregate_id in self.preloaded:
@@ -131,6 +146,27 @@ class Batch:
         if trust_new and self._careful is None:
             self._careful = found
         return found
+
+    def gather(self, aggregate: Aggregate, key: Hashable, item: Any, record: Callable[[list[Any]], None]) -> None:
+        """Add `item` to the changes gathered under `key` for `aggregate`:
+        `record(items)` makes them one event, when the batch is saved or before
+        another command reads the aggregate (so it sees them). Each command that
+        gathered gets that event's log position."""
+        found = self._gathered.setdefault(aggregate.id, {})
+        gathered = found.get(key) or found.setdefault(key, _Gathered(record))
+        gathered.items.append(item)
+        gathered.commands.add(len(self.touched))
+
+    def settle(self, aggregate_id: UUID | None = None) -> None:
+        """Record what was gathered (for one aggregate, or all)."""
+        for found in [aggregate_id] if aggregate_id is not None else list(self._gathered):
+            pending = self.aggregates[found].pending_events
+            for gathered in self._gathered.pop(found).values():
+                before = len(pending)
+                gathered.record(gathered.items)
+                span = (found, pending[before].originator_version, pending[-1].originator_version)
+                for command in gathered.commands:
+                    self.touched[command].append(span)
 
     def create(self, aggregate: Aggregate, field: str) -> None:
         if self.find(aggregate.id) is not None:

@@ -11,6 +11,8 @@ import unicodedata
 
 
 def fold(text: str) -> str:
+    if text.isascii():  # most bank remitters: no diacritics to strip, and decomposing costs more than the rest
+        return " ".join(text.casefold().split())
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(bare.casefold().split())

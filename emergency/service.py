@@ -165,6 +165,7 @@ class AidService:
             batch = Batch(self.app, retry=attempt > 1)
             batch.preload(_named_ids(submissions))
             outcomes = [self._run_one(batch, s) for s in submissions]
+            batch.settle()
             try:
                 recordings = self.app.save(*batch.aggregates.values())
             except IntegrityError:

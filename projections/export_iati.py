@@ -41,16 +41,17 @@ FUND_COLUMNS = ("fund_id", "level", "province_code", "commune_code", "committee_
 MOVEMENT_COLUMNS = ("version", "kind", "ref", "counterpart", "household_id", "support_type", "value_vnd", "at",
                     "donor_name", "anonymous", "channel", "currency", "original_amount", "item", "unit",
                     "goods_quantity", "bucket", "description", "received_at")
-# One transaction per fund event: its movement rows summed over buckets, with
-# the contribution's record when it is one.
+# One transaction per fund event and ref (contributions received together
+# share an event): its movement rows summed over buckets, with the
+# contribution's record when it is one; paged by (version, ref).
 MOVEMENTS = """SELECT m.version, m.kind, m.ref, m.counterpart, m.household_id, m.support_type, SUM(m.value_vnd),
     MIN(m.at), c.donor_name, c.anonymous, c.channel, c.currency, c.original_amount, c.item, c.unit, c.quantity,
     c.bucket, c.description, c.received_at
     FROM funds_movement m LEFT JOIN funds_contribution c ON m.kind = 'contribution' AND c.contribution_id = m.ref
-    WHERE m.fund_id = ? AND m.version > ?
+    WHERE m.fund_id = ? AND (m.version > ? OR (m.version = ? AND m.ref > ?))
     GROUP BY m.version, m.kind, m.ref, m.counterpart, m.household_id, m.support_type, c.donor_name, c.anonymous,
         c.channel, c.currency, c.original_amount, c.item, c.unit, c.quantity, c.bucket, c.description, c.received_at
-    ORDER BY m.version LIMIT ?"""
+    ORDER BY m.version, m.ref LIMIT ?"""
 
 
 def _day(us: int) -> str:
@@ -110,17 +111,17 @@ def _activity(store: ViewStore, campaign: dict[str, Any], fund: dict[str, Any], 
             '  <recipient-country code="VN" percentage="100"/>'):
         yield f"  {line}\n"
     here = _Party(campaign_id, fund_id, committee)
-    version = 0
+    version, ref = 0, ""
     while True:
         with store.read() as cur:
-            rows = cur.execute(MOVEMENTS, (fund_id, version, PAGE)).fetchall()
+            rows = cur.execute(MOVEMENTS, (fund_id, version, version, ref, PAGE)).fetchall()
         for raw in rows:
             movement = dict(zip(MOVEMENT_COLUMNS, raw))
             other = _Party(campaign_id, movement["counterpart"], committees.get(movement["counterpart"] or ""))
             yield from _transactions(movement, here, other)
         if len(rows) < PAGE:
             break
-        version = rows[-1][0]
+        version, ref = rows[-1][0], rows[-1][2]
     yield "  </iati-activity>\n"
 
 

@@ -15,7 +15,9 @@ Tables (prefix `funds_`):
 - `funds_movement`: every movement of every fund, one row per bucket drawn
   or filled, in the fund's version order: kind `contribution`,
   `allocation_in`, `allocation_out`, `charge` (a household disbursement) or
-  `return` (its voiding or reduction), with the bucket's value just before.
+  `return` (its voiding or reduction), with the bucket's value just before;
+  the contributions of one batched fund event share its version, each its
+  own row (so `ref` is part of the key).
 - `funds_balance`: each fund's buckets now.
 - `funds_flow`: per fund, asset, movement kind and counterpart (the other
   fund of an allocation, '' for other kinds), how many movements and their
@@ -40,6 +42,7 @@ from emergency.domain.fund import (
     FundAllocatedOut,
     FundCharged,
     FundContributionReceived,
+    FundContributionsReceived,
     FundOpened,
     FundReturned,
 )
@@ -81,7 +84,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS funds_movement (fund_id TEXT NOT NULL, version INTEGER NOT NULL,
         bucket TEXT NOT NULL, asset TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, counterpart TEXT,
         household_id TEXT, support_type TEXT, quantity BIGINT NOT NULL, value_vnd BIGINT NOT NULL,
-        balance_before BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (fund_id, version, bucket, asset))""",
+        balance_before BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (fund_id, version, ref, bucket, asset))""",
     "CREATE INDEX IF NOT EXISTS funds_movement_ref ON funds_movement (ref)",
     "CREATE INDEX IF NOT EXISTS funds_movement_bucket ON funds_movement (fund_id, bucket, asset, kind, version)",
     """CREATE TABLE IF NOT EXISTS funds_balance (fund_id TEXT NOT NULL, bucket TEXT NOT NULL, asset TEXT NOT NULL,
@@ -177,9 +180,10 @@ class _TouchedRows:
 
 class FundsProjection(Projection):
     name = "funds"
-    version = 2  # 2: funds_flow
+    version = 3  # 2: funds_flow; 3: a movement's key names its ref (contributions received together)
     kinds = frozenset({
-        "Campaign.Launched", "Campaign.Extended", "Fund.Opened", "Fund.ContributionReceived", "Fund.AllocatedOut",
+        "Campaign.Launched", "Campaign.Extended", "Fund.Opened", "Fund.ContributionReceived", "Fund.ContributionsReceived",
+        "Fund.AllocatedOut",
         "Fund.AllocatedIn", "Fund.Charged", "Fund.Returned", "Contribution.Recorded", "HouseholdCase.Registered",
         "HouseholdCase.DetailsCorrected", "HouseholdCase.Disbursed", "HouseholdCase.DisbursementCorrected",
     })
@@ -227,17 +231,18 @@ def _fold_fund(batch: _TouchedRows, e: Envelope) -> None:
         return
     if newer(batch.funds, e) is None:
         return
-    moved = _MOVEMENTS[e.type](e)
-    for draw in moved.draws:
-        held = batch.balances.setdefault((e.aggregate_id, draw.bucket, draw.asset), [0, 0])
-        batch.movements.append((e.aggregate_id, e.version, draw.bucket, draw.asset, moved.kind, moved.ref,
-                                moved.counterpart, moved.household_id, moved.support_type, draw.quantity,
-                                draw.value_vnd, held[1], moved.at))
-        held[0] += moved.sign * draw.quantity
-        held[1] += moved.sign * draw.value_vnd
-        sums = batch.flows.setdefault((e.aggregate_id, draw.asset, moved.kind, moved.counterpart or ""), [0, 0, 0])
-        for i, add in enumerate((1, draw.quantity, draw.value_vnd)):
-            sums[i] += add
+    for moved in _MOVEMENTS[e.type](e):
+        for draw in moved.draws:
+            held = batch.balances.setdefault((e.aggregate_id, draw.bucket, draw.asset), [0, 0])
+            batch.movements.append((e.aggregate_id, e.version, draw.bucket, draw.asset, moved.kind, moved.ref,
+                                    moved.counterpart, moved.household_id, moved.support_type, draw.quantity,
+                                    draw.value_vnd, held[1], moved.at))
+            held[0] += moved.sign * draw.quantity
+            held[1] += moved.sign * draw.value_vnd
+            sums = batch.flows.setdefault((e.aggregate_id, draw.asset, moved.kind, moved.counterpart or ""),
+                                          [0, 0, 0])
+            for i, add in enumerate((1, draw.quantity, draw.value_vnd)):
+                sums[i] += add
 
 
 class Movement(NamedTuple):
@@ -253,38 +258,45 @@ class Movement(NamedTuple):
     support_type: str | None = None
 
 
-def _received(e: Envelope) -> Movement:
+def _received(e: Envelope) -> list[Movement]:
     received = FundContributionReceived.decode(e)
-    return Movement("contribution", 1, str(received.contribution_id), None, micros(e.recorded_at), [received.draw])
+    return [Movement("contribution", 1, str(received.contribution_id), None, micros(e.recorded_at), [received.draw])]
 
 
-def _allocated_out(e: Envelope) -> Movement:
+def _received_together(e: Envelope) -> list[Movement]:
+    at = micros(e.recorded_at)
+    return [Movement("contribution", 1, str(receipt.contribution_id), None, at, [receipt.draw])
+            for receipt in FundContributionsReceived.decode(e).received]
+
+
+def _allocated_out(e: Envelope) -> list[Movement]:
     sent = FundAllocatedOut.decode(e)
-    return Movement("allocation_out", -1, str(sent.allocation_id), str(sent.to_fund_id),
-                    to_micros(sent.decision.allocated_at), [sent.draw])
+    return [Movement("allocation_out", -1, str(sent.allocation_id), str(sent.to_fund_id),
+                     to_micros(sent.decision.allocated_at), [sent.draw])]
 
 
-def _allocated_in(e: Envelope) -> Movement:
+def _allocated_in(e: Envelope) -> list[Movement]:
     accepted = FundAllocatedIn.decode(e)
-    return Movement("allocation_in", 1, str(accepted.allocation_id), str(accepted.from_fund_id),
-                    to_micros(accepted.decision.allocated_at), [accepted.draw])
+    return [Movement("allocation_in", 1, str(accepted.allocation_id), str(accepted.from_fund_id),
+                     to_micros(accepted.decision.allocated_at), [accepted.draw])]
 
 
-def _charged(e: Envelope) -> Movement:
+def _charged(e: Envelope) -> list[Movement]:
     charged = FundCharged.decode(e)
-    return Movement("charge", -1, str(charged.disbursement_id), None, to_micros(charged.delivered_at), charged.draws,
-                    str(charged.household_id), charged.support_type)
+    return [Movement("charge", -1, str(charged.disbursement_id), None, to_micros(charged.delivered_at),
+                     charged.draws, str(charged.household_id), charged.support_type)]
 
 
-def _returned(e: Envelope) -> Movement:
+def _returned(e: Envelope) -> list[Movement]:
     returned = FundReturned.decode(e)
-    return Movement("return", 1, str(returned.disbursement_id), None, micros(e.recorded_at), returned.draws,
-                    str(returned.household_id))
+    return [Movement("return", 1, str(returned.disbursement_id), None, micros(e.recorded_at), returned.draws,
+                     str(returned.household_id))]
 
 
-_MOVEMENTS: dict[str, Callable[[Envelope], Movement]] = {
-    "ContributionReceived": _received, "AllocatedOut": _allocated_out, "AllocatedIn": _allocated_in,
-    "Charged": _charged, "Returned": _returned,
+# A fund event's movements, in their order.
+_MOVEMENTS: dict[str, Callable[[Envelope], list[Movement]]] = {
+    "ContributionReceived": _received, "ContributionsReceived": _received_together, "AllocatedOut": _allocated_out,
+    "AllocatedIn": _allocated_in, "Charged": _charged, "Returned": _returned,
 }
 
 

@@ -113,6 +113,20 @@ class FundContributionReceived(EventPayload):
     draw: Draw
 
 
+class Receipt(Payload):
+    """One contribution's money put in the fund."""
+
+    contribution_id: UUID
+    draw: Draw
+
+
+class FundContributionsReceived(EventPayload):
+    """Several contributions recorded together (a statement's batch of lines), in their order."""
+
+    kind = "Fund.ContributionsReceived"
+    received: list[Receipt]
+
+
 class FundAllocatedOut(EventPayload):
     kind = "Fund.AllocatedOut"
     allocation_id: UUID
@@ -244,6 +258,18 @@ class Fund(AidAggregate):
     @event("ContributionReceived")
     def receive(self, contribution_id: UUID, draw: Draw, meta: EventMeta) -> None:
         self._move([draw], +1)
+
+    @event("ContributionsReceived")
+    def receive_all(self, received: list[Receipt], meta: EventMeta) -> None:
+        self._move([receipt.draw for receipt in received], +1)
+
+    def receive_gathered(self, received: list[Receipt], meta: EventMeta) -> None:
+        """Contributions gathered by one batch: one of them is the event a
+        contribution has always recorded, several are one event together."""
+        if len(received) == 1:
+            self.receive(contribution_id=received[0].contribution_id, draw=received[0].draw, meta=meta)
+        else:
+            self.receive_all(received=received, meta=meta)
 
     @event("AllocatedOut")
     def send(self, allocation_id: UUID, to_fund_id: UUID, draw: Draw, decision: AllocationDecision,

@@ -23,7 +23,7 @@ from emergency.clock import VIETNAM
 from emergency.commands import Command
 from emergency.domain import Campaign, Contribution, Fund, FundCharge, HouseholdCase, Incident
 from emergency.domain.contribution import Channel, Donor, InKind
-from emergency.domain.fund import CASH, AllocationDecision, Draw, Earmark, amount_field, asset_key
+from emergency.domain.fund import CASH, AllocationDecision, Draw, Earmark, Receipt, amount_field, asset_key
 from emergency.domain.household import Disbursement, DisbursementCorrection
 from emergency.domain.payload import EventMeta
 from emergency.errors import Conflict, InvalidInput, NotFound
@@ -59,8 +59,9 @@ class Funding:
         if commune is not None:
             self.areas.check_commune(commune, province or "", "commune_code")
 
-    def _fund_in_scope(self, batch: Batch, fund_id: UUID, scope: Scope, field: str) -> Fund:
-        fund = batch.get(Fund, fund_id, field)
+    def _fund_in_scope(self, batch: Batch, fund_id: UUID, scope: Scope, field: str, *,
+                       gathering: bool = False) -> Fund:
+        fund = batch.get(Fund, fund_id, field, gathering=gathering)
         scope.check_committee(fund.level, fund.province_code, fund.commune_code, field)
         return fund
 
@@ -148,7 +149,7 @@ class Funding:
 
     def _record_contribution(self, batch: Batch, cmd: commands.RecordContribution, meta: EventMeta,
                              scope: Scope) -> dict[str, Any]:
-        fund = self._fund_in_scope(batch, cmd.fund_id, scope, "fund_id")
+        fund = self._fund_in_scope(batch, cmd.fund_id, scope, "fund_id", gathering=True)
         campaign = batch.get(Campaign, fund.campaign_id, "fund_id")
         campaign.check_receiving(cmd.received_at)
         if cmd.channel == "bank":
@@ -178,7 +179,10 @@ class Funding:
             original_amount=cmd.original_amount if cmd.form == "cash" and cmd.currency != "VND" else None,
             value_vnd=cmd.value_vnd, in_kind=goods, earmark=earmark, bucket=earmark.key, asset=asset,
             description=cmd.description, meta=meta))
-        fund.receive(contribution_id=contribution_id, draw=draw, meta=meta)
+        # The batch's contributions to one fund are one fund event (a statement's
+        # 1,000 lines: one, not 1,000); the fund sees them before any other use.
+        batch.gather(fund, ("receipts", meta), Receipt(contribution_id=contribution_id, draw=draw),
+                     lambda received: fund.receive_gathered(received=received, meta=meta))
         return {"contribution_id": contribution_id, "fund_id": fund.id, "bucket": earmark.key, "asset": asset,
                 "value_vnd": cmd.value_vnd}
 

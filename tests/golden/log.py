@@ -33,10 +33,11 @@ HERE = Path(__file__).parent
 # named their possible duplicates (its idempotency record's result has no
 # `duplicate_candidates`); typhoon-duplicates: the same story and a household
 # registered twice; typhoon-requests: the same and requests for help, filed
-# by the public and by an officer, and ended.
-LOGS = ("typhoon", "typhoon-duplicates", "typhoon-requests")
+# by the public and by an officer, and ended; typhoon-statement: that story and
+# a statement's lines imported in one batch (its fund's `ContributionsReceived`).
+LOGS = ("typhoon", "typhoon-duplicates", "typhoon-requests", "typhoon-statement")
 # The log that today's commands (`tests.golden.scenario`) record byte for byte.
-CURRENT = "typhoon-requests"
+CURRENT = "typhoon-statement"
 
 Line = dict[str, Any]
 

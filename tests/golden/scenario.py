@@ -47,12 +47,13 @@ from emergency.funding.commands import (
     RecordContribution,
 )
 from emergency.request_commands import AssessRequest, FilePublicRequest, FileRequest, MergeRequest, RejectRequest
-from emergency.service import AidService
+from emergency.service import AidService, Submission
 
 STORM = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)
 VN = timezone(timedelta(hours=7))
 ASSESSED = "emergency.domain.household:HouseholdCase.DamageAssessed"
 ACCOUNT = "0011001932418"
+STATEMENT_ACCOUNT = "0021000456789"
 
 
 def ids(name: str) -> UUID:
@@ -71,7 +72,7 @@ NAMES = {
     "d_rice": "40000000-0000-4000-8000-000000000001", "d_burial": "40000000-0000-4000-8000-000000000002",
     "d_rebuild": "40000000-0000-4000-8000-000000000003", "d_necessities": "40000000-0000-4000-8000-000000000004",
     "d_injured": "40000000-0000-4000-8000-000000000005",
-    "campaign": "50000000-0000-4000-8000-000000000001",
+    "campaign": "50000000-0000-4000-8000-000000000001", "statement_campaign": "50000000-0000-4000-8000-000000000002",
     "h_em": "20000000-0000-4000-8000-000000000006", "h_em_again": "20000000-0000-4000-8000-000000000007",
     "a_em": "30000000-0000-4000-8000-000000000006", "a_em_again": "30000000-0000-4000-8000-000000000007",
     "d_em_burial": "40000000-0000-4000-8000-000000000006",
@@ -120,6 +121,7 @@ def record(service: AidService) -> None:
         play.at(200)
         play.run(CloseIncident(incident_id=ids("incident"), closed_at=STORM + timedelta(hours=199),
                                  reason="Kết thúc ứng phó"))
+        _statement(play)
 
 
 def _incident(play: Play) -> None:
@@ -333,3 +335,21 @@ def _requests(play: Play) -> None:
                            resolved_at=STORM + timedelta(hours=120), resolved_by="Chủ tịch UBND xã"))
     play.run(MergeRequest(request_id=UUID(again["request_id"]), into_request_id=UUID(public["request_id"]),
                           resolved_at=STORM + timedelta(hours=111), resolved_by="Chủ tịch UBND xã"))
+
+
+def _statement(play: Play) -> None:
+    """A second campaign whose bank statement is imported: the lines of one
+    batch are one event of its fund together."""
+    play.at(201)
+    play.run(LaunchCampaign(campaign_id=ids("statement_campaign"), title="Ủng hộ tái thiết",
+                            mobiliser_type="red_cross", mobiliser_name="Hội Chữ thập đỏ",
+                            launched_at=STORM + timedelta(hours=200)))
+    fund = UUID(play.run(OpenFund(campaign_id=ids("statement_campaign"), level="central",
+                                  committee_name="Hội Chữ thập đỏ", bank_accounts=[STATEMENT_ACCOUNT]))["fund_id"])
+    meta = Meta(actor="token:golden", role="coordinator", request_id="req-import", source="import")
+    lines = [RecordContribution(fund_id=fund, channel="bank", account=STATEMENT_ACCOUNT, reference=reference,
+                                received_at=STORM + timedelta(hours=200, minutes=minutes), amount_vnd=amount,
+                                donor_name=name, donor_type="individual")
+             for reference, minutes, amount, name in (("FT24258000001", 5, 200_000, "TRAN VAN BINH"),
+                                                     ("FT24258000002", 9, 1_000_000, "LE THI HOA"))]
+    play.service.execute_batch([Submission(line, meta) for line in lines])
