@@ -27,6 +27,8 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import resolve_topic
 
+from emergency.event_format import decode_plain, is_plain
+
 _HEADER_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 
@@ -113,8 +115,10 @@ def from_notification(notification: Notification) -> Envelope:
 
 
 def from_stored_event(stored: StoredEvent, notification_id: int | None = None) -> Envelope:
-    """The envelope of a stored event, decoded from the store's JSON state."""
-    data = _decoder.decode(stored.state.decode("utf-8"))
+    """The envelope of a stored event, decoded from its JSON state in either
+    form (`emergency.event_format`): the plain one is the envelope's data already."""
+    state = stored.state
+    data = decode_plain(state) if is_plain(state) else _decoder.decode(state.decode("utf-8"))
     _upcast(stored.topic, data)
     recorded_at = data.pop("timestamp")
     for name in _HEADER_FIELDS:
