@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import JSONTranscoder
 from pydantic import ValidationError
 
 from emergency import clock
 from emergency.application import AidApplication
 from emergency.domain import Fund
 from emergency.envelope import Envelope, from_notification, from_stored_event
-from emergency.event_format import PLAIN, TAGGED, is_plain
+from emergency.event_format import PLAIN, TAGGED, EventTranscoder, is_plain
 from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
@@ -141,3 +142,13 @@ def test_the_format_of_new_stores_is_a_setting_plain_unless_told():
     assert Settings.from_env({"EMERGENCY_EVENT_FORMAT": "tagged"}).event_format == TAGGED
     with pytest.raises(ValidationError, match="event_format"):
         Settings.from_env({"EMERGENCY_EVENT_FORMAT": "msgpack"})
+
+
+def test_the_plain_form_refuses_an_integer_it_could_not_read_back_exactly():
+    """orjson reads an integer beyond 64 bits as a float; it also refuses to write one, so a plain store never holds one."""
+    transcoder = EventTranscoder(JSONTranscoder(), PLAIN)
+    at = datetime(2024, 9, 7, 1, 0, tzinfo=timezone.utc)
+    widest = {"timestamp": at, "low": -2**63, "high": 2**64 - 1}
+    assert transcoder.decode(transcoder.encode(dict(widest))) == widest
+    with pytest.raises(TypeError, match="64-bit"):
+        transcoder.encode({"timestamp": at, "amount_vnd": 2**64})
