@@ -48,11 +48,16 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
 
     def event_format(self, for_new_store: str) -> str:
         """The store's event format, recorded now if it has none (see the module's docstring)."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT OR IGNORE INTO {FORMAT_TABLE} (id, format) SELECT 1, CASE WHEN EXISTS "
-                      f"(SELECT 1 FROM {self.events_table_name}) THEN ? ELSE ? END", (TAGGED, for_new_store))
-            c.execute(f"SELECT format FROM {FORMAT_TABLE}")
-            return str(c.fetchone()[0])
+        for commit in (False, True):  # a write only the first time
+            with self.datastore.transaction(commit=commit) as c:
+                if commit:
+                    c.execute(f"INSERT OR IGNORE INTO {FORMAT_TABLE} (id, format) SELECT 1, CASE WHEN EXISTS "
+                              f"(SELECT 1 FROM {self.events_table_name}) THEN ? ELSE ? END", (TAGGED, for_new_store))
+                c.execute(f"SELECT format FROM {FORMAT_TABLE}")
+                row = c.fetchone()
+                if row is not None:
+                    return str(row[0])
+        raise AssertionError("the event format was just recorded")
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
@@ -117,12 +122,15 @@ class ChainedPostgresApplicationRecorder(SingleAttempt, PostgresApplicationRecor
 
     def event_format(self, for_new_store: str) -> str:
         """The store's event format, recorded now if it has none (see the module's docstring)."""
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self.record_format_statement, (TAGGED, for_new_store))
-            curs.execute(self.select_format_statement)
-            row = curs.fetchone()
-            assert row is not None
-            return str(row["format"])
+        for commit in (False, True):  # a write only the first time
+            with self.datastore.transaction(commit=commit) as curs:
+                if commit:
+                    curs.execute(self.record_format_statement, (TAGGED, for_new_store))
+                curs.execute(self.select_format_statement)
+                row = curs.fetchone()
+                if row is not None:
+                    return str(row["format"])
+        raise AssertionError("the event format was just recorded")
 
     def select_chain(self, after: int, limit: int, stop: int | None = None) -> list[tuple[int, str]]:
         """Links with `after` < notification id (≤ `stop`), in log order."""
