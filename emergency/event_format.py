@@ -4,7 +4,7 @@
   logs): eventsourcing's JSONTranscoder, each UUID, time and decimal an
   object `{"_type_": "uuid_hex", "_data_": …}` that its transcoding turns
   back into the Python value.
-- `plain` (new stores, unless set otherwise): the same JSON text with every
+- `plain` (new stores made with EMERGENCY_EVENT_FORMAT=plain): the same JSON text with every
   value in its JSON form, as `Envelope.data` shows it (a UUID as its dashed
   text, a time as its ISO 8601 text, a decimal as its digits), written by
   orjson. Projections read it as it is; the mapper types it back with the
@@ -31,7 +31,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoder
 TAGGED = "tagged"
 PLAIN = "plain"
 FORMATS = (TAGGED, PLAIN)
-DEFAULT_FORMAT = PLAIN
+DEFAULT_FORMAT = TAGGED
 
 _PLAIN_START = b'{"timestamp":"'
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # times through `_json_form`: Python's own ISO text

@@ -85,7 +85,8 @@ def test_a_plain_store_and_a_tagged_one_record_the_same_story(kind: str, tmp_pat
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_fund_s_snapshot_stays_tagged_in_a_plain_store_and_reads_back_the_same(kind: str, tmp_path: Path):
-    with fresh_store(kind, tmp_path) as settings:
+    with fresh_store(kind, tmp_path) as made:
+        settings = made.model_copy(update={"event_format": PLAIN})
         service = recorded(settings)
         fund_id = next(n.originator_id for n in service.app.recorder.select_notifications(start=1, limit=10**6)
                        if n.topic.endswith(":Fund.Opened"))
@@ -119,7 +120,7 @@ def test_a_store_made_before_formats_were_recorded_stays_tagged(kind: str, tmp_p
             log.load(app, golden)
         forget_format(settings)
 
-        service = build_service(settings)  # asks for plain, the default
+        service = build_service(settings.model_copy(update={"event_format": PLAIN}))
         try:
             assert service.app.event_format == TAGGED
             assert log.lines_of(service.app) == golden
@@ -137,9 +138,9 @@ def test_a_store_made_before_formats_were_recorded_stays_tagged(kind: str, tmp_p
         assert "verified" in capsys.readouterr().out
 
 
-def test_the_format_of_new_stores_is_a_setting_plain_unless_told():
-    assert Settings().event_format == PLAIN
-    assert Settings.from_env({"EMERGENCY_EVENT_FORMAT": "tagged"}).event_format == TAGGED
+def test_the_format_of_new_stores_is_a_setting_tagged_unless_told():
+    assert Settings().event_format == TAGGED
+    assert Settings.from_env({"EMERGENCY_EVENT_FORMAT": "plain"}).event_format == PLAIN
     with pytest.raises(ValidationError, match="event_format"):
         Settings.from_env({"EMERGENCY_EVENT_FORMAT": "msgpack"})
 
