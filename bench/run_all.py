@@ -1,6 +1,6 @@
 """Run the benchmarks of the typhoon-scale targets one after the other, then the chart.
 
-    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag,read,pages,field]
+    python bench/run_all.py [--quick] [--skip ingest,import,rebuild,lag,read,pages,field,codec]
 
 At full size (the targets' own sizes: 400,000 statement lines, 10 million
 events, 400,000 households) a first run takes about three hours on 2 cores,
@@ -29,6 +29,7 @@ FULL = {
     "read": ["read_scale.py"],
     "pages": ["pages.py"],
     "field": ["field_sync.py"],
+    "codec": ["codec.py"],
 }
 QUICK = {
     "ingest": ["ingest.py", "--seconds", "5"],
@@ -38,13 +39,14 @@ QUICK = {
     "read": ["read_scale.py", "--households", "40000", "--repeat", "5"],
     "pages": ["pages.py", "--lines", "100000", "--runs", "2", "--live-seconds", "60"],
     "field": ["field_sync.py", "--queued", "1000", "--synced", "200"],
+    "codec": ["codec.py", "--households", "1000", "--contributions", "2000", "--repeat", "5"],
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a try-out")
-    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag, read, pages, field")
+    parser.add_argument("--skip", default="", help="comma-separated: ingest, import, rebuild, lag, read, pages, field, codec")
     args = parser.parse_args()
     skipped = set(filter(None, args.skip.split(",")))
     failed = []

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from copy import deepcopy
 from datetime import date
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import JSONTranscoder, Mapper, Recording, StoredEvent, Transcoding
+from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper, Recording, StoredEvent, Transcoding
 
 from emergency.domain.fund import Fund
 from emergency.domain.payload import NOT_PAYLOAD, PAYLOADS, EventMeta, stored_form
+from emergency.event_format import DEFAULT_FORMAT, TAGGED, EventTranscoder
 
 # Reads many aggregates' events up to a version in one go: {id: its events in
 # version order}, ids with nothing recorded left out (see infra.stream_reads).
@@ -25,6 +26,15 @@ StreamReader = Callable[[Sequence[UUID], int], dict[UUID, list[StoredEvent]]]
 # get_many reads streams up to this version; a longer one (a busy fund) is
 # left to the repository, which starts from its latest snapshot.
 SHORT_STREAM = 1000
+
+
+@runtime_checkable
+class FormatRecorder(Protocol):
+    """A recorder that keeps its store's event format (`infra.audit_recorders`)."""
+
+    def event_format(self, for_new_store: str) -> str:
+        """The store's format; an empty store takes `for_new_store`, once."""
+        ...
 
 
 class DateAsISO(Transcoding):
@@ -69,6 +79,8 @@ class AidApplication(Application):
     snapshotting_intervals = {Fund: 100}
     # Set by the wiring where the store can read many aggregates in one query.
     stream_reader: StreamReader | None = None
+    # How this store writes events (`emergency.event_format`): known once its recorder is open.
+    event_format: str = TAGGED
 
     def get_many(self, ids: Iterable[UUID]) -> dict[UUID, Aggregate | None]:
         """The aggregates recorded under `ids` as `repository.get` gives them
@@ -148,7 +160,28 @@ class AidApplication(Application):
             self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=PayloadMapper)
+        return self._mapper(TAGGED)
+
+    def _mapper(self, writes: str) -> Mapper[UUID]:
+        tagged = self.construct_transcoder()
+        assert isinstance(tagged, JSONTranscoder)
+        return self.factory.mapper(transcoder=EventTranscoder(tagged, writes), mapper_class=PayloadMapper)
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        """The recorder has opened (and set up) the store by now: the format it
+        records decides how events are written. EVENT_FORMAT (`EMERGENCY_EVENT_FORMAT`)
+        is the one an empty store takes; a store without a recorded format
+        (the in-memory one) writes in it."""
+        requested = self.env.get("EVENT_FORMAT") or DEFAULT_FORMAT
+        recorder = self.recorder
+        self.event_format = recorder.event_format(requested) if isinstance(recorder, FormatRecorder) else requested
+        self.mapper = self._mapper(self.event_format)
+        return super().construct_event_store()
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """Snapshots stay tagged in every store: no payload model types their state back."""
+        return self.factory.event_store(mapper=self._mapper(TAGGED),
+                                        recorder=self.factory.aggregate_recorder(purpose="snapshots"))
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -27,7 +27,9 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import resolve_topic
 
-_HEADER_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+from emergency.event_format import decode_plain, is_plain
+
+_HEADER_FIELDS = ("originator_id", "originator_version", "originator_topic")
 
 
 def plain(value: Any) -> Any:
@@ -93,19 +95,26 @@ def _plain_hook(obj: dict[str, Any]) -> Any:
 _decoder = json.JSONDecoder(object_hook=_plain_hook)
 
 
-# topic -> the event class's upcasts, from version 1 to its current one (most have none)
-_UPCASTS: dict[str, tuple[Callable[[dict[str, Any]], None], ...]] = {}
+@dataclass(frozen=True)
+class _Topic:
+    """What an event's topic says, worked out once per topic."""
+
+    aggregate_type: str
+    type: str
+    upcasts: tuple[Callable[[dict[str, Any]], None], ...]  # from version 1 to the current one (most have none)
+
+    @classmethod
+    def of(cls, topic: str) -> _Topic:
+        # topic "emergency.domain.household:HouseholdCase.Disbursed"
+        qualname = topic.partition(":")[2]
+        aggregate_type, _, event_type = qualname.rpartition(".")
+        event_class = resolve_topic(topic)
+        return cls(aggregate_type.rpartition(".")[2] or aggregate_type, event_type,
+                   tuple(getattr(event_class, f"upcast_v{v}_v{v + 1}")
+                         for v in range(1, getattr(event_class, "class_version", 1))))
 
 
-def _upcast(topic: str, data: dict[str, Any]) -> None:
-    upcasts = _UPCASTS.get(topic)
-    if upcasts is None:
-        cls = resolve_topic(topic)
-        upcasts = _UPCASTS[topic] = tuple(getattr(cls, f"upcast_v{v}_v{v + 1}")
-                                          for v in range(1, getattr(cls, "class_version", 1)))
-    if upcasts:
-        for upcast in upcasts[data.pop("class_version", 1) - 1:]:
-            upcast(data)
+_TOPICS: dict[str, _Topic] = {}
 
 
 def from_notification(notification: Notification) -> Envelope:
@@ -113,17 +122,17 @@ def from_notification(notification: Notification) -> Envelope:
 
 
 def from_stored_event(stored: StoredEvent, notification_id: int | None = None) -> Envelope:
-    """The envelope of a stored event, decoded from the store's JSON state."""
-    data = _decoder.decode(stored.state.decode("utf-8"))
-    _upcast(stored.topic, data)
+    """The envelope of a stored event, decoded from its JSON state in either
+    form (`emergency.event_format`): the plain one is the envelope's data already."""
+    state = stored.state
+    data = decode_plain(state) if is_plain(state) else _decoder.decode(state.decode("utf-8"))
+    topic = _TOPICS.get(stored.topic) or _TOPICS.setdefault(stored.topic, _Topic.of(stored.topic))
+    if topic.upcasts:
+        for upcast in topic.upcasts[data.pop("class_version", 1) - 1:]:
+            upcast(data)
     recorded_at = data.pop("timestamp")
     for name in _HEADER_FIELDS:
         data.pop(name, None)
     meta = data.pop("meta", None) or {}
-    # topic "emergency.domain.household:HouseholdCase.Disbursed"
-    qualname = stored.topic.partition(":")[2]
-    aggregate_type, _, event_type = qualname.rpartition(".")
-    return Envelope(
-        notification_id=notification_id, aggregate_id=str(stored.originator_id),
-        aggregate_type=aggregate_type.rpartition(".")[2] or aggregate_type, version=stored.originator_version,
-        type=event_type, recorded_at=recorded_at, data=data, meta=meta)
+    return Envelope(notification_id, str(stored.originator_id), topic.aggregate_type, stored.originator_version,
+                    topic.type, recorded_at, data, meta)

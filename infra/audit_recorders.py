@@ -10,6 +10,12 @@ database's single write lock; on PostgreSQL it has taken the events table's
 EXCLUSIVE lock. Either way no other writer can append until we commit, and
 links follow log order even where PostgreSQL ids have gaps.
 
+They also keep the store's event format (`emergency.event_format`) in
+`event_format(id, format)`, one row: the set-up creates the table, and the
+application's first opening writes the row (`event_format`), never changed
+after. A store with events but no row was made before the format was
+recorded: it is `tagged`, and keeps writing so.
+
 Plugged in by `infra.stores.event_store_env` via eventsourcing's
 `APPLICATION_RECORDER_TOPIC`.
 """
@@ -26,16 +32,32 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from emergency.event_format import TAGGED
 from infra.audit_chain import links
 from infra.postgres_limits import SingleAttempt
 
 CHAIN_TABLE = "event_chain"
+FORMAT_TABLE = "event_format"
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + [
-            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (notification_id INTEGER PRIMARY KEY, hash TEXT NOT NULL)"]
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (notification_id INTEGER PRIMARY KEY, hash TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {FORMAT_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), format TEXT NOT NULL)"]
+
+    def event_format(self, for_new_store: str) -> str:
+        """The store's event format, recorded now if it has none (see the module's docstring)."""
+        for commit in (False, True):  # a write only the first time
+            with self.datastore.transaction(commit=commit) as c:
+                if commit:
+                    c.execute(f"INSERT OR IGNORE INTO {FORMAT_TABLE} (id, format) SELECT 1, CASE WHEN EXISTS "
+                              f"(SELECT 1 FROM {self.events_table_name}) THEN ? ELSE ? END", (TAGGED, for_new_store))
+                c.execute(f"SELECT format FROM {FORMAT_TABLE}")
+                row = c.fetchone()
+                if row is not None:
+                    return str(row[0])
+        raise AssertionError("the event format was just recorded")
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
@@ -70,6 +92,13 @@ class ChainedPostgresApplicationRecorder(SingleAttempt, PostgresApplicationRecor
         table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(CHAIN_TABLE))
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, hash text NOT NULL)").format(table))
+        formats = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(FORMAT_TABLE))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id integer PRIMARY KEY CHECK (id = 1), format text NOT NULL)").format(formats))
+        self.record_format_statement = SQL(
+            "INSERT INTO {} (id, format) SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM {}.{}) THEN %s ELSE %s END "
+            "ON CONFLICT (id) DO NOTHING").format(formats, Identifier(datastore.schema), Identifier(events_table_name))
+        self.select_format_statement = SQL("SELECT format FROM {}").format(formats)
         self.chain_head_statement = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(table)
         self.insert_links_statement = SQL(
             "INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::text[])").format(table)
@@ -90,6 +119,18 @@ class ChainedPostgresApplicationRecorder(SingleAttempt, PostgresApplicationRecor
         new = links(head["hash"] if head else None, zip(ids, stored_events))
         curs.execute(self.insert_links_statement, ([n for n, _ in new], [h for _, h in new]))
         return ids
+
+    def event_format(self, for_new_store: str) -> str:
+        """The store's event format, recorded now if it has none (see the module's docstring)."""
+        for commit in (False, True):  # a write only the first time
+            with self.datastore.transaction(commit=commit) as curs:
+                if commit:
+                    curs.execute(self.record_format_statement, (TAGGED, for_new_store))
+                curs.execute(self.select_format_statement)
+                row = curs.fetchone()
+                if row is not None:
+                    return str(row["format"])
+        raise AssertionError("the event format was just recorded")
 
     def select_chain(self, after: int, limit: int, stop: int | None = None) -> list[tuple[int, str]]:
         """Links with `after` < notification id (≤ `stop`), in log order."""

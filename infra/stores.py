@@ -14,6 +14,7 @@ from emergency.application import AidApplication
 from emergency.areas import load_registry
 from emergency.areas import use as use_areas
 from emergency.duplicates import DuplicateRules
+from emergency.event_format import DEFAULT_FORMAT
 from emergency.policy import load_policy
 from emergency.service import AidService
 from infra.audit_recorders import recorder_topic
@@ -23,8 +24,14 @@ from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stream_reads import stream_reader
 
 
-def event_store_env(url: str) -> dict[str, str]:
-    """The eventsourcing environment for a sqlite:/// or postgresql:// URL."""
+def event_store_env(url: str, event_format: str = DEFAULT_FORMAT) -> dict[str, str]:
+    """The eventsourcing environment for a sqlite:/// or postgresql:// URL; a new
+    store there takes `event_format` (the application's name prefixes the key,
+    so that EMERGENCY_EVENT_FORMAT in the process's environment cannot win over it)."""
+    return {**_backend_env(url), "EMERGENCY_EVENT_FORMAT": event_format}
+
+
+def _backend_env(url: str) -> dict[str, str]:
     if url.startswith("sqlite:///"):
         path = private_file(sqlite_path(url))
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
@@ -81,7 +88,7 @@ def setup_lock(settings: Settings) -> Iterator[None]:
 
 
 def open_application(settings: Settings) -> AidApplication:
-    app = AidApplication(env=event_store_env(settings.database_url))
+    app = AidApplication(env=event_store_env(settings.database_url, settings.event_format))
     app.stream_reader = stream_reader(app.recorder)
     return app
 

@@ -12,13 +12,21 @@ import json
 from datetime import timedelta
 from uuid import UUID, uuid4
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 
 from emergency import clock, commands
+from emergency.event_format import TAGGED
 from emergency.service import AidService
 from tests.support.factories import STORM_START, assess, open_incident, register
 
 ASSESSED = "emergency.domain.household:HouseholdCase.DamageAssessed"
+
+
+@pytest.fixture
+def event_format() -> str:
+    """Version 1 assessments were stored by the code before stores recorded their format: tagged."""
+    return TAGGED
 
 
 def as_version_1(stored: StoredEvent, originator_id: UUID) -> StoredEvent:

@@ -17,13 +17,14 @@ import tempfile
 from pathlib import Path
 
 from emergency.application import AidApplication
+from emergency.event_format import TAGGED
 from infra.settings import Settings
 from infra.stores import build_service, open_application
 from tests.golden import log, scenario
 
 
 def fresh(directory: Path, name: str) -> AidApplication:
-    return open_application(Settings(database_url=f"sqlite:///{directory}/{name}.sqlite"))
+    return open_application(Settings(database_url=f"sqlite:///{directory}/{name}.sqlite", event_format=TAGGED))
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         if args.record:
-            service = build_service(Settings(database_url=f"sqlite:///{directory}/recorded.sqlite"))
+            service = build_service(Settings(database_url=f"sqlite:///{directory}/recorded.sqlite", event_format=TAGGED))
             scenario.record(service)
             log.write_log(log.CURRENT, log.lines_of(service.app))
             print(f"recorded {log.log_path(log.CURRENT)}")

@@ -20,10 +20,17 @@ from emergency.application import AidApplication
 from emergency.domain.household import HouseholdCaseDisbursed
 from emergency.domain.payload import PAYLOADS
 from emergency.envelope import from_stored_event, plain
+from emergency.event_format import TAGGED
 from emergency.service import AidService
 from infra.cli import main
 from infra.settings import Settings
 from tests.golden import log, scenario
+
+
+@pytest.fixture
+def event_format() -> str:
+    """The golden logs are tagged, as every store was before stores recorded their format."""
+    return TAGGED
 
 
 def as_json(rows: dict[str, list[list[Any]]]) -> dict[str, list[list[Any]]]:

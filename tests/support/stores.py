@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from emergency import clock
+from emergency.event_format import DEFAULT_FORMAT
 from emergency.service import AidService
 from infra.settings import Settings
 from infra.stores import build_service, connect_postgres
@@ -92,9 +93,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(store_url: str, tmp_path: Path) -> Settings:
+def event_format() -> str:
+    """The event format of the `settings` store: the default; a module or a
+    parametrised test that needs another says so by this name."""
+    return DEFAULT_FORMAT
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path, event_format: str) -> Settings:
     views = f"sqlite:///{tmp_path}/views.sqlite" if store_url.startswith("sqlite") else ""
-    return Settings(database_url=store_url, views_database_url=views)
+    return Settings(database_url=store_url, views_database_url=views, event_format=event_format)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
