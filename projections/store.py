@@ -62,6 +62,20 @@ class Cursor:
             values = ", ".join([marks] * len(chunk))
             self.execute(f"{head} VALUES {values}{tail}", [v for row in chunk for v in row])
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Plain inserts in bulk: PostgreSQL's COPY, or one prepared INSERT
+        run for every row (`executemany`) on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            with self.raw.copy(pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+                    pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self.raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                             rows)
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self.raw.fetchall())
 
