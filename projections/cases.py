@@ -43,7 +43,7 @@ from emergency.domain.household import (
 from emergency.domain.incident import IncidentClosed, IncidentOpened
 from emergency.envelope import Envelope
 from projections.base import Projection
-from projections.rows import insert, iso, newer, select_in, to_micros, upsert
+from projections.rows import iso, newer, select_in, to_micros, upsert
 from projections.store import Cursor
 
 RICE_UNIT = "kg rice"
@@ -218,7 +218,7 @@ class _TouchedRows:
              d.quantity, d.voided) for h in households for d in (h.deliveries[i] for i in sorted(h.dirty_deliveries))])
         cur.insert_many(upsert("case_incidents", INCIDENT_COLUMNS, ("incident_id",)),
                         [tuple(i.values()) for _, i in sorted(self.incidents.items())])
-        cur.insert_many(insert("case_changes", CHANGE_COLUMNS), self.changes)
+        cur.copy_rows("case_changes", CHANGE_COLUMNS, self.changes)
 
 
 class CaseProjection(Projection):

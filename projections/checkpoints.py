@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from projections.rows import insert
 from projections.store import Cursor
 from projections.timeline import FIELDS, HOUSEHOLD
 
@@ -40,6 +39,7 @@ DETAIL = 3  # no checkpoints: the deltas themselves, for a scope of a few commun
 DETAIL_KEYS = ("province_code", "commune_code", "support_type")
 DELTA_COLUMNS = ("incident_no", "axis", "t", "known_id", "province_code", "commune_code", "support_type", *FIELDS)
 KEY = ("incident_no", "axis", "level", "province_code", "commune_code", "support_type")
+CHECKPOINT_COLUMNS = (*KEY[:3], "at", *KEY[3:], *FIELDS)
 METRICS = ", ".join(FIELDS)
 TOTALS = ", ".join(f"SUM({name})" for name in FIELDS)
 # Read back as integers on both databases (PostgreSQL sums BIGINT as NUMERIC).
@@ -78,7 +78,7 @@ def record(cur: Cursor, rows: Sequence[tuple[Any, ...]], clock: int) -> None:
                     f"known_id BIGINT, province_code TEXT, commune_code TEXT, support_type TEXT, "
                     f"{', '.join(f'{n} BIGINT' for n in FIELDS)})")
         cur.execute("DELETE FROM cov_batch")
-        cur.insert_many(insert("cov_batch", DELTA_COLUMNS), rows)
+        cur.copy_rows("cov_batch", DELTA_COLUMNS, rows)
         cur.execute(f"INSERT INTO cov_deltas ({', '.join(DELTA_COLUMNS)}) SELECT {', '.join(DELTA_COLUMNS)} "
                     "FROM cov_batch")
         cur.execute("INSERT INTO cov_reach (incident_no, axis, last_t) SELECT incident_no, axis, MAX(t) FROM cov_batch "
@@ -123,42 +123,51 @@ def _add_to_checkpoints_after(cur: Cursor, level: int) -> None:
 
 def _make_checkpoints(cur: Cursor, clock: int) -> None:
     """For each incident, axis and level: a checkpoint at every interval's
-    end that the clock has passed and that has deltas of its own."""
+    end that the clock has passed and that has deltas of its own. Each is the
+    one before it plus the deltas in between, summed here from one read of
+    the deltas since the last, and written in bulk."""
     reached = cur.execute("SELECT incident_no, axis FROM cov_reach").fetchall()
+    last = {tuple(row[:3]): row[3] for row in cur.execute(
+        "SELECT incident_no, axis, level, MAX(at) FROM cov_marks GROUP BY incident_no, axis, level").fetchall()}
+    made: list[tuple[Any, ...]] = []
+    marks: list[tuple[int, int, int, int]] = []
     for incident_no, axis in reached:
         for level, (_, every) in LEVELS.items():
-            limit = clock - clock % every
-            last = cur.execute("SELECT MAX(at) FROM cov_marks WHERE incident_no = ? AND axis = ? AND level = ?",
-                               (incident_no, axis, level)).fetchone()
-            since = last[0] if last and last[0] is not None else None
-            while True:
-                found = cur.execute(
-                    "SELECT MIN(t) FROM cov_deltas WHERE incident_no = ? AND axis = ? AND t < ?"
-                    + ("" if since is None else " AND t >= ?"),
-                    (incident_no, axis, limit, *([] if since is None else [since]))).fetchone()
-                if not found or found[0] is None:
-                    break
-                at = found[0] - found[0] % every + every
-                _checkpoint(cur, incident_no, axis, level, since, at)
-                since = at
+            _checkpoints(cur, (incident_no, axis, level), last.get((incident_no, axis, level)),
+                         clock - clock % every, every, made, marks)
+    cur.copy_rows("cov_checkpoints", CHECKPOINT_COLUMNS, made)
+    cur.copy_rows("cov_marks", KEY[:3] + ("at",), marks)
 
 
-def _checkpoint(cur: Cursor, incident_no: int, axis: int, level: int, since: int | None, at: int) -> None:
-    """The checkpoint at `at`: the one at `since` and the deltas in between."""
-    parts, params = [], []
+def _checkpoints(cur: Cursor, group: tuple[int, int, int], since: int | None, limit: int, every: int,
+                 made: list[tuple[Any, ...]], marks: list[tuple[int, int, int, int]]) -> None:
+    """The checkpoints of (incident, axis, level) after the one at `since`,
+    up to `limit`: one at the end of each interval that has deltas."""
+    incident_no, axis, level = group
+    after = "" if since is None else " AND t >= ?"
+    deltas = cur.execute(f"SELECT t, {_as_detail(level)}, {METRICS} FROM cov_deltas "
+                         f"WHERE incident_no = ? AND axis = ? AND t < ?{after} ORDER BY t",
+                         (incident_no, axis, limit, *([] if since is None else [since]))).fetchall()
+    if not deltas:
+        return
+    held: dict[tuple[Any, ...], list[int]] = {}
     if since is not None:
-        parts.append(f"SELECT province_code, commune_code, support_type, {METRICS} FROM cov_checkpoints "
-                     "WHERE incident_no = ? AND axis = ? AND level = ? AND at = ?")
-        params += [incident_no, axis, level, since]
-    parts.append(f"SELECT {_as_detail(level)}, {METRICS} FROM cov_deltas "
-                 "WHERE incident_no = ? AND axis = ? AND t < ?" + ("" if since is None else " AND t >= ?"))
-    params += [incident_no, axis, at, *([] if since is None else [since])]
-    cur.execute(f"INSERT INTO cov_checkpoints (incident_no, axis, level, at, province_code, commune_code, "
-                f"support_type, {METRICS}) SELECT {incident_no}, {axis}, {level}, {at}, province_code, commune_code, "
-                f"support_type, {TOTALS} FROM ({' UNION ALL '.join(parts)}) u "
-                f"GROUP BY province_code, commune_code, support_type HAVING {NONZERO}", params)
-    cur.execute("INSERT INTO cov_marks (incident_no, axis, level, at) VALUES (?, ?, ?, ?)",
-                (incident_no, axis, level, at))
+        for row in cur.execute(f"SELECT province_code, commune_code, support_type, {METRICS} FROM cov_checkpoints "
+                               "WHERE incident_no = ? AND axis = ? AND level = ? AND at = ?",
+                               (*group, since)).fetchall():
+            held[tuple(row[:3])] = list(row[3:])
+    index = 0
+    while index < len(deltas):
+        moment = deltas[index][0]
+        at = moment - moment % every + every
+        while index < len(deltas) and deltas[index][0] < at:
+            row = deltas[index]
+            sums = held.setdefault(tuple(row[1:4]), [0] * len(FIELDS))
+            for position, value in enumerate(row[4:]):
+                sums[position] += value
+            index += 1
+        made.extend((*group, at, *key, *sums) for key, sums in held.items() if any(sums))
+        marks.append((*group, at))
 
 
 def _as_detail(level: int) -> str:

@@ -53,7 +53,7 @@ from emergency.domain.household import (
 from emergency.envelope import Envelope
 from projections import checkpoints
 from projections.base import Projection
-from projections.rows import chunks, insert, micros, newer, placeholders, select_in, to_micros
+from projections.rows import chunks, micros, newer, placeholders, select_in, to_micros
 from projections.store import Cursor
 from projections.timeline import (
     FIELDS,
@@ -469,7 +469,7 @@ def _save(cur: Cursor, households: dict[str, Household], changed: dict[str, Draw
         now_overdue, now_durations = current_rows(households[key], changed[key])
         overdue.extend(now_overdue)
         durations.extend(now_durations)
-    cur.insert_many(insert("cov_overdue", OVERDUE_COLUMNS), overdue)
-    cur.insert_many(insert("cov_durations", DURATION_COLUMNS), durations)
+    cur.copy_rows("cov_overdue", OVERDUE_COLUMNS, overdue)
+    cur.copy_rows("cov_durations", DURATION_COLUMNS, durations)
     cur.insert_many("INSERT INTO cov_clock (notification_id, recorded_max) VALUES (?, ?) "
                     "ON CONFLICT (notification_id) DO UPDATE SET recorded_max = excluded.recorded_max", marks)

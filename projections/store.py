@@ -62,6 +62,20 @@ class Cursor:
             values = ", ".join([marks] * len(chunk))
             self.execute(f"{head} VALUES {values}{tail}", [v for row in chunk for v in row])
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Plain inserts in bulk: PostgreSQL's COPY, or one prepared INSERT
+        run for every row (`executemany`) on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            with self.raw.copy(pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+                    pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self.raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                             rows)
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self.raw.fetchall())
 
@@ -120,6 +134,15 @@ class ViewStore:
     def projector_lock(self) -> ProjectorLock | None:
         """What a process holds while it writes these views; None: nobody else can."""
         return None
+
+    def merging(self, urls: Sequence[str]) -> Any:
+        """A transaction context yielding (cursor, names): in it, the tables of
+        the view store at `urls[i]` (beside this one) read as `names[i].table`."""
+        raise NotImplementedError
+
+    def discard(self, url: str) -> None:
+        """Remove the view store at `url`, one beside this one."""
+        raise NotImplementedError
 
 
 class ProjectorLock:
@@ -212,7 +235,7 @@ class SQLiteViewStore(ViewStore):
         self.path = path
         self.memory = path == ":memory:"
         private_file(Path(path))
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # `merging` holds it around a transaction
         self._writer = self._connect()
         self._readers = threading.local()
         super().__init__()
@@ -252,6 +275,24 @@ class SQLiteViewStore(ViewStore):
         finally:
             raw.execute("COMMIT")
 
+    @contextmanager
+    def merging(self, urls: Sequence[str]) -> Iterator[tuple[Cursor, list[str]]]:
+        names = [f"source{i}" for i in range(len(urls))]
+        with self._write_lock:
+            for name, url in zip(names, urls):  # outside a transaction, as SQLite requires
+                self._writer.execute(f"ATTACH DATABASE ? AS {name}", (str(sqlite_path(url)),))
+            try:
+                with self.transaction() as cur:
+                    yield cur, names
+            finally:
+                for name in names:
+                    self._writer.execute(f"DETACH DATABASE {name}")
+
+    def discard(self, url: str) -> None:
+        path = sqlite_path(url)
+        for found in path.parent.glob(f"{path.name}*"):  # with its -wal and -shm
+            found.unlink()
+
     def close(self) -> None:
         self._writer.close()
 
@@ -284,6 +325,16 @@ class PostgresViewStore(ViewStore):
     def transaction(self) -> Iterator[Cursor]:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
             yield Cursor(raw, self.dialect)
+
+    @contextmanager
+    def merging(self, urls: Sequence[str]) -> Iterator[tuple[Cursor, list[str]]]:
+        with self.transaction() as cur:
+            yield cur, [pgsql.Identifier(postgres_parts(url)["schema"]).as_string(cur.raw) for url in urls]
+
+    def discard(self, url: str) -> None:
+        with self.transaction() as cur:
+            cur.raw.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                pgsql.Identifier(postgres_parts(url)["schema"])))
 
     def close(self) -> None:
         self.pool.close()
