@@ -26,6 +26,9 @@ class Projection(ABC):
     # Whether it depends on the log's total order, not only each aggregate's:
     # then only the embedded runner, which reads the log in order, may feed it.
     log_ordered: ClassVar[bool] = False
+    # Whether each of its rows is fed by one aggregate's events only: then a
+    # rebuild may split its fold by aggregate id (`projections.parallel`).
+    split_by_aggregate: ClassVar[bool] = True
 
     # Its CREATE … IF NOT EXISTS statements, and the tables a rebuild drops.
     ddl: ClassVar[tuple[str, ...]] = ()

@@ -59,6 +59,8 @@ class DuplicateProjection(Projection):
                        "HouseholdCase.MergedInto", "HouseholdCase.Restored"})
     ddl = DDL
     tables = ("dup_pairs", "dup_communes", "dup_merged")
+    # dup_communes counts the open pairs of many pair aggregates
+    split_by_aggregate = False
 
     def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
         pairs = _load(cur, "dup_pairs", COLUMNS, sorted({e.aggregate_id for e in events

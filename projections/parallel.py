@@ -1,10 +1,12 @@
 """A rebuild in several processes: `emergency rebuild --jobs N`.
 
 The projections that depend on the log's total order (`log_ordered`: the
-coverage's "then" axis and clock) fold the whole log in one process. The
-others depend only on each aggregate's own events in version order, so their
-fold is split by aggregate id across the remaining processes: each reads the
-log and folds the events of its share of the aggregates.
+coverage's "then" axis and clock) or whose rows gather several aggregates'
+events (`split_by_aggregate` off: the duplicates' counts per commune) fold
+the whole log in one process. The others depend only on each aggregate's own
+events in version order, so their fold is split by aggregate id across the
+remaining processes: each reads the log and folds the events of its share of
+the aggregates.
 
 Each process writes a view store of its own beside the target (a SQLite
 file: SQLite has one writer per file; on PostgreSQL a schema), that nothing
@@ -66,10 +68,11 @@ class Shard:
 
 
 def plan(projections: Sequence[Projection], jobs: int) -> list[Shard]:
-    """The shards of `jobs` processes: the log-ordered projections in one,
-    the others split by aggregate id over the rest (at least one)."""
-    ordered = tuple(p.name for p in projections if p.log_ordered)
-    per_aggregate = tuple(p.name for p in projections if not p.log_ordered)
+    """The shards of `jobs` processes: the projections that cannot be split in
+    one, the others split by aggregate id over the rest (at least one)."""
+    whole = [p for p in projections if p.log_ordered or not p.split_by_aggregate]
+    ordered = tuple(p.name for p in whole)
+    per_aggregate = tuple(p.name for p in projections if p not in whole)
     shards = [Shard(ordered)] if ordered else []
     if per_aggregate:
         parts = max(jobs - len(shards), 1)
