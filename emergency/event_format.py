@@ -31,7 +31,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoder
 TAGGED = "tagged"
 PLAIN = "plain"
 FORMATS = (TAGGED, PLAIN)
-DEFAULT_FORMAT = TAGGED
+DEFAULT_FORMAT = PLAIN
 
 _PLAIN_START = b'{"timestamp":"'
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # times through `_json_form`: Python's own ISO text

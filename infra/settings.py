@@ -18,7 +18,7 @@ class Settings(BaseModel):
 
     database_url: str = DEFAULT_DATABASE_URL
     # How a store made now writes its events (emergency.event_format); a store keeps the format it was made with.
-    event_format: Literal["plain", "tagged"] = "tagged"
+    event_format: Literal["plain", "tagged"] = "plain"
     # Where projections keep their rows; empty: beside the events (see views_url()).
     views_database_url: str = ""
     policy_overrides: tuple[Path, ...] = ()

@@ -138,9 +138,9 @@ def test_a_store_made_before_formats_were_recorded_stays_tagged(kind: str, tmp_p
         assert "verified" in capsys.readouterr().out
 
 
-def test_the_format_of_new_stores_is_a_setting_tagged_unless_told():
-    assert Settings().event_format == TAGGED
-    assert Settings.from_env({"EMERGENCY_EVENT_FORMAT": "plain"}).event_format == PLAIN
+def test_the_format_of_new_stores_is_a_setting_plain_unless_told():
+    assert Settings().event_format == PLAIN
+    assert Settings.from_env({"EMERGENCY_EVENT_FORMAT": "tagged"}).event_format == TAGGED
     with pytest.raises(ValidationError, match="event_format"):
         Settings.from_env({"EMERGENCY_EVENT_FORMAT": "msgpack"})
 
