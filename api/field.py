@@ -33,7 +33,7 @@ from api.auth import FIELD_WRITERS
 from api.models import Body
 from api.pages import SECURITY_HEADERS, STATIC, IncidentSummary, incident_summaries
 from api.routing import Call, Route, add_routes, respond
-from emergency import areas, clock, commands
+from emergency import areas, clock, commands, request_commands
 from emergency.batch import Scope
 
 APP = STATIC / "field"
@@ -43,7 +43,8 @@ SHARED_FILES = ("css/app.css", "css/field.css", "js/dom.js", "js/format.js", "js
                 "favicon.svg", "field/icon-192.png", "field/icon-512.png")
 SHELL_MARK = '"__SHELL__"'
 # The commands the app makes, by the names `POST /sync` takes.
-COMMANDS = (commands.RegisterHousehold, commands.AssessDamage, commands.RecordDisbursement, commands.ConfirmReceipt)
+COMMANDS = (commands.RegisterHousehold, commands.AssessDamage, commands.RecordDisbursement, commands.ConfirmReceipt,
+            request_commands.FileRequest)
 
 
 class FieldCommune(Body):

@@ -8,6 +8,7 @@ import json
 import re
 
 from emergency import areas, clock
+from emergency.domain.help_request import REQUEST_KINDS
 from tests.support.api import Api, Storm
 from tests.support.factories import COMMUNES, PROVINCE
 
@@ -32,7 +33,8 @@ async def test_a_team_sees_its_incidents_and_the_communes_of_its_scope(api: Api,
     assert session["server_time"].startswith(clock.now().isoformat()[:19])
     # The app checks its forms against the very models the server validates with.
     assert set(session["schemas"]) == {"register_household", "assess_damage", "record_disbursement",
-                                       "confirm_receipt"}
+                                       "confirm_receipt", "file_request"}
+    assert session["schemas"]["file_request"]["properties"]["kind"]["enum"] == list(REQUEST_KINDS)
     assess = session["schemas"]["assess_damage"]
     assert assess["properties"]["food_months"]["maximum"] == 3
     assert "assessed_at" in assess["required"]

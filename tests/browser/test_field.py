@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from api.tokens import TokenStore
+from emergency.domain.help_request import request_id_for
 from tests.support.browser import Page, Serve, Site, server_env, tab
 from tests.support.stores import fresh_store
 
@@ -308,6 +309,21 @@ def test_a_sync_cut_off_by_a_dying_server_records_each_item_once(browser: Any, s
     assert_recorded_once(site, households)
 
 
+def rescope(site: FieldSite, app: FieldApp, old_id: str, old_token: str, *scope: str) -> str:
+    """While the phone is offline, its team's token is revoked and a new one made for `scope`; the phone
+    comes back online (and is asked to sign in again). Returns the new token."""
+    site.tokens.revoke(old_id)
+    _, new_token = site.team(*scope)
+    deadline = time.monotonic() + REVOCATION_SECONDS
+    while site.call("GET", "/field/session", old_token)[0] != 401:
+        assert time.monotonic() < deadline, "the revoked token is still accepted"
+        time.sleep(0.5)
+    app.tab.expect_console_error("status of 401")
+    app.tab.expect_console_error("status of 403")
+    app.offline(False)
+    return new_token
+
+
 def test_a_refused_household_is_shown_beside_its_field_and_recorded_once_corrected(
         browser: Any, site: FieldSite) -> None:
     old_id, old_token = site.team()
@@ -320,16 +336,7 @@ def test_a_refused_household_is_shown_beside_its_field_and_recorded_once_correct
         app.assess(**assessment(1))
 
         # Meanwhile the team is given the one commune it now covers, under a new token.
-        site.tokens.revoke(old_id)
-        _, new_token = site.team(COMMUNES[0])
-        deadline = time.monotonic() + REVOCATION_SECONDS
-        while site.call("GET", "/field/session", old_token)[0] != 401:
-            assert time.monotonic() < deadline, "the revoked token is still accepted"
-            time.sleep(0.5)
-
-        tab.expect_console_error("status of 401")
-        tab.expect_console_error("status of 403")
-        app.offline(False)
+        new_token = rescope(site, app, old_id, old_token, COMMUNES[0])
         app.screen("signin")
         assert "4" in app.page.inner_text("#signin-again")  # nothing made on the device is lost
         tab.screenshot("signin-again")
@@ -426,3 +433,100 @@ def test_sign_out_waits_for_the_queue_then_wipes_the_device(browser: Any, site: 
         assert app.page.locator("#signin-again").is_hidden()
     assert site.household(household)["head_name"] == "Đỗ Thị Rời"
     assert site.call("GET", f"/households/{twice}", site.coordinator)[0] == 404
+
+
+def requests_arrived(site: FieldSite, commune: str, expected: int) -> int:
+    """How many requests for help the server counts in `commune`, once the count has reached `expected`
+    (or the wait ran out: then what it counts)."""
+    deadline = time.monotonic() + 15
+    while True:
+        rows = site.get("/request-counts", site.coordinator)["communes"]
+        arrived = next((r["arrived"] for r in rows if r["commune_code"] == commune), 0)
+        if arrived >= expected or time.monotonic() > deadline:
+            return arrived
+        time.sleep(0.3)
+
+
+def add_request(app: FieldApp, opened_from: str, then: str, **values: Any) -> None:
+    app.page.click(opened_from)
+    app.screen("editor")
+    app.fill(values)
+    app.save(then)
+
+
+def test_requests_for_help_recorded_offline_are_recorded_once_with_their_reference(
+        browser: Any, site: FieldSite) -> None:
+    before = requests_arrived(site, COMMUNES[2], 0)
+    with signed_in(browser, site, "field_request") as app:
+        tab = app.tab
+        app.offline()
+        app.page.click("#new-request")
+        app.screen("editor")
+        app.fill({"commune_code": COMMUNES[2], "village": "Thôn Đông", "phone": "0912", "kind": "disputes_payment",
+                  "description": "Chưa nhận tiền hỗ trợ nhà sập"})
+        app.page.click("#editor-save")
+        app.page.locator(".field[data-field=phone].invalid").wait_for()  # the command's pattern, checked on the device
+        app.fill({"phone": "0912 345 678"})
+        tab.screenshot("request-form")
+        app.save("home")
+        household = app.add_household(COMMUNES[2], "Vũ Thị Hỏi", 3)
+        # A household's request is about its commune, and waits for its household to be recorded.
+        add_request(app, "#household-request", "household", village="Thôn Tây", phone="+84 912 000 111",
+                    description="Nhà bị tốc mái, chưa ai đến đánh giá")
+        app.wait_counts(unsent=3)
+
+        # The first sending reaches the server, which records it; its answer is lost.
+        def lose_answer(route: Any) -> None:
+            route.fetch()
+            route.abort("connectionreset")
+        app.page.route("**/sync", lose_answer, times=1)
+        tab.expect_console_error("net::ERR_CONNECTION_RESET")
+        app.offline(False)
+        app.wait_counts(recorded=3)  # sent again by itself
+        app.queue()
+        requests = app.page.locator("#queue-list li[data-command=file_request]")
+        assert requests.count() == 2
+        assert app.page.locator("#queue-list li", has_text="đã ghi nhận từ trước").count() == 3  # sent again, once
+        references = [row.locator(".reference").inner_text().rpartition(" ")[2] for row in requests.all()]
+        tab.screenshot("queue-requests")
+        app.page.goto(f"{site.url}/field/#/household/{household}")
+        app.screen("household")
+        assert references[1] in app.page.inner_text("#household-records li[data-command=file_request]")
+
+    assert requests_arrived(site, COMMUNES[2], before + 2) == before + 2
+    recorded = [site.get(f"/requests/{request_id_for(r)}", site.coordinator) for r in references]
+    assert [(r["commune_code"], r["village"], r["kind"], r["household_id"]) for r in recorded] == [
+        (COMMUNES[2], "Thôn Đông", "disputes_payment", None), (COMMUNES[2], "Thôn Tây", "not_assessed", household)]
+
+
+def test_a_refused_request_is_shown_beside_its_field_and_recorded_once_corrected(
+        browser: Any, site: FieldSite) -> None:
+    before = requests_arrived(site, COMMUNES[0], 0), requests_arrived(site, COMMUNES[1], 0)
+    old_id, old_token = site.team()
+    with signed_in(browser, site, "field_request_refused", old_token) as app:
+        tab = app.tab
+        app.offline()
+        add_request(app, "#new-request", "home", commune_code=COMMUNES[1], village="Thôn Bắc", phone="0987654321",
+                    description="Chưa được đánh giá thiệt hại")
+        new_token = rescope(site, app, old_id, old_token, COMMUNES[0])
+        app.screen("signin")
+        app.sign_in(new_token)
+        app.wait_counts(refused=1)
+
+        app.queue()
+        refused = app.page.locator("#queue-list li[data-status=refused]")
+        assert refused.locator(".item-error").get_attribute("data-field") == "commune_code"
+        refused.locator("a.fix").click()
+        app.screen("editor")
+        beside = app.page.locator(".field[data-field=commune_code] .field-error")
+        assert f"commune {COMMUNES[1]} is outside your scope" in beside.inner_text()
+        tab.screenshot("request-refused-form")
+        app.fill({"commune_code": COMMUNES[0]})
+        app.save("home")
+        app.wait_counts(recorded=1)
+        app.queue()
+        reference = app.page.locator("#queue-list li[data-command=file_request] .reference").inner_text()
+
+    assert requests_arrived(site, COMMUNES[0], before[0] + 1) == before[0] + 1
+    assert requests_arrived(site, COMMUNES[1], before[1]) == before[1]
+    assert site.get(f"/public/requests/{reference.rpartition(' ')[2]}")["status"] == "open"

@@ -227,6 +227,8 @@ function summary(item) {
     case "record_disbursement":
       return `${labelOr(`support.${b.support_type}`, b.support_type)} · ${b.form === "cash" ? f.vnd(b.amount_vnd)
         : `${f.number(b.quantity)} ${b.unit || ""}`} · ${f.dateTime(b.delivered_at)}`;
+    case "file_request":
+      return `${labelOr(`request_kind.${b.kind}`, b.kind)} · ${b.village} · ${communeLabel(commune(b.commune_code))}`;
     default:
       return `${b.confirmed_by} · ${f.dateTime(b.confirmed_at)}`;
   }
@@ -245,6 +247,9 @@ function recordRow(item, items, head = null) {
   const row = el("li", { dataset: { seq: item.seq, status: item.status, command: item.command } },
     el("span", { className: "kind" }, t(`command.${item.command}`)), " ", about + summary(item), " ",
     statusBadge(item.status, item));
+  // What the requester is told to follow the request by.
+  const reference = item.result?.reference;
+  if (reference) row.append(" ", el("strong", { className: "reference" }, t("request.reference", { reference })));
   if (item.error) row.append(errorLine(item.error));
   if (records.editable(item)) row.append(" ", el("a", { href: `#/edit/${item.seq}`, className: "fix" }, t("queue.fix")));
   const confirmed = items.some((i) => i.command === "confirm_receipt" && i.body.disbursement_id === item.record);
@@ -266,6 +271,7 @@ async function showHousehold(householdId) {
   $("household-status").replaceChildren(statusBadge(registration.status, registration));
   $("assess").href = `#/new/assess_damage/${householdId}`;
   $("disburse").href = `#/new/record_disbursement/${householdId}`;
+  $("household-request").href = `#/new/file_request/${householdId}`;
   $("household-edit").hidden = !records.editable(registration);
   $("household-edit").href = `#/edit/${registration.seq}`;
   const entitlements = entitlementsOf(items);
@@ -285,7 +291,7 @@ async function showHousehold(householdId) {
 /** What the checks need to know beyond the form: the incident, the household, what is owed, receipts. */
 async function context(command, body, item, incidentId) {
   const found = { incident: incident(incidentId) };
-  if (command === "register_household") return found;
+  if (!body.household_id) return found;
   const items = await records.householdRecords(body.household_id);
   found.household = items.find((i) => i.command === "register_household")?.body;
   if (command === "record_disbursement") found.owed = stillOwed(items, body.support_type, item?.seq);
@@ -316,6 +322,8 @@ async function openEditor(command, fixed, seq = null) {
   const schema = state.session.schemas[command];
   const values = item ? item.body : { ...defaults(command, schema), ...fixed };
   const household = values.household_id ? (await records.byRecord(values.household_id)) : null;
+  // A household's request is about its commune.
+  if (!item && household && "commune_code" in schema.properties) values.commune_code = household.body.commune_code;
   const incidentId = item?.incident ?? household?.incident ?? state.incidentId;
   const chosen = incident(incidentId);
   const form = buildForm($("editor-fields"), command, schema, values, {

@@ -81,12 +81,16 @@ function open(incident, errors) {
   if (incident.closed_at) errors.push({ field: "incident_id", code: "incident_closed" });
 }
 
+function yours(body, incident, errors) {
+  if (body.commune_code && !incident.communes.some((c) => c.commune_code === body.commune_code)) {
+    errors.push({ field: "commune_code", code: "commune_not_yours" });
+  }
+}
+
 const RULES = {
   register_household(body, { incident }, errors) {
     open(incident, errors);
-    if (body.commune_code && !incident.communes.some((c) => c.commune_code === body.commune_code)) {
-      errors.push({ field: "commune_code", code: "commune_not_yours" });
-    }
+    yours(body, incident, errors);
     if (new Set(body.flags || []).size !== (body.flags || []).length) errors.push({ field: "flags", code: "flags_repeat" });
   },
   assess_damage(body, { incident, household }, errors) {
@@ -114,6 +118,14 @@ const RULES = {
   confirm_receipt(body, { incident, confirmed }, errors) {
     moment(body, "confirmed_at", incident, errors);
     if (confirmed) errors.push({ field: "disbursement_id", code: "already_confirmed" });
+  },
+  file_request(body, { incident, household }, errors) {
+    yours(body, incident, errors);
+    moment(body, "filed_at", incident, errors);
+    // The server names the household; the form shows the commune to change.
+    if (household && body.commune_code && body.commune_code !== household.commune_code) {
+      errors.push({ field: "commune_code", code: "household_not_in_commune" });
+    }
   },
 };
 

@@ -45,6 +45,14 @@ export const FORMS = {
     { name: "confirmed_by", type: "text" },
     { name: "method", type: "choice" },
   ],
+  file_request: [
+    { name: "commune_code", type: "commune" },
+    { name: "village", type: "text" },
+    { name: "phone", type: "text" },
+    { name: "kind", type: "choice", labels: "request_kind" },
+    { name: "description", type: "textarea" },
+    { name: "filed_at", type: "time" },
+  ],
 };
 
 // The ids a form does not show: they come from where the form was opened.
@@ -53,6 +61,7 @@ export const FIXED = {
   assess_damage: ["household_id"],
   record_disbursement: ["household_id"],
   confirm_receipt: ["household_id", "disbursement_id"],
+  file_request: ["incident_id", "household_id"],  // a household's: opened from its screen
 };
 
 /** A field's schema, with `null` allowed or not, whatever pydantic's shape of it. */

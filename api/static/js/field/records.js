@@ -1,7 +1,8 @@
 // Records made on the device and their life in the queue.
 //
 // A record is one write for `POST /sync`. Its id (household_id,
-// assessment_id, disbursement_id) and its idempotency key are made when it
+// assessment_id, disbursement_id; a request for help's own on the device,
+// the server gives it a reference) and its idempotency key are made when it
 // is made, never when it is sent, so a record resent after a lost answer is
 // recorded once. Its status:
 //   unsent   -> sending -> recorded (201, or 200: recorded before)
@@ -20,7 +21,9 @@ const KINDS = {
   register_household: { id: "household_id" },
   assess_damage: { id: "assessment_id", needs: "household_id" },
   record_disbursement: { id: "disbursement_id", needs: "household_id" },
-  confirm_receipt: { needs: "disbursement_id" },
+  confirm_receipt: { needs: "disbursement_id", record: (body) => `receipt:${body.disbursement_id}` },
+  // Its household, if it names one the device made, goes first.
+  file_request: { needs: "household_id", record: () => `request:${uuid4()}` },
 };
 // A 409 for one of these says the server holds this record under its id: a
 // record sent before, whose answer was lost, then sent again under another
@@ -50,7 +53,7 @@ export async function make(command, body, incidentId) {
   const full = kind.id ? { ...body, [kind.id]: uuid4() } : body;
   const item = {
     command, key: `field-${uuid4()}`, body: full,
-    record: kind.id ? full[kind.id] : `receipt:${full.disbursement_id}`,
+    record: kind.id ? full[kind.id] : kind.record(full),
     parent: kind.needs ? full[kind.needs] : undefined,
     household: full.household_id, incident: incidentId,
     made_at: new Date().toISOString(), status: "unsent", uncertain: 0, error: null, result: null, queue: 1,
