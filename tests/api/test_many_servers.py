@@ -190,9 +190,11 @@ def test_serve_with_workers_stopped_while_they_start_exits_cleanly(settings: Set
                                "--port", str(free_port()), "--workers", "2"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True,
                               env={**_env(), "EMERGENCY_VIEWS_DATABASE_URL": settings.views_database_url})
-    for _ in range(100):  # until the workers exist, long before they can listen
-        if len(children(parent.pid)) == 2:
-            break
+    # Until the workers exist, long before they can listen; a loaded machine
+    # may take seconds to get the parent that far.
+    deadline = time.monotonic() + 60
+    while len(children(parent.pid)) < 2:
+        assert time.monotonic() < deadline and parent.poll() is None, "the workers never started"
         time.sleep(0.01)
     parent.terminate()
     _, errors = parent.communicate(timeout=60)
