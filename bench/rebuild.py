@@ -47,9 +47,10 @@ from infra.stores import build_service, connect_postgres, event_store_env  # noq
 
 TARGET = {"sqlite": 30_000, "postgres": 20_000}  # events/s (issue 18); the compass: 100,000
 # Ids as stored: tagged 32-digit hex, or the dashed form inside plain strings;
-# and times, as tagged ISO 8601.
+# and times, as tagged ISO 8601 or (a plain store) a string of one with its offset.
 _IDS = re.compile(rb'(?<="_data_":")[0-9a-f]{32}(?=")|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
-                  rb'|(?<="_type_":"datetime_iso","_data_":")[^"]+(?=")')
+                  rb'|(?<="_type_":"datetime_iso","_data_":")[^"]+(?=")'
+                  rb'|(?<=")\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2}:\d{2}(?=")')
 TRANSACTION = 20_000
 
 
