@@ -23,15 +23,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, Literal
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoder
 
-TAGGED = "tagged"
-PLAIN = "plain"
+TAGGED: Final = "tagged"
+PLAIN: Final = "plain"
 FORMATS = (TAGGED, PLAIN)
-DEFAULT_FORMAT = PLAIN
+Format = Literal["tagged", "plain"]
+DEFAULT_FORMAT: Final[Format] = PLAIN
 
 _PLAIN_START = b'{"timestamp":"'
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # times through `_json_form`: Python's own ISO text

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
+from emergency.event_format import DEFAULT_FORMAT, Format
+
 DEFAULT_DATABASE_URL = "sqlite:///var/emergency.sqlite"
 
 
@@ -18,7 +20,7 @@ class Settings(BaseModel):
 
     database_url: str = DEFAULT_DATABASE_URL
     # How a store made now writes its events (emergency.event_format); a store keeps the format it was made with.
-    event_format: Literal["plain", "tagged"] = "plain"
+    event_format: Format = DEFAULT_FORMAT
     # Where projections keep their rows; empty: beside the events (see views_url()).
     views_database_url: str = ""
     policy_overrides: tuple[Path, ...] = ()
