@@ -31,7 +31,14 @@ def event_store_env(url: str, event_format: str = DEFAULT_FORMAT) -> dict[str, s
     return {**_backend_env(url), "EMERGENCY_EVENT_FORMAT": event_format}
 
 
-def _backend_env(url: str) -> dict[str, str]:
+def existing_store_env(url: str) -> dict[str, str]:
+    """The environment for a process reading a store another has set up: it
+    creates nothing, since `CREATE … IF NOT EXISTS` run by several processes
+    at once races in PostgreSQL's catalogue ("tuple concurrently updated")."""
+    return {**_backend_env(url, create=False), "CREATE_TABLE": "false", "EMERGENCY_EVENT_FORMAT": DEFAULT_FORMAT}
+
+
+def _backend_env(url: str, create: bool = True) -> dict[str, str]:
     if url.startswith("sqlite:///"):
         path = private_file(sqlite_path(url))
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
@@ -39,7 +46,8 @@ def _backend_env(url: str) -> dict[str, str]:
                 # Every event is hash-chained in its own transaction (infra.audit_recorders).
                 "APPLICATION_RECORDER_TOPIC": recorder_topic(postgres=False)}
     parts = postgres_parts(url)
-    ensure_schema(url, parts["schema"])
+    if create:
+        ensure_schema(url, parts["schema"])
     return {
         "PERSISTENCE_MODULE": "infra.postgres_limits:Factory", "POSTGRES_DBNAME": parts["dbname"],
         "POSTGRES_HOST": parts["host"], "POSTGRES_PORT": parts["port"], "POSTGRES_USER": parts["user"],

@@ -30,7 +30,7 @@ from uuid import UUID
 from emergency.application import AidApplication
 from emergency.envelope import from_notification
 from infra.settings import sqlite_path
-from infra.stores import event_store_env
+from infra.stores import existing_store_env
 from projections.base import Projection
 from projections.catalog import PROJECTIONS
 from projections.runner import ProjectionSet
@@ -158,7 +158,7 @@ def _run(jobs: Sequence[Job], progress: Progress) -> list[Folded]:
 def fold_shard(job: Job, messages: Any) -> None:
     """A shard's process: its projections, fresh, over its share of the log."""
     tune_gc()
-    source = AidApplication(env=event_store_env(job.events_url))
+    source = AidApplication(env=existing_store_env(job.events_url))
     views = ProjectionSet(open_view_store(job.views_url), [p() for p in PROJECTIONS if p.name in job.shard.names])
     try:
         views.drop_all()

@@ -3,16 +3,22 @@ leaves equal those of one process folding the whole log, table by table."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 from uuid import UUID
 
+import pytest
+from eventsourcing.persistence import DatabaseError
+
+from emergency.application import AidApplication
 from emergency.campaign_scenario import CampaignConfig, run_campaign
 from emergency.commands import RegisterHousehold
 from emergency.scenario import ScenarioConfig, run_scenario, scenario_areas
 from emergency.service import AidService
 from infra.cli import main
-from infra.settings import Settings
+from infra.settings import Settings, postgres_parts, sqlite_path
+from infra.stores import connect_postgres, existing_store_env
 from projections.catalog import PROJECTIONS, default_projections
 from projections.runner import EmbeddedRunner, ProjectionSet
 from projections.store import ViewStore, open_view_store
@@ -63,3 +69,18 @@ def test_a_rebuild_in_several_processes_writes_what_one_process_writes(
             assert _rows(rebuilt) == expected, f"--jobs {jobs}"
         finally:
             rebuilt.close()
+
+
+def test_a_rebuild_process_creates_nothing_in_the_store_it_reads(settings: Settings, tmp_path: Path):
+    """Its processes start together: each creating the store's tables (`IF NOT
+    EXISTS`) races in PostgreSQL's catalogue, so they open it as readers only."""
+    absent = (settings.database_url + "_absent" if settings.is_postgres
+              else f"sqlite:///{tmp_path / 'absent.sqlite'}")
+    with pytest.raises(DatabaseError, match="event_format"):  # no table, and none made
+        AidApplication(env=existing_store_env(absent))
+    if settings.is_postgres:
+        with connect_postgres(settings.database_url) as conn:
+            schema = postgres_parts(absent)["schema"]
+            assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None
+    else:
+        assert sqlite3.connect(sqlite_path(absent)).execute("SELECT name FROM sqlite_master").fetchall() == []
