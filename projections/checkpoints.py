@@ -7,11 +7,13 @@ the deltas up to X, kept readable in a few rows per group thus:
 - **Checkpoints** (`cov_checkpoints`): at aligned moments, the sum of every
   delta before it, one row per group of a level (incident by support type,
   province by support type, commune). The sum up to X is the last
-  checkpoint at or before X plus the single deltas since: at most an
-  interval's worth (five minutes, half an hour, an hour by level).
-  Checkpoints are made as the log's clock passes them, for incidents with
-  deltas in the interval; a delta that arrives late (a field team syncing
-  after a day offline) is added to every checkpoint after its moment.
+  checkpoint at or before X plus the single deltas since. Checkpoints are
+  made as the log's clock passes interval ends (five minutes, half an hour,
+  an hour by level), at the first end after `SPACING` deltas and at the last
+  end a batch's clock passed: a reader sums at most `SPACING` deltas plus
+  one interval's, and there are far fewer checkpoint rows than deltas. A
+  delta that arrives late (a field team syncing after a day offline) is
+  added to every checkpoint after its moment.
 - **Totals** (`cov_totals`): every delta summed, for any moment after the
   last delta (`cov_reach`): long after an incident, "now" is one row per
   group.
@@ -27,6 +29,8 @@ from projections.store import Cursor
 from projections.timeline import FIELDS, HOUSEHOLD
 
 MINUTE = 60_000_000  # µs
+# Deltas between checkpoints (plus one interval's): what a reader sums beyond a checkpoint at most.
+SPACING = 1000
 ALL_TYPES = ""  # level 2's support type for the case counts of every type
 # How a level keys a delta of table `{t}` (province, commune, support type), and how far apart its checkpoints are.
 LEVELS: dict[int, tuple[tuple[str, str, str], int]] = {
@@ -122,10 +126,9 @@ def _add_to_checkpoints_after(cur: Cursor, level: int) -> None:
 
 
 def _make_checkpoints(cur: Cursor, clock: int) -> None:
-    """For each incident, axis and level: a checkpoint at every interval's
-    end that the clock has passed and that has deltas of its own. Each is the
-    one before it plus the deltas in between, summed here from one read of
-    the deltas since the last, and written in bulk."""
+    """For each incident, axis and level: checkpoints at the interval ends
+    the clock has passed, each the one before it plus the deltas in between,
+    summed here from one read of the deltas since the last, written in bulk."""
     reached = cur.execute("SELECT incident_no, axis FROM cov_reach").fetchall()
     last = {tuple(row[:3]): row[3] for row in cur.execute(
         "SELECT incident_no, axis, level, MAX(at) FROM cov_marks GROUP BY incident_no, axis, level").fetchall()}
@@ -141,14 +144,20 @@ def _make_checkpoints(cur: Cursor, clock: int) -> None:
 
 def _checkpoints(cur: Cursor, group: tuple[int, int, int], since: int | None, limit: int, every: int,
                  made: list[tuple[Any, ...]], marks: list[tuple[int, int, int, int]]) -> None:
-    """The checkpoints of (incident, axis, level) after the one at `since`,
-    up to `limit`: one at the end of each interval that has deltas."""
+    """The checkpoints of (incident, axis, level) after the one at `since`, up
+    to `limit`: at an interval's end once `SPACING` deltas have passed since
+    the last checkpoint, and at the last interval end before `limit`. So a
+    reader sums at most `SPACING` deltas plus one interval's, and a batch
+    leaves no deltas before `limit` to read again."""
     incident_no, axis, level = group
     after = "" if since is None else " AND t >= ?"
-    deltas = cur.execute(f"SELECT t, {_as_detail(level)}, {METRICS} FROM cov_deltas "
-                         f"WHERE incident_no = ? AND axis = ? AND t < ?{after} ORDER BY t",
-                         (incident_no, axis, limit, *([] if since is None else [since]))).fetchall()
-    if not deltas:
+    # Summed per interval and key in SQL: far fewer rows reach Python than
+    # there are deltas. (Integer division, not `%`: psycopg's placeholder.)
+    slots = cur.execute(f"SELECT t / {every} * {every} + {every} AS slot, COUNT(*), {_as_detail(level)}, "
+                        f"{READ_TOTALS} FROM cov_deltas WHERE incident_no = ? AND axis = ? AND t < ?{after} "
+                        f"GROUP BY slot, {_grouped(level_keys(level))} ORDER BY slot",
+                        (incident_no, axis, limit, *([] if since is None else [since]))).fetchall()
+    if not slots:
         return
     held: dict[tuple[Any, ...], list[int]] = {}
     if since is not None:
@@ -156,18 +165,17 @@ def _checkpoints(cur: Cursor, group: tuple[int, int, int], since: int | None, li
                                "WHERE incident_no = ? AND axis = ? AND level = ? AND at = ?",
                                (*group, since)).fetchall():
             held[tuple(row[:3])] = list(row[3:])
-    index = 0
-    while index < len(deltas):
-        moment = deltas[index][0]
-        at = moment - moment % every + every
-        while index < len(deltas) and deltas[index][0] < at:
-            row = deltas[index]
-            sums = held.setdefault(tuple(row[1:4]), [0] * len(FIELDS))
-            for position, value in enumerate(row[4:]):
-                sums[position] += value
-            index += 1
+    passed = 0
+    for index, row in enumerate(slots):
+        at, passed = row[0], passed + row[1]
+        sums = held.setdefault(tuple(row[2:5]), [0] * len(FIELDS))
+        for position, value in enumerate(row[5:]):
+            sums[position] += value
+        if index + 1 < len(slots) and (slots[index + 1][0] == at or passed < SPACING):
+            continue
         made.extend((*group, at, *key, *sums) for key, sums in held.items() if any(sums))
         marks.append((*group, at))
+        passed = 0
 
 
 def _as_detail(level: int) -> str:

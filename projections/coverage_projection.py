@@ -278,7 +278,7 @@ def current_rows(h: Household, drawing: Drawing) -> tuple[list[tuple[Any, ...]],
 
 class CoverageProjection(Projection):
     name = "coverage"
-    version = 1
+    version = 2  # 2: sparser checkpoints (`checkpoints.SPACING`)
     kinds = frozenset()  # every event: the "then" axis needs the recorded time of each
     log_ordered = True
     ddl = DDL
