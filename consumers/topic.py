@@ -8,8 +8,7 @@ aggregate id, version, notification id, type, timestamp and data.
 
 from __future__ import annotations
 
-import json
-
+import orjson
 import structlog
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource
@@ -28,7 +27,7 @@ def message_key(envelope: Envelope) -> bytes:
 
 
 def decode(value: bytes) -> Envelope:
-    return Envelope.from_dict(json.loads(value))
+    return Envelope.from_dict(orjson.loads(value))
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, retention_ms: int) -> int:
