@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from consumers.relay_position import RelayPosition
-from consumers.topic import message_key
+from consumers.topic import message_key, partition_of
 from emergency.envelope import from_notification
 from projections.runner import NotificationSource
 
@@ -58,10 +58,13 @@ class Relay:
             return 0
         if self.producer is None:
             self.producer = self.connect()
+        partitions = len(self.producer.partitions_for(self.topic))
         futures = []
         for notification in notifications:
             envelope = from_notification(notification)
-            futures.append(self.producer.send(self.topic, key=message_key(envelope), value=envelope.to_json()))
+            key = message_key(envelope)
+            futures.append(self.producer.send(self.topic, key=key, value=envelope.to_json(),
+                                              partition=partition_of(key, partitions)))
         self.producer.flush(timeout=self.send_timeout)
         for future in futures:
             future.get(timeout=self.send_timeout)  # raises if the broker refused or never confirmed it

@@ -13,6 +13,7 @@ import structlog
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from emergency.envelope import Envelope
 
@@ -24,6 +25,14 @@ MAX_REPLICATION = 3
 
 def message_key(envelope: Envelope) -> bytes:
     return envelope.aggregate_id.encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, as
+    the Java client and kafka-python hash keys), so each aggregate stays in
+    the partition it always had. Given with each send, it spares the client's
+    partitioner listing the topic's available partitions for every message."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def decode(value: bytes) -> Envelope:
