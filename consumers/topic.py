@@ -8,6 +8,8 @@ aggregate id, version, notification id, type, timestamp and data.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import orjson
 import structlog
 from kafka import KafkaAdminClient
@@ -27,6 +29,7 @@ def message_key(envelope: Envelope) -> bytes:
     return envelope.aggregate_id.encode()
 
 
+@lru_cache(maxsize=1 << 16)  # an aggregate has many events: hash its key (in pure Python) once
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a key (murmur2, as
     the Java client and kafka-python hash keys), so each aggregate stays in
