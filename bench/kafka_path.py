@@ -6,9 +6,13 @@ Records a synthetic typhoon into a fresh PostgreSQL schema (URL, else
 EMERGENCY_TEST_POSTGRES_URL), then measures on the broker named by
 --bootstrap (else EMERGENCY_KAFKA_BOOTSTRAP), each on a fresh topic:
 - relay: events/s from the notification log to acknowledged messages, per
-  page size;
-- consume: events/s from the topic into the catalog's projections in a fresh
-  view schema (one consumer, rows and offsets per poll in one transaction);
+  page size, beside the bare producer (same settings) sending the same
+  messages, already encoded, in pages of the same size (`raw_events_per_s`,
+  and the relay's share of it, `vs_raw`);
+- consume: events/s from the topic into the projections `emergency consume`
+  feeds (the catalog's, less those that need the log's total order) in a
+  fresh view schema (one consumer, rows and offsets per poll in one
+  transaction), beside a bare consumer merely polling the same records;
 - replay: events/s of the embedded runner folding the same log into the same
   projections, for comparison.
 Prints a table and writes bench/results/kafka_path.json.
@@ -23,16 +27,19 @@ import uuid
 from typing import Any
 
 from common import drop_schemas, print_table, schema_url, write_results
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
-from consumers.consumer import ProjectionConsumer  # noqa: E402
+from consumers.consumer import MAX_RECORDS, ProjectionConsumer  # noqa: E402
 from consumers.kafka_feed import KafkaFeed  # noqa: E402
 from consumers.relay import Relay, connect_producer  # noqa: E402
 from consumers.relay_position import open_relay_position  # noqa: E402
 from consumers.status import end_offsets  # noqa: E402
-from consumers.topic import ensure_topic  # noqa: E402
+from consumers.topic import ensure_topic, message_key, partition_of  # noqa: E402
+from emergency.envelope import from_notification  # noqa: E402
 from emergency.scenario import ScenarioConfig, run_scenario  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.stores import build_service  # noqa: E402
+from projections.base import Projection  # noqa: E402
 from projections.catalog import default_projections  # noqa: E402
 from projections.runner import EmbeddedRunner, ProjectionSet  # noqa: E402
 from projections.store import open_view_store  # noqa: E402
@@ -58,18 +65,66 @@ def relay_rate(service: Any, events_url: str, bootstrap: str, page: int) -> tupl
     return topic, sent / elapsed
 
 
+def messages(service: Any) -> list[tuple[bytes, bytes, int]]:
+    envelopes = map(from_notification, service.app.recorder.select_notifications(start=1, limit=10**7))
+    return [(key, e.to_json(), partition_of(key, PARTITIONS)) for e in envelopes for key in [message_key(e)]]
+
+
+def raw_send_rate(sent: list[tuple[bytes, bytes, int]], bootstrap: str, page: int) -> float:
+    """The producer alone: the relay's sends without the log or the encoding."""
+    topic = fresh_topic(bootstrap)
+    producer = connect_producer(bootstrap)
+    started = time.perf_counter()
+    for start in range(0, len(sent), page):
+        futures = [producer.send(topic, key=key, value=value, partition=partition)
+                   for key, value, partition in sent[start:start + page]]
+        producer.flush()
+        for future in futures:
+            future.get()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    return len(sent) / elapsed
+
+
+def raw_poll_rate(topic: str, bootstrap: str) -> float:
+    """A consumer that only polls the topic's records, as many per poll."""
+    total = sum(end_offsets(bootstrap, topic).values())
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=MAX_RECORDS)
+    consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    consumer.seek_to_beginning()
+    polled = 0
+    started = None
+    try:
+        while polled < total:
+            polling = time.perf_counter()
+            got = sum(map(len, consumer.poll(timeout_ms=1000).values()))
+            if got and started is None:
+                started = polling
+            polled += got
+        return polled / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        consumer.close()
+
+
+def carried() -> list[Projection]:
+    """What `emergency consume` feeds: partitions interleave, so not the
+    projections that need the log's total order."""
+    return [p for p in default_projections() if not p.log_ordered]
+
+
 def consume_rate(topic: str, bootstrap: str, views_url: str) -> float:
     total = sum(end_offsets(bootstrap, topic).values())
-    feed = KafkaFeed(ProjectionSet(open_view_store(views_url), default_projections()), topic)
+    feed = KafkaFeed(ProjectionSet(open_view_store(views_url), carried()), topic)
     consumer = ProjectionConsumer(feed, bootstrap, f"bench-{topic}", session_timeout_ms=6000,
                                   heartbeat_interval_ms=1000)
     applied = 0
     started = None
     try:
         while applied < total:
+            polling = time.perf_counter()
             got = consumer.poll_once(timeout_ms=1000).events
             if got and started is None:
-                started = time.perf_counter()  # the group join is not throughput
+                started = polling  # from the first poll that brought records: the group join is not throughput
             applied += got
         return applied / (time.perf_counter() - (started or time.perf_counter()))
     finally:
@@ -79,7 +134,7 @@ def consume_rate(topic: str, bootstrap: str, views_url: str) -> float:
 
 def replay_rate(service: Any, views_url: str) -> float:
     store = open_view_store(views_url)
-    runner = EmbeddedRunner(service.app.recorder, ProjectionSet(store, default_projections()))
+    runner = EmbeddedRunner(service.app.recorder, ProjectionSet(store, carried()))
     started = time.perf_counter()
     done = runner.catch_up()
     elapsed = time.perf_counter() - started
@@ -108,15 +163,21 @@ def main() -> None:
     try:
         run_scenario(service, ScenarioConfig(households=args.households, provinces=4))
         topic = ""
+        sent = messages(service)
         for page in (100, 1000, 5000):
             topic, rate = relay_rate(service, events_url, args.bootstrap, page)
-            report(measure="relay", page=page, events_per_s=round(rate))
-        report(measure="consume", events_per_s=round(consume_rate(topic, args.bootstrap, fed_url)))
+            raw = raw_send_rate(sent, args.bootstrap, page)
+            report(measure="relay", page=page, events_per_s=round(rate), raw_events_per_s=round(raw),
+                   vs_raw=round(rate / raw, 3))
+        rate = consume_rate(topic, args.bootstrap, fed_url)
+        raw = raw_poll_rate(topic, args.bootstrap)
+        report(measure="consume", events_per_s=round(rate), raw_events_per_s=round(raw), vs_raw=round(rate / raw, 3))
         report(measure="replay", events_per_s=round(replay_rate(service, replay_url)))
     finally:
         service.app.close()
         drop_schemas(args.postgres, schemas)
-    print_table("Kafka path: events/s", results, ["measure", "page", "events_per_s", "events", "store"])
+    print_table("Kafka path: events/s", results,
+                ["measure", "page", "events_per_s", "raw_events_per_s", "vs_raw", "events", "store"])
     write_results("kafka_path", {"households": args.households}, results)
 
 

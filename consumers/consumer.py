@@ -28,6 +28,12 @@ log = structlog.get_logger(__name__)
 RETRIES = 5
 RETRIABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
+# Records per poll, so per transaction: as many as the embedded runner folds
+# at once. Some projections pay per batch (coverage's checkpoints), so a
+# bigger poll costs less per event; a broker fetch of 1 MiB per partition
+# (six partitions, ~1.3 kB envelopes) can fill it.
+MAX_RECORDS = 5000
+
 
 class _SeekToStored(ConsumerRebalanceListener):
     """Runs on the client's IO thread, so it does one quick read and no more."""
@@ -49,7 +55,7 @@ class _SeekToStored(ConsumerRebalanceListener):
 
 
 class ProjectionConsumer:
-    def __init__(self, feed: KafkaFeed, bootstrap: str, group: str, *, max_records: int = 500,
+    def __init__(self, feed: KafkaFeed, bootstrap: str, group: str, *, max_records: int = MAX_RECORDS,
                  session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000):
         self.feed = feed
         self.group = group

@@ -8,12 +8,14 @@ aggregate id, version, notification id, type, timestamp and data.
 
 from __future__ import annotations
 
-import json
+from functools import lru_cache
 
+import orjson
 import structlog
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from emergency.envelope import Envelope
 
@@ -27,8 +29,17 @@ def message_key(envelope: Envelope) -> bytes:
     return envelope.aggregate_id.encode()
 
 
+@lru_cache(maxsize=1 << 16)  # an aggregate has many events: hash its key (in pure Python) once
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, as
+    the Java client and kafka-python hash keys), so each aggregate stays in
+    the partition it always had. Given with each send, it spares the client's
+    partitioner listing the topic's available partitions for every message."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def decode(value: bytes) -> Envelope:
-    return Envelope.from_dict(json.loads(value))
+    return Envelope.from_dict(orjson.loads(value))
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, retention_ms: int) -> int:

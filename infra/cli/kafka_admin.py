@@ -10,7 +10,7 @@ import sys
 import structlog
 from tqdm import tqdm
 
-from consumers.consumer import ProjectionConsumer
+from consumers.consumer import MAX_RECORDS, ProjectionConsumer
 from consumers.kafka_feed import FeedStopped, KafkaFeed
 from consumers.relay import Relay, connect_producer
 from consumers.relay_position import RelayAlreadyRunning, open_relay_position
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     consume.add_argument("--group", default=DEFAULT_GROUP, help="consumer group id")
     consume.add_argument("--projection", action="append", metavar="MODULE:CLASS",
                          help="a projection to feed (repeatable); default: every projection of the catalog")
-    consume.add_argument("--max-records", type=int, default=500, help="records per poll, one transaction each")
+    consume.add_argument("--max-records", type=int, default=MAX_RECORDS, help="records per poll, one transaction each")
     consume.add_argument("--session-timeout-ms", type=int, default=10_000,
                          help="how long a dead member keeps its partitions")
     consume.set_defaults(run=run_consume)

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import psycopg.errors
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource
 
 from consumers.kafka_feed import FeedChanged, KafkaFeed, StreamGap
@@ -74,6 +74,24 @@ def test_every_event_is_published_once_keyed_by_aggregate_in_version_order(
         for envelope in envelopes[partition]:
             versions[envelope.aggregate_id].append(envelope.version)
         assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
+
+
+def test_the_relay_puts_each_aggregate_where_kafka_s_default_partitioner_does(
+        settings: Settings, service: AidService, kafka_bootstrap: str, topic: str):
+    record_households(service, 6)
+    with relay_to(service.app.recorder, settings.database_url, kafka_bootstrap, topic) as relay:
+        relay.catch_up()
+    placed = {key: partition for partition, messages in read_topic(kafka_bootstrap, topic).items()
+              for key, _ in messages}
+    assert len(set(placed.values())) > 1
+    # A producer left to its own partitioner, on a topic of as many partitions.
+    other = f"{topic}-default"
+    ensure_topic(kafka_bootstrap, other, PARTITIONS, 3_600_000)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        assert {key: producer.send(other, key=key, value=b"").get(timeout=30).partition for key in placed} == placed
+    finally:
+        producer.close()
 
 
 def test_a_restarted_relay_resumes_after_its_stored_position(
