@@ -296,6 +296,10 @@ class Server:
                     return False
                 time.sleep(0.2)
 
+    def roots(self, **others: int) -> dict[str, int]:
+        """Its processes as `bench.cpu_use` groups them: the API's (workers under it) and the projector's."""
+        return {"api": self.process.pid, **({"projector": self.projector.pid} if self.projector else {}), **others}
+
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
             return json.loads(response.read())

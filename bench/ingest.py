@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common import ROOT, Server, fresh_store, latency_summary, print_table, raw_insert_rate, stored_shape, write_results
+from cpu_use import CpuUse, ceiling_per_s, per_unit_ms
 
 from api.tokens import TokenStore  # noqa: E402
 from emergency import commands  # noqa: E402
@@ -115,19 +117,30 @@ def measure_server(kind: str, url: str, token: str, plan: list[dict[str, Any]], 
             used += count
             head, offset = server.head(), server.log_size()
             out = workdir / "load.json"
+            cpu = CpuUse(server.roots(load=os.getpid())).start()
             subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--url", server.base, "--token",
                             token, "--plan", str(plan_file), "--mode", mode, "--rate", str(rate), "--seconds",
                             str(args.seconds), "--batch-size", str(args.batch_size), "--out", str(out)],
                            check=True)
+            used_cpu = cpu.stop()
             load = json.loads(out.read_text())
             events = server.head() - head
             rows.append({**row(kind, load, events, server.group_commits(offset), url, head),
+                         **cpu_columns(used_cpu, load["assessments_recorded"]),
                          "workers": workers, "projector": args.projector})
             print_table(f"{kind} {mode} at {rate:,.0f} assessments/s offered, {workers} worker(s)", rows[-1:],
                         COLUMNS)
     finally:
         server.stop()
     return used
+
+
+def cpu_columns(seconds: dict[str, float], recorded: int) -> dict[str, Any]:
+    """What the step's assessments cost in CPU, per process group, and the rate the cores allow at that cost."""
+    working = ("api", "projector", "postgres", "load")
+    return {"busy_cores": seconds["busy_cores"], "cpu_ms_per_assessment": per_unit_ms(seconds, recorded),
+            "cpu_ms": round(sum(per_unit_ms(seconds, recorded).get(g, 0) for g in working), 2),
+            "cpu_ceiling_per_s": ceiling_per_s(seconds, recorded, working)}
 
 
 def row(kind: str, load: dict[str, Any], events: int, commits: int, url: str, head: int) -> dict[str, Any]:
@@ -146,7 +159,8 @@ def row(kind: str, load: dict[str, Any], events: int, commits: int, url: str, he
 
 
 COLUMNS = ("store", "workers", "mode", "batch", "offered_per_s", "assessments_per_s", "p50_ms", "p99_ms", "max_ms", "errors",
-           "events_per_assessment", "events_per_commit", "events_per_s", "raw_events_per_s", "vs_raw")
+           "events_per_assessment", "events_per_commit", "events_per_s", "raw_events_per_s", "vs_raw", "busy_cores",
+           "cpu_ms", "cpu_ceiling_per_s")
 
 
 def main() -> int:

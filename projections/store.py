@@ -52,11 +52,16 @@ class Cursor:
             self.raw.executemany(self._sql(statement), rows)
 
     def insert_many(self, statement: str, rows: Iterable[Sequence[Any]], per_statement: int = 500) -> None:
-        """`executemany` for an `INSERT … VALUES (?, …) [ON CONFLICT …]`, sending
-        many rows per statement (one round trip each on PostgreSQL). An upsert
-        must not name the same key twice among its rows."""
-        head, marks, tail = _split_values(statement)
+        """`executemany` for an `INSERT … VALUES (?, …) [ON CONFLICT …]`: many
+        rows per statement on SQLite, pipelined on PostgreSQL. An upsert must
+        not name the same key twice among its rows."""
         rows = list(rows)
+        if self.dialect == "postgres":
+            # One prepared statement in a pipeline: a long multi-row text would
+            # be parsed for its placeholders again at every call.
+            self.executemany(statement, rows)
+            return
+        head, marks, tail = _split_values(statement)
         for start in range(0, len(rows), per_statement):
             chunk = rows[start:start + per_statement]
             values = ", ".join([marks] * len(chunk))
