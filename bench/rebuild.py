@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common import ROOT, WORK, drop_schemas, postgres_base, print_table, schema_url, timed, write_results
+from cpu_use import CpuUse, ceiling_per_s, per_unit_ms
 from eventsourcing.persistence import StoredEvent
 from tqdm import tqdm
 
@@ -223,13 +224,15 @@ def rebuild(url: str, batch_size: int, jobs: int) -> dict[str, Any]:
     env = {"EMERGENCY_DATABASE_URL": url, "EMERGENCY_VIEWS_DATABASE_URL": views}
     try:
         started = time.perf_counter()
+        # The rebuild's processes, once waited for, count in this one's (`bench.cpu_use`).
+        cpu = CpuUse({"rebuild": os.getpid()}).start()
         process = subprocess.Popen([sys.executable, "-m", "infra.cli", "rebuild", "--batch-size", str(batch_size),
                                     "--jobs", str(jobs)],
                                    cwd=ROOT, env={**_environ(), **env}, stdout=subprocess.PIPE, text=True)
         output = process.stdout.read() if process.stdout else ""
         if process.wait():
             raise RuntimeError(f"emergency rebuild failed: {output}")
-        wall = timed(started)
+        wall, used = timed(started), cpu.stop()
     finally:
         if url.startswith("sqlite"):
             for found in views_path.parent.glob(f"{views_path.stem}*"):
@@ -242,7 +245,10 @@ def rebuild(url: str, batch_size: int, jobs: int) -> dict[str, Any]:
     peaks = [float(p) for p in _PEAKS.findall(output)]
     return {"events": int(match[1]), "seconds": float(match[2]), "events_per_s": int(match[3].replace(",", "")),
             "wall_seconds_with_start_up": round(wall, 1), "peak_rss_mib": max(peaks),
-            "peak_rss_mib_per_process": peaks}
+            "peak_rss_mib_per_process": peaks, "busy_cores": used["busy_cores"],
+            "cpu_us_per_event": {k: v * 1000 for k, v in per_unit_ms(used, int(match[1])).items()},
+            # With start-up and the final merge: the cores' ceiling on the whole command.
+            "cpu_ceiling_events_per_s": ceiling_per_s(used, int(match[1]), ("rebuild", "postgres"))}
 
 
 def _environ() -> dict[str, str]:
@@ -250,7 +256,7 @@ def _environ() -> dict[str, str]:
 
 
 COLUMNS = ("store", "jobs", "events", "seconds", "events_per_s", "peak_rss_mib", "raw_read_events_per_s",
-           "vs_raw_read", "target_events_per_s")
+           "vs_raw_read", "target_events_per_s", "busy_cores", "cpu_ceiling_events_per_s")
 
 
 def main() -> int:
