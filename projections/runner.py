@@ -69,9 +69,9 @@ class ProjectionSet:
 
     def refresh(self) -> bool:
         """Read back the positions another process stored; whether they moved."""
-        moved = False
+        moved, found = False, self._store.positions()  # a follower asks after every commit: one query
         for name in self.positions:
-            stored = self._store.position(name)
+            stored = found.get(name)
             if stored is not None and stored[0] > self.positions[name]:
                 self.positions[name], moved = stored[0], True
         return moved

@@ -122,6 +122,12 @@ class ViewStore:
                               (name,)).fetchone()
         return (int(row[0]), int(row[1])) if row else None
 
+    def positions(self) -> dict[str, tuple[int, int]]:
+        """Every stored (notification id, projection version), by name: one read."""
+        with self.read() as cur:
+            rows = cur.execute("SELECT name, notification_id, version FROM projection_position").fetchall()
+        return {str(row[0]): (int(row[1]), int(row[2])) for row in rows}
+
     @staticmethod
     def save_position(cur: Cursor, name: str, notification_id: int, version: int) -> None:
         cur.execute(
