@@ -135,8 +135,9 @@ def stack(new_schema_url, kafka_bootstrap: str, topic: str, tmp_path) -> Iterato
 
 
 def test_relay_killed_mid_batch_loses_nothing_and_counts_nothing_twice(stack: Stack, new_schema_url):
-    stack.record(households=300, seed=1)
-    # One page holds the whole log, so a kill during it is a kill mid-batch.
+    # One page holds the whole log, so a kill during it is a kill mid-batch;
+    # a log large enough that the page takes the relay long enough to be caught in it.
+    stack.record(households=2000, seed=1)
     relay = stack.spawn("relay-1", "relay", "--batch-size", "100000")
     wait_until(lambda: stack.topic_size() > 0, "the relay published something")
     relay.kill()
