@@ -138,8 +138,9 @@ def measure_server(kind: str, url: str, token: str, plan: list[dict[str, Any]], 
 def cpu_columns(seconds: dict[str, float], recorded: int) -> dict[str, Any]:
     """What the step's assessments cost in CPU, per process group, and the rate the cores allow at that cost."""
     working = ("api", "projector", "postgres", "load")
-    return {"busy_cores": seconds["busy_cores"], "cpu_ms_per_assessment": per_unit_ms(seconds, recorded),
-            "cpu_ms": round(sum(per_unit_ms(seconds, recorded).get(g, 0) for g in working), 2),
+    per_assessment = per_unit_ms(seconds, recorded)
+    return {"busy_cores": seconds["busy_cores"], "cpu_ms_per_assessment": per_assessment,
+            "cpu_ms": round(sum(per_assessment.get(g, 0) for g in working), 2),
             "cpu_ceiling_per_s": ceiling_per_s(seconds, recorded, working)}
 
 

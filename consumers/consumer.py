@@ -29,9 +29,9 @@ RETRIES = 5
 RETRIABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 # Records per poll, so per transaction: as many as the embedded runner folds
-# at once. Some projections pay per batch (coverage's checkpoints), so a
-# bigger poll costs less per event; a broker fetch of 1 MiB per partition
-# (six partitions, ~1.3 kB envelopes) can fill it.
+# at once. A transaction, and each projection's reads and writes of its
+# rows, cost per batch, so a bigger poll costs less per event; a broker
+# fetch of 1 MiB per partition (six partitions, ~1.3 kB envelopes) can fill it.
 MAX_RECORDS = 5000
 
 

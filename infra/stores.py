@@ -24,21 +24,23 @@ from infra.settings import Settings, postgres_parts, sqlite_path
 from infra.stream_reads import stream_reader
 
 
-def event_store_env(url: str, event_format: str = DEFAULT_FORMAT) -> dict[str, str]:
+def event_store_env(url: str, event_format: str = DEFAULT_FORMAT, create: bool = True) -> dict[str, str]:
     """The eventsourcing environment for a sqlite:/// or postgresql:// URL; a new
     store there takes `event_format` (the application's name prefixes the key,
-    so that EMERGENCY_EVENT_FORMAT in the process's environment cannot win over it)."""
-    return {**_backend_env(url), "EMERGENCY_EVENT_FORMAT": event_format}
+    so that EMERGENCY_EVENT_FORMAT in the process's environment cannot win over it).
+    Without `create`, its schema and tables are left as they are."""
+    return {**_backend_env(url, create), "EMERGENCY_EVENT_FORMAT": event_format,
+            **({} if create else {"CREATE_TABLE": "false"})}
 
 
 def existing_store_env(url: str) -> dict[str, str]:
     """The environment for a process reading a store another has set up: it
     creates nothing, since `CREATE … IF NOT EXISTS` run by several processes
     at once races in PostgreSQL's catalogue ("tuple concurrently updated")."""
-    return {**_backend_env(url, create=False), "CREATE_TABLE": "false", "EMERGENCY_EVENT_FORMAT": DEFAULT_FORMAT}
+    return event_store_env(url, create=False)
 
 
-def _backend_env(url: str, create: bool = True) -> dict[str, str]:
+def _backend_env(url: str, create: bool) -> dict[str, str]:
     if url.startswith("sqlite:///"):
         path = private_file(sqlite_path(url))
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),

@@ -117,10 +117,7 @@ class ViewStore:
 
     def position(self, name: str) -> tuple[int, int] | None:
         """(notification id, projection version) stored for `name`, if any."""
-        with self.read() as cur:
-            row = cur.execute("SELECT notification_id, version FROM projection_position WHERE name = ?",
-                              (name,)).fetchone()
-        return (int(row[0]), int(row[1])) if row else None
+        return self.positions().get(name)
 
     def positions(self) -> dict[str, tuple[int, int]]:
         """Every stored (notification id, projection version), by name: one read."""
