@@ -65,6 +65,8 @@ def test_totals_allocations_and_the_disclosure_list(page: Page, server: Server) 
                              [p["disbursed"] for p in totals["by_province"]]]
     # Each committee's fund, as the API states it, cash and goods together.
     funds = server.get(f"/public/campaigns/{campaign}/funds")["funds"]
+    # The funds are asked for once the totals have answered: wait for their last row.
+    page.page.locator(f"#funds tbody tr[data-fund] >> nth={len(funds) - 1}").wait_for()
     shown = page.page.evaluate("""() => [...document.querySelectorAll('#funds tbody tr')].map(row =>
         [row.dataset.fund, ...[...row.querySelectorAll('td[data-flow]')].map(cell => Number(cell.dataset.value))])""")
     flows = ("from_donors", "from_funds", "allocated_out", "disbursed", "balance")
