@@ -104,6 +104,19 @@ class Batch:
     def get(self, cls: type[A], aggregate_id: UUID, field: str, *, gathering: bool = False) -> A:
         """The aggregate, with what earlier commands gathered for it recorded
         first, unless the caller only gathers more (`gathering`)."""
+        found = self._take(aggregate_id, gathering)
+        if found is None:
+            raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field)
+        if not isinstance(found, cls):
+            raise NotFound(f"{aggregate_id} is not a {cls.__name__}", field=field)
+        return found
+
+    def find(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate, or None if nothing is recorded under the id (asked of
+        every keyed command's idempotency record: no exception for the usual answer)."""
+        return self._take(aggregate_id, gathering=False)
+
+    def _take(self, aggregate_id: UUID, gathering: bool) -> Aggregate | None:
         if aggregate_id in self._gathered and not gathering:
             self.settle(aggregate_id)
         found = self.aggregates.get(aggregate_id)
@@ -116,18 +129,10 @@ class Batch:
                 except AggregateNotFoundError:
                     pass
             if found is None:
-                raise NotFound(f"no {cls.__name__} with id {aggregate_id}", field=field)
+                return None
             self.aggregates[aggregate_id] = found
         self._counts.setdefault(aggregate_id, len(found.pending_events))
-        if not isinstance(found, cls):
-            raise NotFound(f"{aggregate_id} is not a {cls.__name__}", field=field)
         return found
-
-    def find(self, aggregate_id: UUID) -> Aggregate | None:
-        try:
-            return self.get(Aggregate, aggregate_id, "id")
-        except NotFound:
-            return None
 
     def exists(self, aggregate_id: UUID, *, trust_new: bool = False) -> bool:
         """Created earlier in this batch, or recorded already?

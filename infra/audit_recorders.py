@@ -16,6 +16,11 @@ application's first opening writes the row (`event_format`), never changed
 after. A store with events but no row was made before the format was
 recorded: it is `tagged`, and keeps writing so.
 
+On PostgreSQL the events go in as four arrays of plain types rather than
+eventsourcing's one array of a composite type, which psycopg can only dump
+in Python, as escaped text: the same rows in the same order, for a quarter
+of the CPU.
+
 Plugged in by `infra.stores.event_store_env` via eventsourcing's
 `APPLICATION_RECORDER_TOPIC`.
 """
@@ -103,9 +108,25 @@ class ChainedPostgresApplicationRecorder(SingleAttempt, PostgresApplicationRecor
         self.insert_links_statement = SQL(
             "INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::text[])").format(table)
         self.max_chain_id_statement = SQL("SELECT MAX(notification_id) FROM {}").format(table)
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id").format(
+            Identifier(datastore.schema), Identifier(events_table_name), SQL(datastore.originator_id_type))
         self.select_chain_statement = SQL(
             "SELECT notification_id, hash FROM {} WHERE notification_id > %s AND notification_id <= %s "
             "ORDER BY notification_id LIMIT %s").format(table)
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        # eventsourcing sends one array of a composite type, which psycopg
+        # dumps in Python, field by field, as escaped text; four arrays of
+        # plain types go in binary, for a quarter of the CPU. Same rows, same
+        # order, so the same notification ids come back.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self.insert_columns_statement, (
+            [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events], [e.state for e in stored_events]))
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
