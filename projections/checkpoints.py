@@ -129,15 +129,17 @@ def _make_checkpoints(cur: Cursor, clock: int) -> None:
     """For each incident, axis and level: checkpoints at the interval ends
     the clock has passed, each the one before it plus the deltas in between,
     summed here from one read of the deltas since the last, written in bulk."""
-    reached = cur.execute("SELECT incident_no, axis FROM cov_reach").fetchall()
+    reached = cur.execute("SELECT incident_no, axis, last_t FROM cov_reach").fetchall()
     last = {tuple(row[:3]): row[3] for row in cur.execute(
         "SELECT incident_no, axis, level, MAX(at) FROM cov_marks GROUP BY incident_no, axis, level").fetchall()}
     made: list[tuple[Any, ...]] = []
     marks: list[tuple[int, int, int, int]] = []
-    for incident_no, axis in reached:
+    for incident_no, axis, last_t in reached:
         for level, (_, every) in LEVELS.items():
-            _checkpoints(cur, (incident_no, axis, level), last.get((incident_no, axis, level)),
-                         clock - clock % every, every, made, marks)
+            since = last.get((incident_no, axis, level))
+            if since is not None and last_t < since:
+                continue  # no delta since its last checkpoint: a long log's past incidents cost no query
+            _checkpoints(cur, (incident_no, axis, level), since, clock - clock % every, every, made, marks)
     cur.copy_rows("cov_checkpoints", CHECKPOINT_COLUMNS, made)
     cur.copy_rows("cov_marks", KEY[:3] + ("at",), marks)
 
