@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
+# Held by whoever sets the clock; readers take `_frozen` in one read, which
+# needs no lock (a lock shared by the API's loop and its writer thread made
+# them queue for each other under load).
 _lock = threading.Lock()
-_offset: timedelta | None = None
 _frozen: datetime | None = None
 # The earliest moment a record may name: before it, a time is a mistake (a
 # year typed as 194, seconds taken for a date). `EMERGENCY_EARLIEST_TIME`.
@@ -36,11 +38,8 @@ def set_earliest(moment: datetime) -> None:
 
 def now() -> datetime:
     """Timezone-aware current time (UTC), possibly simulated."""
-    with _lock:
-        if _frozen is not None:
-            return _frozen
-        current = datetime.now(timezone.utc)
-        return current + _offset if _offset is not None else current
+    frozen = _frozen
+    return frozen if frozen is not None else datetime.now(timezone.utc)
 
 
 @contextmanager
