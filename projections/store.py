@@ -233,10 +233,6 @@ class AdvisoryLock(ProjectorLock):
         self._conn, self.held = None, False
 
 
-# The writer connection's page cache, in KiB (readers keep SQLite's default).
-WRITER_CACHE_KIB = 256 * 1024
-
-
 class SQLiteViewStore(ViewStore):
     """One writer connection, one reader connection per thread (WAL mode lets
     readers see the last committed state while the writer works)."""
@@ -249,10 +245,6 @@ class SQLiteViewStore(ViewStore):
         private_file(Path(path))
         self._write_lock = threading.RLock()  # `merging` holds it around a transaction
         self._writer = self._connect()
-        # The writer's inserts land all over the coverage deltas' indexes: with
-        # SQLite's default 2 MB page cache, a rebuild of millions of events
-        # reads most index pages back from the file for each batch.
-        self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         self._readers = threading.local()
         super().__init__()
 
