@@ -156,17 +156,24 @@ class EmbeddedRunner:
         """Process the log up to `until` (default: its head); return events processed."""
         done = 0
         while until is None or self.projections.position < until:
-            notifications = self.source.select_notifications(
-                start=self.projections.position, limit=self.batch_size, stop=until, inclusive_of_start=False)
-            if not notifications:
+            folded = self._fold_batch(until)
+            if not folded:
                 break
-            envelopes = [from_notification(n) for n in notifications]
-            self.projections.apply(envelopes)
-            done += len(envelopes)
-            self._announce(envelopes)
+            done += folded
             if progress is not None:
-                progress(len(envelopes))
+                progress(folded)
         return done
+
+    def _fold_batch(self, until: int | None = None) -> int:
+        """Fold the log's next batch (up to `until`); return its size."""
+        notifications = self.source.select_notifications(
+            start=self.projections.position, limit=self.batch_size, stop=until, inclusive_of_start=False)
+        if not notifications:
+            return 0
+        envelopes = [from_notification(n) for n in notifications]
+        self.projections.apply(envelopes)
+        self._announce(envelopes)
+        return len(envelopes)
 
     def _announce(self, envelopes: Sequence[Envelope]) -> None:
         with self._advanced:
@@ -217,29 +224,35 @@ class EmbeddedRunner:
         while not self._stopped.is_set():
             self._wake.clear()
             try:
-                processed = self._step()
+                more = self._step()
             except Exception:
                 log.exception("projection_runner_failed")
-                processed = 0
+                more = False
                 self._stopped.wait(self.poll_interval)
-            if not processed:
+            if not more:
                 self._wake.wait(self.poll_interval)
 
-    def _step(self) -> int:
-        """Project (as the projector) or follow the projector's positions."""
+    def _step(self) -> bool:
+        """Project (as the projector) or follow the projector's positions;
+        whether more events are known to be waiting (the batch was full).
+
+        After a batch that reached the head, the runner waits for a wake-up or
+        its interval rather than asking again at once: under a steady stream
+        of writes from other processes it would otherwise fold a few events a
+        time, and each batch's fixed queries cost more than its events."""
         was_projector = self.projector
         if self.lock is not None and not self.lock.acquire():
             if self.projections.refresh():
                 self._announce([])
             self.is_current()
-            return 0
+            return False
         if not was_projector:
             log.info("projector_lock_taken")
             self.projections.refresh()  # resume where the last projector stopped
-        processed = self.catch_up()
-        if not processed:
+        if self._fold_batch() < self.batch_size:
             self.current.set()
-        return processed
+            return False
+        return True
 
     def stop(self) -> None:
         self._stopped.set()

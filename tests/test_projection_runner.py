@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Sequence
 
 import pytest
@@ -32,6 +33,14 @@ class KindCounts(Projection):
             counts[event.kind] = counts.get(event.kind, 0) + 1
         cur.executemany("INSERT INTO test_kind_counts (kind, n) VALUES (?, ?) ON CONFLICT (kind) "
                         "DO UPDATE SET n = test_kind_counts.n + excluded.n", counts.items())
+
+
+class SlowCounts(KindCounts):
+    """A fold that takes a while, as a real one does under load."""
+
+    def apply(self, cur: Cursor, events: Sequence[Envelope]) -> None:
+        time.sleep(0.05)
+        super().apply(cur, events)
 
 
 class FailingCounts(KindCounts):
@@ -123,3 +132,29 @@ def test_background_runner_wakes_on_notify_and_wait_for_returns(settings: Settin
     finally:
         runner.stop()
     assert not any(t.name == "projection-runner" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_stream_that_wakes_no_one_is_folded_once_an_interval(settings: Settings, service: AidService):
+    """Writes from other processes do not wake the runner: after a batch that
+    reached the head it waits its interval, so a steady stream is folded in
+    batches of an interval's events, not in those that arrived during the
+    last fold."""
+    interval = 0.3
+    store = open_view_store(settings.views_url())
+    runner = EmbeddedRunner(service.app.recorder, ProjectionSet(store, [SlowCounts()]), poll_interval=interval)
+    batches: list[int] = []
+    runner.listeners.append(lambda events: batches.append(len(events)))
+    incident = open_incident(service)
+    runner.start()
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 1.5:
+            register(service, incident)  # no notify(): as if another process wrote it
+            time.sleep(0.01)
+        assert runner.wait_for(service.last_notification_id(), timeout=5)
+    finally:
+        runner.stop()
+    elapsed = time.monotonic() - started
+    assert counts(store) == expected(service)
+    assert sum(batches) == len(expected_log := service.log(0, 10_000)) and len(expected_log) > 20
+    assert len(batches) <= elapsed / interval + 2, batches
